@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs what the hub needs on a machine without Docker, once, into a cache outside the clone
+# (default ~/.cache/crm-hub, override with CRMHUB_CACHE), so every clone on the machine reuses it:
+#   - a Python 3.11 virtualenv with requirements.lock, keyed by the lock's hash;
+#   - the Apache Kafka broker jars from Maven Central (KRaft, no ZooKeeper);
+#   - a MongoDB-wire server: `mongod` when one is on PATH, otherwise FerretDB built from the
+#     Go module proxy with its SQLite backend.
+# Servers named by KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL are used as they are: nothing is fetched.
+# A second run finds everything in place and prints what it reuses.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${CRMHUB_CACHE:-$HOME/.cache/crm-hub}
+kafka_version=${CRMHUB_KAFKA_VERSION:-4.4.0}
+ferretdb_version=${CRMHUB_FERRETDB_VERSION:-v1.24.2}
+python=${CRMHUB_PYTHON:-python3.11}
+mkdir -p "$cache"
+
+say() { printf 'provision: %s\n' "$*" >&2; }
+
+# --- Python ------------------------------------------------------------------------------
+lock_hash=$(cat "$root/requirements.lock" <("$python" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-12)
+venv="$cache/venv-$lock_hash"
+if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then
+  say "python env reused: $venv"
+else
+  say "creating python env $venv"
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements.lock"
+  touch "$venv/.complete"
+fi
+ln -sfn "$venv" "$root/.venv"
+
+# --- Apache Kafka ---------------------------------------------------------------------------
+if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  say "kafka: using $KAFKA_BOOTSTRAP_SERVERS (KAFKA_BOOTSTRAP_SERVERS is set)"
+else
+  kafka_home="$cache/kafka-$kafka_version"
+  if [ -f "$kafka_home/.complete" ]; then
+    say "kafka $kafka_version reused: $kafka_home"
+  else
+    command -v java >/dev/null || { say "java (17+) is needed to run Kafka"; exit 1; }
+    command -v mvn >/dev/null || { say "mvn is needed to fetch Kafka from Maven Central"; exit 1; }
+    say "fetching kafka $kafka_version jars from Maven Central"
+    rm -rf "$kafka_home"
+    mkdir -p "$kafka_home"
+    mvn -q -B -f "$here/kafka/pom.xml" -Dkafka.version="$kafka_version" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$kafka_home/libs"
+    touch "$kafka_home/.complete"
+  fi
+fi
+
+# --- MongoDB-wire server --------------------------------------------------------------------
+if [ -n "${MONGODB_URL:-}" ]; then
+  say "mongodb: using the server at MONGODB_URL"
+elif command -v mongod >/dev/null; then
+  say "mongodb: mongod found on PATH ($(command -v mongod))"
+else
+  ferret_home="$cache/ferretdb-$ferretdb_version"
+  if [ -x "$ferret_home/ferretdb" ]; then
+    say "ferretdb $ferretdb_version reused: $ferret_home/ferretdb"
+  else
+    command -v go >/dev/null || { say "go is needed to build FerretDB (or put mongod on PATH)"; exit 1; }
+    say "building ferretdb $ferretdb_version (sqlite backend) from the Go module proxy"
+    module="github.com/FerretDB/FerretDB@$ferretdb_version"
+    src_ro=$(cd "$here" && GOFLAGS=-mod=mod go mod download -json "$module" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    cp -r "$src_ro/." "$work/"
+    chmod -R u+w "$work"
+    # The module zip lacks the generated version files FerretDB embeds; without them it panics at start.
+    echo "$ferretdb_version" > "$work/build/version/version.txt"
+    echo "crm-hub" > "$work/build/version/package.txt"
+    mkdir -p "$ferret_home"
+    # Go 1.23+ rejects a //go:linkname use in one of FerretDB's older dependencies.
+    (cd "$work" && go build -trimpath -ldflags=-checklinkname=0 -o "$ferret_home/ferretdb.tmp" ./cmd/ferretdb)
+    mv "$ferret_home/ferretdb.tmp" "$ferret_home/ferretdb"
+  fi
+fi
+say "ready (cache: $cache)"

@@ -1,0 +1,1 @@
+"""The deals service. Runs the sales pipeline: deals, tasks and business-process rules."""

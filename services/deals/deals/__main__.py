@@ -1,0 +1,3 @@
+from deals.app import main
+
+main()

@@ -1,0 +1,3 @@
+from leads.app import main
+
+main()

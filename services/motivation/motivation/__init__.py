@@ -1,0 +1,2 @@
+"""The motivation service: owner of the team directory (departments and managers); later plans,
+activity counters and payouts."""

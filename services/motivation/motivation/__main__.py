@@ -1,0 +1,3 @@
+from motivation.app import main
+
+main()

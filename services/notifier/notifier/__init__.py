@@ -1,0 +1,1 @@
+"""The notifier service. Tells the right person, once, on their channel."""

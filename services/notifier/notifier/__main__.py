@@ -1,0 +1,3 @@
+from notifier.app import main
+
+main()

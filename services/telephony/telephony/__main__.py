@@ -1,0 +1,3 @@
+from telephony.app import main
+
+main()

@@ -1,0 +1,185 @@
+"""Kafka for the hub: the broker factory, topic creation and at-least-once consumers.
+
+Producers: idempotence on, acks=all.
+Consumers: a consumer group whose offsets are committed only after the handler returned, i.e.
+after its effect is stored (FastStream's NACK_ON_ERROR; its default on Kafka is at-most-once).
+Around each handler:
+  - a message that can never be processed (not a CloudEvent, unknown type, invalid data, a
+    PoisonMessage raised by the handler) goes to `<topic>.dlq` at once;
+  - an infrastructure outage (MongoDB or Kafka unreachable) is retried with capped backoff for
+    as long as it lasts: the message is fine, and dead-lettering it would lose it from the flow;
+  - any other error is retried with exponential backoff, then dead-lettered;
+so the partition keeps moving and nothing is committed before it is stored or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError, TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+from crmhub import metrics
+from crmhub.events import CloudEvent, EventData, PoisonMessage, from_record
+from crmhub.logs import current_event_id
+from crmhub.topics import Topic, dead_letter_topic
+
+log = logging.getLogger("crmhub.kafka")
+
+EventHandler = Callable[[CloudEvent, EventData], Awaitable[None]]
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionFailure,
+    AutoReconnect,
+    ServerSelectionTimeoutError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
+
+
+def make_broker(bootstrap_servers: str, *, client_id: str, graceful_timeout: float = 15.0) -> KafkaBroker:
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        graceful_timeout=graceful_timeout,
+        logger=logging.getLogger("faststream"),
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[Topic], *, with_dead_letters: bool = True) -> None:
+    """Create the hub's topics (and their dead-letter topics) when they are missing."""
+    wanted: list[NewTopic] = []
+    for topic in topics:
+        wanted.append(NewTopic(topic.name, topic.partitions, 1, topic_configs=dict(topic.config)))
+        if with_dead_letters:
+            wanted.append(NewTopic(topic.dlq, 1, 1))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            response = await admin.create_topics(missing)
+            for name, code, *_ in getattr(response, "topic_errors", []):
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
+    finally:
+        await admin.close()
+
+
+class EventConsumer:
+    """Runs one handler for the messages of one topic in one consumer group, with the policy above."""
+
+    def __init__(
+        self,
+        *,
+        broker: KafkaBroker,
+        topic: Topic,
+        group_id: str,
+        handler: EventHandler,
+        max_attempts: int = 3,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 10.0,
+    ) -> None:
+        self.broker = broker
+        self.topic = topic
+        self.group_id = group_id
+        self.handler = handler
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+
+    async def handle(self, msg: KafkaMessage) -> None:
+        record = cast("ConsumerRecord[bytes, bytes]", msg.raw_message)
+        headers = {k: v.decode(errors="replace") for k, v in record.headers}
+        token = current_event_id.set(headers.get("ce_id"))
+        started = time.perf_counter()
+        try:
+            await self._handle(record, headers)
+        finally:
+            metrics.EVENT_HANDLING.labels(self.topic.name, self.group_id).observe(time.perf_counter() - started)
+            current_event_id.reset(token)
+
+    async def _handle(self, record: Any, headers: dict[str, str]) -> None:
+        event_type = headers.get("ce_type", "?")
+        failures = 0
+        while True:
+            try:
+                event, payload = from_record(headers, record.value or b"", record.key)
+                await self.handler(event, payload)
+            except PoisonMessage as exc:
+                await self.dead_letter(record, headers, exc, reason="poison")
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                failures += 1
+                metrics.CONSUMER_RETRIES.labels(self.topic.name, self.group_id, "infrastructure").inc()
+                log.warning("infrastructure unavailable, will retry: %s", exc)
+                await asyncio.sleep(self._delay(failures))
+                continue
+            except Exception as exc:
+                failures += 1
+                if failures >= self.max_attempts:
+                    log.exception("handler failed %d times; dead-lettering", failures)
+                    await self.dead_letter(record, headers, exc, reason="handler_error")
+                    return
+                metrics.CONSUMER_RETRIES.labels(self.topic.name, self.group_id, "handler").inc()
+                log.warning("handler failed (attempt %d of %d): %s", failures, self.max_attempts, exc)
+                await asyncio.sleep(self._delay(failures))
+                continue
+            metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, event_type, "handled").inc()
+            return
+
+    def _delay(self, failures: int) -> float:
+        return float(min(self.backoff_seconds * 2 ** (failures - 1), self.max_backoff_seconds))
+
+    async def dead_letter(self, record: Any, headers: dict[str, str], exc: BaseException, *, reason: str) -> None:
+        error = str(exc) or type(exc).__name__
+        dlq_headers = {
+            **headers,
+            "dlq_reason": reason,
+            "dlq_error": error[:2000],
+            "dlq_error_type": type(exc).__name__,
+            "dlq_source_topic": record.topic,
+            "dlq_source_partition": str(record.partition),
+            "dlq_source_offset": str(record.offset),
+            "dlq_consumer_group": self.group_id,
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
+        if reason != "poison":
+            dlq_headers["dlq_traceback"] = "".join(traceback.format_exception(exc))[-4000:]
+        # Waits for Kafka's acknowledgement: if this fails the handler raises, nothing is committed
+        # and the message is delivered again.
+        await self.broker.publish(record.value or b"", dead_letter_topic(record.topic), key=record.key, headers=dlq_headers)
+        metrics.EVENTS_DEAD_LETTERED.labels(self.topic.name, self.group_id, reason).inc()
+        metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, headers.get("ce_type", "?"), "dead_lettered").inc()
+        log.error("message dead-lettered to %s: %s", dead_letter_topic(record.topic), error, extra={"reason": reason})
+
+    def subscribe(self, *, description: str) -> None:
+        """Register with the broker: a consumer group, committing only after `handle` returned."""
+        subscriber = self.broker.subscriber(
+            self.topic.name,
+            group_id=self.group_id,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            title=f"{self.topic.name}:{self.group_id}",
+            description=description,
+        )
+
+        async def on_message(msg: KafkaMessage) -> None:
+            await self.handle(msg)
+
+        subscriber(on_message)

@@ -1,0 +1,178 @@
+"""One hub service = one process serving FastAPI and FastStream together.
+
+A service declares what it publishes, which collections hold outboxes, what it consumes and
+whether it needs the team directory; `HubService` starts and stops all of it in order and
+serves the operational endpoints. Everything it knows comes from its settings (environment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from faststream.specification import AsyncAPI, Specification
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crmhub import metrics, topics
+from crmhub.events import CloudEvent, EventData, KafkaRecord
+from crmhub.kafka import EventConsumer, EventHandler, ensure_topics, make_broker
+from crmhub.logs import configure_logging
+from crmhub.mongo import Document, make_client
+from crmhub.outbox import OutboxRelay
+from crmhub.settings import HubSettings
+from crmhub.team_directory import TeamDirectory, TeamDirectoryFollower
+from crmhub.web import ReadinessCheck, add_operational_routes, install
+
+log = logging.getLogger("crmhub.service")
+
+
+class HubService:
+    def __init__(self, settings: HubSettings, *, title: str, description: str, version: str = "0.1.0") -> None:
+        self.settings = settings
+        self.title = title
+        self.description = description
+        self.version = version
+        self.broker = make_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        self.mongo = make_client(settings.mongodb_url, app_name=settings.service_name)
+        self.db: AsyncDatabase[Document] = self.mongo[settings.database_name]
+        self.relay: OutboxRelay | None = None
+        self.team: TeamDirectoryFollower | None = None
+        self._publishers: dict[str, Any] = {}
+        self._outbox_collections: list[AsyncCollection[Document]] = []
+        self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- declarations -------------------------------------------------------------------------
+
+    def publishes(self, *event_classes: type[EventData]) -> None:
+        """Declare the events this service emits: they get a publisher and appear in /asyncapi."""
+        for cls in event_classes:
+            self._publishers[cls.event_type] = self.broker.publisher(
+                cls.topic.name,
+                title=f"{cls.topic.name}:{cls.event_type}",
+                schema=cls,
+                description=f"CloudEvents type `{cls.event_type}` (binary mode: ce_* headers, key = subject). {cls.__doc__ or ''}".strip(),
+            )
+
+    def outbox(self, *collections: AsyncCollection[Document]) -> None:
+        """Collections whose documents carry an outbox the relay moves to Kafka."""
+        self._outbox_collections.extend(collections)
+
+    def consumes(self, topic: topics.Topic, *, group: str, handler: EventHandler, description: str) -> EventConsumer:
+        consumer = EventConsumer(
+            broker=self.broker,
+            topic=topic,
+            group_id=group,
+            handler=handler,
+            max_attempts=self.settings.consumer_max_attempts,
+            backoff_seconds=self.settings.consumer_backoff_seconds,
+        )
+        consumer.subscribe(description=description)
+        return consumer
+
+    def follow_team_directory(self) -> TeamDirectory:
+        self.team = TeamDirectoryFollower(self.broker, self.settings.kafka_bootstrap_servers)
+        return self.team.directory
+
+    def on_startup(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._startup.append(hook)
+
+    def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._background.append(loop)
+
+    def nudge_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.nudge()
+
+    # --- running --------------------------------------------------------------------------------
+
+    def asyncapi(self) -> Specification:
+        return AsyncAPI(self.broker, title=f"{self.title} events", version=self.version, description=self.description).to_specification()
+
+    async def _send(self, record: KafkaRecord) -> asyncio.Future[Any]:
+        event_type = record.headers["ce_type"]
+        publisher = self._publishers.get(event_type)
+        if publisher is None:
+            raise RuntimeError(f"{self.settings.service_name} stored a {event_type} event but does not declare it with publishes()")
+        future: asyncio.Future[Any] = await publisher.publish(record.value, key=record.key, headers=record.headers, no_confirm=True)
+        return future
+
+    async def _count_published(self, events: list[CloudEvent]) -> None:
+        for event in events:
+            metrics.EVENTS_PUBLISHED.labels(event.topic, event.type).inc()
+
+    async def start(self) -> None:
+        if self.settings.create_topics:
+            await ensure_topics(self.settings.kafka_bootstrap_servers, topics.ALL)
+        for hook in self._startup:
+            await hook()
+        await self.broker.start()
+        if self.team is not None:
+            await self.team.start()
+        if self._outbox_collections:
+            self.relay = OutboxRelay(
+                collections=self._outbox_collections,
+                send=self._send,
+                poll_seconds=self.settings.outbox_poll_seconds,
+                on_published=self._count_published,
+            )
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for loop in self._background:
+            self._tasks.append(asyncio.create_task(loop(), name=getattr(loop, "__name__", "background")))
+        log.info("%s started", self.settings.service_name)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.broker.stop()
+        await self.mongo.close()
+        log.info("%s stopped", self.settings.service_name)
+
+    async def _check_mongo(self) -> tuple[bool, str]:
+        await asyncio.wait_for(self.db.command("ping"), 3)
+        return True, "ping ok"
+
+    async def _check_kafka(self) -> tuple[bool, str]:
+        ok = await self.broker.ping(timeout=3)
+        return bool(ok), "broker reachable" if ok else "broker unreachable"
+
+    async def _check_team(self) -> tuple[bool, str]:
+        assert self.team is not None
+        directory = self.team.directory
+        if not self.team.caught_up:
+            return False, "still reading crm.team"
+        return True, f"{len(directory.departments)} departments, {len(directory.managers)} managers"
+
+    def http_app(self, *routers: APIRouter) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=self.title, description=self.description, version=self.version, lifespan=lifespan)
+        install(app, max_body_bytes=self.settings.max_body_bytes)
+        checks: dict[str, ReadinessCheck] = {"mongodb": self._check_mongo, "kafka": self._check_kafka}
+        if self.team is not None:
+            checks["team_directory"] = self._check_team
+        add_operational_routes(app, service=self.settings.service_name, checks=checks, asyncapi=self.asyncapi)
+        for router in routers:
+            app.include_router(router)
+        return app
+
+
+def serve(settings: HubSettings, build_app: Callable[[], FastAPI]) -> None:
+    """The process entry point: JSON logs, then uvicorn on the configured port until SIGTERM/SIGINT."""
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(build_app(), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, timeout_graceful_shutdown=20)

@@ -1,0 +1,39 @@
+"""Settings shared by every service. Each service subclasses HubSettings with its own env prefix
+(LEADS_, TELEPHONY_, DEALS_, MOTIVATION_, NOTIFIER_).
+
+The two infrastructure addresses are also read unprefixed (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URL)
+so one variable points the whole hub at its servers; a prefixed one overrides it per service.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRMHUB_", extra="ignore", frozen=True)
+
+    service_name: str = "crmhub"
+    environment: Literal["production", "demo", "test"] = "production"
+    kafka_bootstrap_servers: str = Field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+    mongodb_url: str = Field(default_factory=lambda: os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/"))
+    mongodb_database: str = ""
+    http_host: str = "0.0.0.0"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    # Largest HTTP request body accepted; larger ones get 413 before they are read whole.
+    max_body_bytes: int = 256 * 1024
+    # Consumers: attempts for an unexpected error before the message goes to the dead-letter topic.
+    consumer_max_attempts: int = 3
+    consumer_backoff_seconds: float = 0.2
+    # Outbox relay: how often it looks for pending events when nothing nudged it.
+    outbox_poll_seconds: float = 0.5
+    create_topics: bool = True
+
+    @property
+    def database_name(self) -> str:
+        return self.mongodb_database or f"crm_{self.service_name}"

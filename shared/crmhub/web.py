@@ -1,0 +1,196 @@
+"""The HTTP face every service shares: body limits, errors that name the problem, request
+metrics and ids, and the operational endpoints (/health, /ready, /metrics, /asyncapi)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream.specification import Specification, get_asyncapi_html
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import ConnectionFailure
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crmhub import metrics
+from crmhub.logs import current_request_id
+
+log = logging.getLogger("crmhub.web")
+
+ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class ApiError(Exception):
+    """An answer for the client: HTTP status, a stable error code and a message naming the problem."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": code, "message": message, **extra}
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies larger than the limit with 413 before the application reads them.
+
+    Starlette has no limit of its own; a declared Content-Length is checked first, and a body
+    sent without one (chunked) is counted as it arrives.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._too_large(send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.extend(message.get("body", b""))
+            if len(body) > self.max_bytes:
+                await self._too_large(send)
+                return
+            more = message.get("more_body", False)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        payload = json.dumps(error_body("body_too_large", f"request body exceeds {self.max_bytes} bytes")).encode()
+        await send(
+            {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]}
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def require_json_body(request: Request) -> None:
+    """Dependency for JSON APIs: a request that carries a body must say it is JSON (else 415)."""
+    if request.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        return
+    length = request.headers.get("content-length")
+    if length == "0" or (length is None and "transfer-encoding" not in request.headers):
+        return
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(415, "unsupported_media_type", f"expected a JSON body (Content-Type: application/json), got {media_type or 'none'!r}")
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] if parts[0] == "body" else parts
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI, *, max_body_bytes: int) -> None:
+    """Add the shared middleware and error handlers to a service's FastAPI app."""
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse(error_body("malformed_json", "request body is not valid JSON"), status_code=400)
+        problems = [{"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors[:20]]
+        fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
+        return JSONResponse(error_body("validation_failed", f"invalid field(s): {fields}", problems=problems), status_code=422)
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        extra = {"field": exc.field} if exc.field else {}
+        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ConnectionFailure)
+    async def on_database_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        return JSONResponse(
+            error_body("unavailable", "the database is unavailable; nothing was stored, retry later"), status_code=503, headers={"Retry-After": "5"}
+        )
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            current_request_id.reset(token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+
+
+def add_operational_routes(
+    app: FastAPI,
+    *,
+    service: str,
+    checks: dict[str, ReadinessCheck],
+    asyncapi: Callable[[], Specification],
+) -> None:
+    @app.get("/health", tags=["operations"], summary="Liveness: the process is up")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka, MongoDB and read models are usable", response_model=None)
+    async def ready() -> JSONResponse:
+        results = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                passed, detail = await check()
+            except Exception as exc:
+                passed, detail = False, f"{type(exc).__name__}: {exc}"
+            results[name] = {"ok": passed, "detail": detail}
+            ok = ok and passed
+        return JSONResponse({"status": "ready" if ok else "not_ready", "service": service, "checks": results}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document of the events this service sends and receives")
+    async def asyncapi_json() -> Any:
+        return asyncapi().to_jsonable()
+
+    @app.get("/asyncapi", tags=["operations"], summary="AsyncAPI document, rendered", response_class=HTMLResponse)
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(asyncapi(), try_it_out_path=None))
