@@ -96,7 +96,7 @@ class HubService:
     def asyncapi(self) -> Specification:
         return AsyncAPI(self.broker, title=f"{self.title} events", version=self.version, description=self.description).to_specification()
 
-    async def _send(self, record: KafkaRecord) -> asyncio.Future[Any]:
+    async def send_record(self, record: KafkaRecord) -> asyncio.Future[Any]:
         event_type = record.headers["ce_type"]
         publisher = self._publishers.get(event_type)
         if publisher is None:
@@ -119,7 +119,7 @@ class HubService:
         if self._outbox_collections:
             self.relay = OutboxRelay(
                 collections=self._outbox_collections,
-                send=self._send,
+                send=self.send_record,
                 poll_seconds=self.settings.outbox_poll_seconds,
                 on_published=self._count_published,
             )
