@@ -9,8 +9,8 @@ KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL); when that is impossible the tests fail w
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator

@@ -58,15 +58,15 @@ async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_f
     topic = f"test.dlq.{unique}"
     db = f"t_dlq_{unique}"
     key = f"k-{unique}"  # one key: everything lands on one partition, in this order
-    good1, m1 = _message("good", 1, key=key)
+    _, m1 = _message("good", 1, key=key)
     bad_data, m2 = _message("bad", 2, key=key)
     m2 = (m2[0], b'{"account": "bad", "amount": "not a number"}', m2[2])
     closed, m3 = _message("closed", 4, fail="poison", key=key)
     buggy, m4 = _message("buggy", 8, fail="bug", key=key)
     not_json = (key.encode(), b"\xff{not json", {"ce_id": "raw-1", "ce_type": "test.probe.recorded", "ce_source": "/x", "ce_time": "2026-01-01T00:00:00Z"})
     no_headers = (key.encode(), b'{"account": "x", "amount": 1}', {})
-    flaky, m7 = _message("good", 16, fail="flaky2", key=key)
-    good2, m8 = _message("good", 32, key=key)
+    _, m7 = _message("good", 16, fail="flaky2", key=key)
+    _, m8 = _message("good", 32, key=key)
     await produce(infra.kafka, topic, [m1, m2, m3, m4, not_json, no_headers, m7, m8])
 
     probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
