@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CACHE = Path(os.environ.get("CRMHUB_CACHE", Path.home() / ".cache" / "crm-hub"))
@@ -47,7 +47,6 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     data_dir: Path
-    restart_args: list[str] = field(default_factory=list)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -214,39 +213,63 @@ def _wait_kafka_metadata(server: RunningServer, timeout: float) -> None:
 
 # --- MongoDB-wire server -----------------------------------------------------------------------
 
+MONGO_JAVA_SERVER_VERSION = os.environ.get("CRMHUB_MONGO_JAVA_SERVER_VERSION", "1.47.0")
 
-def mongo_wire_binary() -> tuple[str, Path]:
-    mongod = shutil.which("mongod")
-    if mongod:
-        return "mongod", Path(mongod)
+
+def mongo_wire_kind() -> str:
+    """Which MongoDB-wire server to run: CRMHUB_MONGO_WIRE, or mongod when on PATH, else mongo-java-server."""
+    kind = os.environ.get("CRMHUB_MONGO_WIRE", "auto")
+    if kind == "auto":
+        kind = "mongod" if shutil.which("mongod") else "mongo-java-server"
+    if kind not in ("mongod", "mongo-java-server", "ferretdb"):
+        raise ProvisioningError(f"unknown CRMHUB_MONGO_WIRE={kind!r}: use auto, mongod, mongo-java-server or ferretdb")
+    return kind
+
+
+def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:
+    if kind == "mongod":
+        mongod = shutil.which("mongod")
+        if mongod is None:
+            raise ProvisioningError("CRMHUB_MONGO_WIRE=mongod but there is no mongod on PATH")
+        return [mongod, "--bind_ip", "127.0.0.1", "--port", str(port), "--dbpath", str(data_dir), "--quiet"]
+    if kind == "mongo-java-server":
+        home = CACHE / f"mongo-java-server-{MONGO_JAVA_SERVER_VERSION}"
+        if not (home / ".complete").exists():
+            raise ProvisioningError(f"mongo-java-server is not provisioned in {home}: run `make provision`")
+        return [
+            "java",
+            "-Xms128m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-cp",
+            f"{home / 'classes'}:{home / 'libs'}/*",
+            "WireServer",
+            str(data_dir / "hub.mv.db"),
+            "127.0.0.1",
+            str(port),
+        ]
     ferret = CACHE / f"ferretdb-{FERRETDB_VERSION}" / "ferretdb"
     if not ferret.exists():
-        raise ProvisioningError(f"no mongod on PATH and FerretDB is not built at {ferret}: run `make provision`")
-    return "ferretdb", ferret
+        raise ProvisioningError(f"FerretDB is not built at {ferret}: run `CRMHUB_MONGO_WIRE=ferretdb make provision`")
+    (data_dir / "sqlite").mkdir(exist_ok=True)
+    return [
+        str(ferret),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data_dir / 'sqlite'}/",
+        f"--listen-addr=127.0.0.1:{port}",
+        "--debug-addr=-",
+        f"--state-dir={data_dir}",
+        "--log-level=warn",
+        "--telemetry=disable",
+    ]
 
 
 def start_mongo(data_dir: Path, *, port: int | None = None, timeout: float = 60.0) -> RunningServer:
-    kind, binary = mongo_wire_binary()
+    kind = mongo_wire_kind()
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if kind == "mongod":
-        cmd = [str(binary), "--bind_ip", "127.0.0.1", "--port", str(port), "--dbpath", str(data_dir), "--quiet"]
-        env: dict[str, str] = {}
-    else:
-        (data_dir / "sqlite").mkdir(exist_ok=True)
-        cmd = [
-            str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data_dir / 'sqlite'}/",
-            f"--listen-addr=127.0.0.1:{port}",
-            "--debug-addr=-",
-            f"--state-dir={data_dir}",
-            "--log-level=warn",
-            "--telemetry=disable",
-        ]
-        env = {"FERRETDB_TELEMETRY": "disable"}
     log_path = data_dir / f"{kind}.log"
-    server = RunningServer(kind, f"mongodb://127.0.0.1:{port}/", _spawn(cmd, log_path, env), log_path, data_dir)
+    server = RunningServer(kind, f"mongodb://127.0.0.1:{port}/", _spawn(_mongo_command(kind, data_dir, port), log_path), log_path, data_dir)
     _wait_port(server, port, timeout)
     return server
 

@@ -3,8 +3,8 @@
 # (default ~/.cache/crm-hub, override with CRMHUB_CACHE), so every clone on the machine reuses it:
 #   - a Python 3.11 virtualenv with requirements.lock, keyed by the lock's hash;
 #   - the Apache Kafka broker jars from Maven Central (KRaft, no ZooKeeper);
-#   - a MongoDB-wire server: `mongod` when one is on PATH, otherwise FerretDB built from the
-#     Go module proxy with its SQLite backend.
+#   - a MongoDB-wire server: `mongod` when one is on PATH, otherwise mongo-java-server (H2
+#     backend) from Maven Central; FerretDB from the Go module proxy on request (docs/adr/0003).
 # Servers named by KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL are used as they are: nothing is fetched.
 # A second run finds everything in place and prints what it reuses.
 set -euo pipefail
@@ -13,6 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${CRMHUB_CACHE:-$HOME/.cache/crm-hub}
 kafka_version=${CRMHUB_KAFKA_VERSION:-4.4.0}
+mongo_java_server_version=${CRMHUB_MONGO_JAVA_SERVER_VERSION:-1.47.0}
 ferretdb_version=${CRMHUB_FERRETDB_VERSION:-v1.24.2}
 python=${CRMHUB_PYTHON:-python3.11}
 mkdir -p "$cache"
@@ -53,16 +54,39 @@ else
 fi
 
 # --- MongoDB-wire server --------------------------------------------------------------------
+# CRMHUB_MONGO_WIRE picks it: auto (default: mongod on PATH, else mongo-java-server),
+# mongod, mongo-java-server, or ferretdb (loses concurrent updates: see docs/adr/0003).
+wire=${CRMHUB_MONGO_WIRE:-auto}
+if [ "$wire" = auto ]; then
+  if command -v mongod >/dev/null; then wire=mongod; else wire=mongo-java-server; fi
+fi
 if [ -n "${MONGODB_URL:-}" ]; then
   say "mongodb: using the server at MONGODB_URL"
-elif command -v mongod >/dev/null; then
+elif [ "$wire" = mongod ]; then
+  command -v mongod >/dev/null || { say "CRMHUB_MONGO_WIRE=mongod but no mongod on PATH"; exit 1; }
   say "mongodb: mongod found on PATH ($(command -v mongod))"
-else
+elif [ "$wire" = mongo-java-server ]; then
+  mjs_home="$cache/mongo-java-server-$mongo_java_server_version"
+  if [ -f "$mjs_home/.complete" ]; then
+    say "mongo-java-server $mongo_java_server_version reused: $mjs_home"
+  else
+    command -v javac >/dev/null || { say "javac (JDK 17+) is needed for the MongoDB-wire server"; exit 1; }
+    say "fetching mongo-java-server $mongo_java_server_version from Maven Central"
+    rm -rf "$mjs_home"
+    mkdir -p "$mjs_home/classes"
+    mvn -q -B -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$mjs_home/libs"
+    javac -quiet -cp "$mjs_home/libs/*" -d "$mjs_home/classes" "$here/mongo-wire/WireServer.java" 2>/dev/null \
+      || javac -cp "$mjs_home/libs/*" -d "$mjs_home/classes" "$here/mongo-wire/WireServer.java"
+    cp "$here/mongo-wire/simplelogger.properties" "$mjs_home/classes/"
+    touch "$mjs_home/.complete"
+  fi
+elif [ "$wire" = ferretdb ]; then
   ferret_home="$cache/ferretdb-$ferretdb_version"
   if [ -x "$ferret_home/ferretdb" ]; then
     say "ferretdb $ferretdb_version reused: $ferret_home/ferretdb"
   else
-    command -v go >/dev/null || { say "go is needed to build FerretDB (or put mongod on PATH)"; exit 1; }
+    command -v go >/dev/null || { say "go is needed to build FerretDB"; exit 1; }
     say "building ferretdb $ferretdb_version (sqlite backend) from the Go module proxy"
     module="github.com/FerretDB/FerretDB@$ferretdb_version"
     src_ro=$(cd "$here" && GOFLAGS=-mod=mod go mod download -json "$module" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
@@ -78,5 +102,7 @@ else
     (cd "$work" && go build -trimpath -ldflags=-checklinkname=0 -o "$ferret_home/ferretdb.tmp" ./cmd/ferretdb)
     mv "$ferret_home/ferretdb.tmp" "$ferret_home/ferretdb"
   fi
+else
+  say "unknown CRMHUB_MONGO_WIRE=$wire (auto, mongod, mongo-java-server, ferretdb)"; exit 1
 fi
 say "ready (cache: $cache)"

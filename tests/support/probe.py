@@ -3,6 +3,7 @@ that it can really die at a chosen point.
 
   python -m support.probe relay   --kafka K --mongo M --db D [--crash-after-publish]
   python -m support.probe consume --kafka K --mongo M --db D --topic T --group G [--crash-after-effect]
+  python -m support.probe follow  --kafka K --out FILE
 
 `relay` moves the outboxes of D.accounts to Kafka with the hub's OutboxRelay and exits once
 they are empty; with --crash-after-publish it dies (exit 137) after Kafka acknowledged the
@@ -12,6 +13,9 @@ events and before the outbox is cleared.
 idempotent `update_once` helper, counting every delivery in D.deliveries (deliberately not
 idempotent, so tests can see a redelivery happened). With --crash-after-effect it stores the
 first effect, waits past an auto-commit interval and dies (exit 137) inside the handler.
+
+`follow` keeps the hub's team-directory read model from crm.team and writes it to FILE as
+JSON, so a test can watch another process converge.
 """
 
 from __future__ import annotations
@@ -102,18 +106,49 @@ async def consume(args: argparse.Namespace) -> None:
         await service.broker.stop()
 
 
+async def follow(args: argparse.Namespace) -> None:
+    """Keep a team directory read model and write it to --out (JSON) whenever it changes."""
+    import json
+    from pathlib import Path
+
+    from crmhub.kafka import make_broker
+    from crmhub.team_directory import TeamDirectoryFollower
+
+    out = Path(args.out)
+    broker = make_broker(args.kafka, client_id="probe-follower")
+    follower = TeamDirectoryFollower(broker, args.kafka)
+
+    def dump() -> None:
+        directory = follower.directory
+        snapshot = {
+            "caught_up": follower.caught_up,
+            "departments": {k: v.model_dump(mode="json") for k, v in directory.departments.items()},
+            "managers": {k: {**v.model_dump(mode="json"), "version": directory.version_of(f"manager:{k}")} for k, v in directory.managers.items()},
+        }
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snapshot))
+        tmp.replace(out)
+
+    await broker.start()
+    await follower.start()
+    while True:
+        dump()
+        await asyncio.sleep(0.2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["relay", "consume"])
+    parser.add_argument("mode", choices=["relay", "consume", "follow"])
     parser.add_argument("--kafka", required=True)
-    parser.add_argument("--mongo", required=True)
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--mongo", default="")
+    parser.add_argument("--db", default="")
+    parser.add_argument("--out", default="")
     parser.add_argument("--topic", default=PROBE_TOPIC.name)
     parser.add_argument("--group", default="probe")
     parser.add_argument("--crash-after-publish", action="store_true")
     parser.add_argument("--crash-after-effect", action="store_true")
     args = parser.parse_args()
-    runner: Any = relay if args.mode == "relay" else consume
+    runner: Any = {"relay": relay, "consume": consume, "follow": follow}[args.mode]
     asyncio.run(runner(args))
 
 
