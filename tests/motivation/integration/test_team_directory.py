@@ -82,7 +82,8 @@ async def test_changes_reach_crm_team_and_a_read_model_in_another_process(infra,
         assert headers["ce_type"] == "team.manager.upserted"
         assert headers["ce_source"] == "/crm/motivation"
         assert headers["ce_subject"] == f"manager:anna-{unique}"
-        assert headers["ce_id"] and headers["ce_time"]
+        assert headers["ce_id"]
+        assert headers["ce_time"]
 
     def live_model_converged():
         manager = _snapshot(live).get("managers", {}).get(f"anna-{unique}")

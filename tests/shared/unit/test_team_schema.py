@@ -13,7 +13,9 @@ def test_an_interval_ending_at_midnight_covers_the_rest_of_the_day():
     assert evening.covers(time(23, 59))
     assert not evening.covers(time(17, 59))
     whole_day = WorkingInterval(start=time(0), end=time(0))
-    assert whole_day.covers(time(0)) and whole_day.covers(time(12)) and whole_day.covers(time(23, 59, 59))
+    assert whole_day.covers(time(0))
+    assert whole_day.covers(time(12))
+    assert whole_day.covers(time(23, 59, 59))
 
 
 def test_interval_end_is_exclusive():
