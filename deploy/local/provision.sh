@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the hub needs on a machine without Docker, once, into a cache outside the clone
 # (default ~/.cache/crm-hub, override with CRMHUB_CACHE), so every clone on the machine reuses it:
-#   - a Python 3.11 virtualenv with requirements.lock, keyed by the lock's hash;
+#   - a Python 3.11 virtualenv with requirements-dev.lock (runtime + tools), keyed by the locks' hash;
 #   - the Apache Kafka broker jars from Maven Central (KRaft, no ZooKeeper);
 #   - a MongoDB-wire server: `mongod` when one is on PATH, otherwise mongo-java-server (H2
 #     backend) from Maven Central; FerretDB from the Go module proxy on request (docs/adr/0003).
@@ -21,7 +21,7 @@ mkdir -p "$cache"
 say() { printf 'provision: %s\n' "$*" >&2; }
 
 # --- Python ------------------------------------------------------------------------------
-lock_hash=$(cat "$root/requirements.lock" <("$python" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-12)
+lock_hash=$(cat "$root/requirements.lock" "$root/requirements-dev.lock" <("$python" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-12)
 venv="$cache/venv-$lock_hash"
 if [ -x "$venv/bin/python" ] && [ -f "$venv/.complete" ]; then
   say "python env reused: $venv"
@@ -29,7 +29,7 @@ else
   say "creating python env $venv"
   rm -rf "$venv"
   "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements.lock"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-dev.lock"
   touch "$venv/.complete"
 fi
 ln -sfn "$venv" "$root/.venv"

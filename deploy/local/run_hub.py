@@ -21,6 +21,9 @@ from localservers import ROOT, SERVICES, ProvisioningError, RunningServer, read_
 
 DATA = Path(os.environ.get("CRMHUB_DATA_DIR", ROOT / ".data"))
 DEMO = ROOT / "deploy" / "demo"
+# CRMHUB_PORT_BASE moves all five services (base+1 ... base+5), e.g. next to another hub.
+_SHIFT = int(os.environ.get("CRMHUB_PORT_BASE", "8000")) - 8000
+PORTS = {name: port + _SHIFT for name, port in SERVICES.items()}
 
 
 def _post(url: str, body: dict[str, Any]) -> int:
@@ -75,10 +78,10 @@ def main() -> int:
             started.append(server)
             mongo = server.address
         env |= {"KAFKA_BOOTSTRAP_SERVERS": kafka, "MONGODB_URL": mongo}
-        for name, port in SERVICES.items():
+        for name in SERVICES:
             print(f"starting {name} ...", flush=True)
-            started.append(start_service(name, env=env, port=port, log_path=DATA / "logs" / f"{name}.log"))
-        seed_demo_team(f"http://127.0.0.1:{SERVICES['motivation']}")
+            started.append(start_service(name, env=env, port=PORTS[name], log_path=DATA / "logs" / f"{name}.log"))
+        seed_demo_team(f"http://127.0.0.1:{PORTS['motivation']}")
     except ProvisioningError as exc:
         print(f"\nthe hub could not start: {exc}", file=sys.stderr)
         for server in reversed(started):
@@ -88,10 +91,10 @@ def main() -> int:
     print("\nThe CRM hub is running (demo configuration). Ctrl-C stops it.\n")
     print(f"  Kafka            {kafka}")
     print(f"  MongoDB-wire     {mongo}")
-    for name, port in SERVICES.items():
+    for name, port in PORTS.items():
         print(f"  {name:<16} http://127.0.0.1:{port}   (docs: /docs, events: /asyncapi, /health, /ready, /metrics)")
     print(f"\n  logs: {DATA / 'logs'}/<service>.log    demo team: deploy/demo/team.json")
-    print("  try:  curl -s localhost:8004/v1/team/managers | python -m json.tool\n", flush=True)
+    print(f"  try:  curl -s localhost:{PORTS['motivation']}/v1/team/managers | python -m json.tool\n", flush=True)
 
     while not stopping:
         for server in started:

@@ -1,0 +1,91 @@
+"""docker-compose.yml cannot run here (no Docker engine), so it is checked two ways: against
+the Compose Specification schema, and against `make run`: the same processes, the same
+settings, the same ports; Prometheus scrapes them all and the dashboard charts real metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+import crmhub.metrics  # noqa: F401  (registers the hub's metrics)
+from localservers import SERVICES, read_env_file, service_command
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    return subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(path)], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_file_follows_the_compose_specification():
+    result = _validate(COMPOSE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_does_reject_a_broken_compose_file(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  leads:\n    ports: 8001\n    restart: sometimes\n")
+    assert _validate(broken).returncode != 0
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_each_service_runs_the_same_process_with_the_same_settings_as_make_run(compose, name):
+    service = compose["services"][name]
+    assert service["command"] == service_command(name)
+    assert service["build"]["target"] == name
+    assert service["env_file"] == ["deploy/demo/hub.env"]
+    assert set(service["environment"]) == {"KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL"}
+    assert service["ports"] == [f"{SERVICES[name]}:{SERVICES[name]}"]
+    assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert service["depends_on"]["mongodb"]["condition"] == "service_healthy"
+
+
+def test_the_demo_settings_file_only_names_settings_the_services_read():
+    from crmhub.settings import HubSettings
+
+    known = {field.upper() for field in HubSettings.model_fields}
+    for key in read_env_file(ROOT / "deploy" / "demo" / "hub.env"):
+        prefix, _, field = key.partition("_")
+        assert prefix in {"CRMHUB", *(n.upper() for n in SERVICES)}, key
+        assert field in known, f"{key} is not a setting of the hub"
+
+
+def test_the_dockerfile_has_a_target_per_service_starting_it_on_its_port():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, port in SERVICES.items():
+        stage = re.search(rf"FROM base AS {name}\n(.*?)(?=\nFROM |\Z)", dockerfile, re.S)
+        assert stage, f"no Dockerfile target for {name}"
+        assert f"ENV SERVICE_PORT={port}" in stage.group(1)
+        assert f"CMD {json.dumps(service_command(name))}" in stage.group(1)
+
+
+def test_prometheus_scrapes_every_service(compose):
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {f"{name}:{port}" for name, port in SERVICES.items()}
+    assert "prometheus" in compose["services"]
+
+
+def test_the_grafana_dashboard_charts_metrics_the_hub_exports():
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "hub.json").read_text())
+    exported = {metric.name for metric in REGISTRY.collect()} | {"up"}
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used |= {m.removesuffix("_bucket").removesuffix("_total") for m in re.findall(r"\b(crmhub_\w+|up)\b", target["expr"])}
+    assert used, "the dashboard charts nothing"
+    assert used <= exported, f"the dashboard charts unknown metrics: {used - exported}"

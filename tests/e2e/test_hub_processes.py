@@ -1,0 +1,154 @@
+"""The five services as real processes: each serves its operational endpoints, and `make run`'s
+launcher brings the whole hub up with the demo team and takes it down cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from localservers import SERVICES, free_port
+from support.kafka import eventually
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_every_service_serves_health_ready_metrics_openapi_and_asyncapi(infra, run_service):
+    running = {name: run_service(name) for name in SERVICES}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for name, server in running.items():
+            health = await http.get(f"{server.address}/health")
+            assert health.json() == {"status": "ok", "service": name}
+
+            async def ready(server=server):
+                return (await http.get(f"{server.address}/ready")).status_code == 200
+
+            await eventually(ready, timeout=30)
+            checks = (await http.get(f"{server.address}/ready")).json()["checks"]
+            assert checks["kafka"]["ok"]
+            assert checks["mongodb"]["ok"]
+
+            metrics = await http.get(f"{server.address}/metrics")
+            assert metrics.headers["content-type"].startswith("text/plain")
+            assert "crmhub_http_requests_total" in metrics.text
+
+            openapi = (await http.get(f"{server.address}/openapi.json")).json()
+            assert {"/health", "/ready", "/metrics", "/asyncapi", "/asyncapi.json"} <= set(openapi["paths"])
+            assert (await http.get(f"{server.address}/docs")).status_code == 200
+
+            asyncapi = (await http.get(f"{server.address}/asyncapi.json")).json()
+            assert asyncapi["asyncapi"] == "3.0.0"
+            assert asyncapi["info"]["title"].startswith("CRM hub")
+            page = await http.get(f"{server.address}/asyncapi")
+            assert page.status_code == 200
+            assert "text/html" in page.headers["content-type"]
+
+        motivation_doc = (await http.get(f"{running['motivation'].address}/asyncapi.json")).json()
+        channels = {c["address"] for c in motivation_doc["channels"].values()}
+        assert channels == {"crm.team"}
+        schemas = motivation_doc["components"]["schemas"]
+        assert {"DepartmentUpserted", "ManagerUpserted"} <= set(schemas)
+        assert "working_hours" in json.dumps(schemas)
+
+        for reader in ("leads", "notifier"):
+            doc = (await http.get(f"{running[reader].address}/asyncapi.json")).json()
+            assert any(op["action"] == "receive" and "crm.team" in json.dumps(op) for op in doc["operations"].values())
+            assert "team_directory" in (await http.get(f"{running[reader].address}/ready")).json()["checks"]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.add(int(status.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state
+
+
+class Launcher:
+    """`make run`'s launcher (deploy/local/run_hub.py) as a process, on ports of the test's choosing."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.base = free_port() // 10 * 10 % 50000 + 10000
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL")},
+            "CRMHUB_DATA_DIR": str(data_dir),
+            "CRMHUB_PORT_BASE": str(self.base),
+            "CRMHUB_KAFKA_PORT": str(free_port()),
+            "CRMHUB_MONGO_PORT": str(free_port()),
+            "PYTHONPATH": str(ROOT / "deploy" / "local"),
+        }
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.base + list(SERVICES).index(service) + 1}"
+
+    def start(self) -> None:
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy" / "local" / "run_hub.py")], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        deadline = time.monotonic() + 180
+        while not any("Ctrl-C stops it" in line for line in self.output):
+            assert time.monotonic() < deadline, "".join(self.output)
+            line = self.process.stdout.readline()
+            assert line or self.process.poll() is None, "".join(self.output)
+            self.output.append(line)
+        self.children = _children(self.process.pid)
+
+    def interrupt(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        rest, _ = self.process.communicate(timeout=90)
+        return rest
+
+    def wait_ready(self, service: str) -> dict:
+        deadline = time.monotonic() + 30
+        while (response := httpx.get(f"{self.url(service)}/ready", timeout=5)).status_code != 200:
+            assert time.monotonic() < deadline, response.text
+            time.sleep(0.3)
+        return response.json()
+
+
+def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything(tmp_path):
+    hub = Launcher(tmp_path / "data")
+    hub.start()
+    try:
+        assert len(hub.children) == 7, f"expected Kafka, the database and five services, got {len(hub.children)}"
+        for name in SERVICES:
+            assert httpx.get(f"{hub.url(name)}/health", timeout=5).json()["service"] == name
+        assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5).json()["total"] == 4
+        assert "4 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
+        extra = {"id": "persisted", "name": "Survives a restart", "region": "Kazan"}
+        assert httpx.post(f"{hub.url('motivation')}/v1/team/departments", json=extra, timeout=5).status_code == 201
+    finally:
+        rest = hub.interrupt()
+    assert hub.process.returncode == 0, "".join(hub.output) + rest
+    assert "stopped." in rest
+    assert not [pid for pid in hub.children if _alive(pid)], "processes outlived the hub"
+
+    hub.start()  # the same data folder: MongoDB and Kafka keep what they had
+    try:
+        departments = httpx.get(f"{hub.url('motivation')}/v1/team/departments", timeout=5).json()
+        assert {d["id"] for d in departments["items"]} == {"sales-msk", "sales-nsk", "persisted"}
+        assert "3 departments, 4 managers" in hub.wait_ready("notifier")["checks"]["team_directory"]["detail"]
+    finally:
+        hub.interrupt()
+    assert hub.process.returncode == 0
