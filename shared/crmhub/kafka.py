@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError, TopicAlreadyExistsError
 from faststream import AckPolicy
@@ -79,6 +79,26 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[Topic], *, with
                     raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
     finally:
         await admin.close()
+
+
+async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Where each partition of `topic` ends now (the offset the next record will get)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"] != 0:
+        raise RuntimeError(f"cannot describe topic {topic}: Kafka error code {description['error_code']}")
+    partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
 
 
 class EventConsumer:

@@ -14,11 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from crmhub import metrics, topics
 from crmhub.events import EventData, PoisonMessage, from_record
+from crmhub.kafka import end_offsets
 from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
 
 log = logging.getLogger("crmhub.team_directory")
@@ -100,17 +101,7 @@ class TeamDirectoryFollower:
 
     async def start(self) -> None:
         """Learn where the topic ends now; the copy is caught up once it has read that far."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topics.TEAM.name, p) for p in (consumer.partitions_for_topic(topics.TEAM.name) or ())]
-            if not partitions:
-                await consumer.topics()
-                partitions = [TopicPartition(topics.TEAM.name, p) for p in (consumer.partitions_for_topic(topics.TEAM.name) or ())]
-            ends = await consumer.end_offsets(partitions) if partitions else {}
-        finally:
-            await consumer.stop()
-        self._end_offsets = {tp.partition: offset for tp, offset in ends.items()}
+        self._end_offsets = await end_offsets(self._bootstrap, topics.TEAM.name)
         self._check_caught_up()
 
     async def _on_message(self, msg: KafkaMessage) -> None:

@@ -1,0 +1,31 @@
+"""Benchmark scenarios. Each module exposes `description` and `async run(ctx) -> list[figure]`;
+a figure is {name, value, unit} plus, for rates, the ceiling it is compared with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from scenarios import ceilings, team_directory
+
+
+@dataclass
+class BenchContext:
+    kafka: str
+    mongo: str
+    quick: bool
+    workdir: Path
+    ceilings: dict[str, float] = field(default_factory=dict)
+
+    def size(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def rate_figure(self, name: str, value: float, unit: str) -> dict[str, Any]:
+        """A rate compared with the lower of the two raw ceilings measured in this run."""
+        ceiling_name = min(self.ceilings, key=lambda k: self.ceilings[k])
+        return {"name": name, "value": value, "unit": unit, "ceiling": ceiling_name, "ratio": value / self.ceilings[ceiling_name]}
+
+
+SCENARIOS: dict[str, ModuleType] = {"ceilings": ceilings, "team_directory": team_directory}
