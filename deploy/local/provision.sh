@@ -47,7 +47,7 @@ else
     say "fetching kafka $kafka_version jars from Maven Central"
     rm -rf "$kafka_home"
     mkdir -p "$kafka_home"
-    mvn -q -B -f "$here/kafka/pom.xml" -Dkafka.version="$kafka_version" \
+    mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$here/kafka/pom.xml" -Dkafka.version="$kafka_version" \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$kafka_home/libs"
     touch "$kafka_home/.complete"
   fi
@@ -74,7 +74,7 @@ elif [ "$wire" = mongo-java-server ]; then
     say "fetching mongo-java-server $mongo_java_server_version from Maven Central"
     rm -rf "$mjs_home"
     mkdir -p "$mjs_home/classes"
-    mvn -q -B -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
+    mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$mjs_home/libs"
     javac -quiet -cp "$mjs_home/libs/*" -d "$mjs_home/classes" "$here/mongo-wire/WireServer.java" 2>/dev/null \
       || javac -cp "$mjs_home/libs/*" -d "$mjs_home/classes" "$here/mongo-wire/WireServer.java"
