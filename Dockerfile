@@ -10,6 +10,7 @@ RUN pip install --no-cache-dir -r requirements.lock \
  && useradd --system --uid 10001 --home /app hub
 COPY shared shared
 COPY services services
+COPY deploy/demo deploy/demo
 USER hub
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=5 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['SERVICE_PORT'] + '/health', timeout=2)"

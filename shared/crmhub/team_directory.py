@@ -99,6 +99,11 @@ class TeamDirectoryFollower:
     def caught_up(self) -> bool:
         return self._caught_up.is_set()
 
+    @property
+    def ready_event(self) -> asyncio.Event:
+        """Set once the copy has caught up; work that needs the whole directory waits for it."""
+        return self._caught_up
+
     async def start(self) -> None:
         """Learn where the topic ends now; the copy is caught up once it has read that far."""
         self._end_offsets = await end_offsets(self._bootstrap, topics.TEAM.name)

@@ -30,13 +30,23 @@ ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 class ApiError(Exception):
     """An answer for the client: HTTP status, a stable error code and a message naming the problem."""
 
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.headers = headers or {}
+        self.extra = extra or {}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -126,7 +136,7 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
         extra = {"field": exc.field} if exc.field else {}
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=exc.status, headers=exc.headers)
+        return JSONResponse(error_body(exc.code, exc.message, **extra, **exc.extra), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,9 +4,17 @@ from crmhub.settings import HubSettings
 
 
 class LeadsSettings(HubSettings):
-    """Environment variables prefixed LEADS_ (see docs/configuration.md)."""
+    """Environment variables prefixed LEADS_ (see docs/configuration.md and docs/leads.md)."""
 
     model_config = SettingsConfigDict(env_prefix="LEADS_", extra="ignore", frozen=True)
 
     service_name: str = "leads"
     http_port: int = 8001
+    # The intake sources (JSON, docs/leads.md); without it the service takes in no site leads.
+    sources_file: str | None = None
+    # The source whose assignment and SLA apply to leads made from calls (crm.calls).
+    phone_source_id: str = "phone"
+    # How often waiting leads are offered to managers again and SLA deadlines are checked.
+    scheduler_seconds: float = 1.0
+    # Open-lead counters are re-counted from the leads this often.
+    recount_seconds: float = 300.0

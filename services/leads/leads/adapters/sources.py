@@ -1,0 +1,141 @@
+"""Intake sources: each has a format, its own authentication, defaults, an assignment pool
+and limits. Loaded from the JSON file named by LEADS_SOURCES_FILE (docs/leads.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from crmhub.schemas.team import ENTITY_ID_PATTERN
+from leads.domain.assignment import OffDutyPolicy, Pool, Rule, Strategy
+from leads.domain.submission import Blocklist
+
+Format = Literal["json", "form", "tilda", "bitrix24", "typeform", "amocrm"]
+SourceId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(_Config):
+    """How a source proves who it is.
+
+    - api_key: the secret in a header (default X-Api-Key) or, for senders that cannot set
+      headers (Tilda, plain forms), in a query parameter of the webhook URL;
+    - hmac: Stripe-style `X-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`, within
+      `tolerance_seconds` of now;
+    - typeform: Typeform's `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the body>`.
+    """
+
+    type: Literal["api_key", "hmac", "typeform"] = "api_key"
+    secret: str | None = None
+    secret_env: str | None = None
+    header: str = "X-Api-Key"
+    query_param: str | None = "api_key"
+    signature_header: str = "X-Signature"
+    tolerance_seconds: int = 300
+
+    def resolved_secret(self) -> str | None:
+        if self.secret_env:
+            return os.environ.get(self.secret_env) or None
+        return self.secret
+
+
+class PoolConfig(_Config):
+    department_id: str | None = None
+    manager_ids: tuple[str, ...] = ()
+    strategy: Strategy = "round_robin"
+
+    def pool(self) -> Pool:
+        return Pool(self.department_id, tuple(sorted(self.manager_ids)), self.strategy)
+
+
+class RuleConfig(_Config):
+    source_id: str | None = None
+    product: str | None = None
+    region: str | None = None
+    campaign: str | None = None
+    pool: PoolConfig
+
+
+class AssignmentConfig(_Config):
+    pool: PoolConfig = PoolConfig()
+    rules: tuple[RuleConfig, ...] = ()
+    off_duty: OffDutyPolicy = "wait"
+
+    def rules_(self) -> list[Rule]:
+        return [Rule(r.pool.pool(), r.source_id, r.product, r.region, r.campaign) for r in self.rules]
+
+
+class Source(_Config):
+    id: SourceId
+    format: Format
+    auth: Auth
+    default_product: str | None = None
+    default_region: str | None = None
+    phone_region: str = "RU"
+    assignment: AssignmentConfig = AssignmentConfig()
+    sla_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15
+    dedup_window_hours: Annotated[float, Field(ge=0)] = 14 * 24
+    honeypot_field: str | None = "website"
+    thank_you_url: str | None = None
+    rate_limit_per_minute: Annotated[int, Field(ge=1)] = 600
+    ip_rate_limit_per_minute: Annotated[int, Field(ge=1)] = 60
+    field_map: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _secret_given(self) -> Source:
+        if not self.auth.secret and not self.auth.secret_env:
+            raise ValueError(f"source {self.id}: auth needs `secret` or `secret_env`")
+        return self
+
+
+class BlocklistConfig(_Config):
+    phones: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    def blocklist(self) -> Blocklist:
+        from crmhub.contacts import normalize_email, normalize_phone
+
+        return Blocklist(
+            phones=frozenset(p for p in (normalize_phone(x, "RU") for x in self.phones) if p),
+            emails=frozenset(e for e in (normalize_email(x) for x in self.emails) if e),
+            domains=frozenset(d.strip().lower().lstrip("@") for d in self.domains),
+        )
+
+
+class SourcesConfig(_Config):
+    sources: tuple[Source, ...]
+    blocklist: BlocklistConfig = BlocklistConfig()
+
+    @model_validator(mode="after")
+    def _unique(self) -> SourcesConfig:
+        ids = [s.id for s in self.sources]
+        if len(ids) != len(set(ids)):
+            raise ValueError("source ids must be unique")
+        return self
+
+    def by_id(self, source_id: str) -> Source | None:
+        return next((s for s in self.sources if s.id == source_id), None)
+
+
+DEMO_SECRETS = frozenset({"demo-key", "demo-secret", "changeme", "secret"})
+
+
+def load_sources(path: str | None, *, environment: str) -> SourcesConfig:
+    """The sources file; in production a source without a real secret stops the service."""
+    if not path:
+        return SourcesConfig(sources=())
+    config = SourcesConfig.model_validate(json.loads(Path(path).read_text()))
+    if environment == "production":
+        for source in config.sources:
+            secret = source.auth.resolved_secret()
+            if not secret or secret in DEMO_SECRETS or len(secret) < 12:
+                raise ValueError(f"source {source.id}: production needs a real secret (12+ characters, not a demo value)")
+    return config

@@ -1,0 +1,325 @@
+"""The leads service's use cases: one method each, dependencies given at construction.
+
+Receiving a submission is where "nothing lost, nothing twice" is decided:
+1. the lead id is derived from the submission (the provider's id, an Idempotency-Key, or the
+   payload within a short window), so a retry finds what the first attempt stored;
+2. the contact (phone, e-mail) is claimed with a unique key, so a second submission from the
+   same person, even at the same instant, becomes a touch of the open lead, not a second lead;
+3. the lead is assigned before it is stored and written with `lead.created` and
+   `lead.assigned` in one insert: once the client has its 202 the lead exists, has its
+   manager (or a time to try again), and its events are on their way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from crmhub.events import CloudEvent, EventData
+from crmhub.schemas.calls import CallCompleted, CallMissed, CallRecord
+from crmhub.schemas.leads import LeadContact, RejectReason, Utm
+from crmhub.team_directory import TeamDirectory
+from crmhub.working_time import add_working_time
+from leads import metrics
+from leads.adapters.lead_store import LeadStore
+from leads.adapters.sources import Source, SourcesConfig
+from leads.domain.assignment import choose_pool, decide, members_of
+from leads.domain.lead import Lead, LeadConflict
+from leads.domain.submission import Submission
+
+log = logging.getLogger("leads.handlers")
+
+# A payload seen again within this window is the same submission (double click, blind retry).
+REPEAT_WINDOW = timedelta(minutes=10)
+# A contact claim whose lead does not exist yet may belong to a submission being stored right now.
+CLAIM_GRACE = timedelta(seconds=10)
+CONFLICT_RETRIES = 8
+
+
+class LeadNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Received:
+    lead_id: str
+    outcome: Literal["created", "merged", "repeated"]
+
+
+def submission_lead_id(source_id: str, key: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crmhub:lead:{source_id}:{key}"))
+
+
+class LeadHandlers:
+    def __init__(
+        self,
+        *,
+        store: LeadStore,
+        directory: TeamDirectory,
+        sources: SourcesConfig,
+        phone_source_id: str = "phone",
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.sources = sources
+        self.phone_source_id = phone_source_id
+        self.now = now
+        self._pool_locks: dict[str, asyncio.Lock] = {}
+
+    def source_of(self, lead: Lead) -> Source | None:
+        return self.sources.by_id(lead.source_id) or self.sources.by_id(self.phone_source_id)
+
+    # --- intake ----------------------------------------------------------------------------------
+
+    async def receive(self, submission: Submission, source: Source) -> Received:
+        now = submission.received_at
+        if submission.submission_key:
+            candidates = [submission_lead_id(source.id, submission.submission_key)]
+        else:
+            bucket = int(now.timestamp() // REPEAT_WINDOW.total_seconds())
+            fingerprint = submission.fingerprint()
+            candidates = [submission_lead_id(source.id, f"payload:{fingerprint}:{b}") for b in (bucket, bucket - 1)]
+        for candidate in candidates:
+            seen = await self.store.find_submission(candidate)
+            if seen is not None:
+                metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
+                return Received(seen.id, "repeated")
+        lead_id = candidates[0]
+
+        match = await self._match_contact(submission, lead_id, window=timedelta(hours=source.dedup_window_hours), now=now)
+        if match is not None:
+            target_id, matched_by = match
+            merged = await self._merge(target_id, lead_id, submission, matched_by=matched_by)
+            if merged:
+                metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
+                return Received(target_id, "merged")
+
+        lead, events = Lead.new(lead_id, submission)
+        events += await self._assign(lead, source, now, reason="new_lead")
+        if not await self.store.insert(lead, events):
+            metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
+            return Received(lead_id, "repeated")
+        if lead.manager_id:
+            await self.store.change_load(lead.manager_id, +1)
+        metrics.LEADS_RECEIVED.labels(source.id, "created").inc()
+        log.info("lead %s created from %s, %s", lead.id, source.id, f"assigned to {lead.manager_id}" if lead.manager_id else "waiting for a manager")
+        return Received(lead_id, "created")
+
+    async def _match_contact(self, submission: Submission, lead_id: str, *, window: timedelta, now: datetime) -> tuple[str, str] | None:
+        """The open lead this person already has, claiming their contacts for `lead_id` otherwise."""
+        for kind, value in (("phone", submission.contact.phone), ("email", submission.contact.email)):
+            if not value:
+                continue
+            key = f"{kind}:{value}"
+            for _ in range(200):
+                owner, since = await self.store.claim(key, lead_id, now)
+                if owner == lead_id:
+                    break
+                found = await self.store.get(owner)
+                if found is not None and found[0].is_open and found[0].created_at >= now - window:
+                    return owner, kind
+                if found is None and now - since < CLAIM_GRACE:
+                    await asyncio.sleep(0.02)  # its first submission is being stored right now
+                    now = self.now()
+                    continue
+                if await self.store.take_over_claim(key, from_lead=owner, to_lead=lead_id, now=now):
+                    break
+        return None
+
+    async def _merge(self, target_id: str, touch_id: str, submission: Submission, *, matched_by: str, call_id: str | None = None) -> bool:
+        for _ in range(CONFLICT_RETRIES):
+            found = await self.store.get(target_id)
+            if found is None or not found[0].is_open:
+                return False
+            lead, version = found
+            events = lead.add_touch(touch_id, submission, matched_by=matched_by, call_id=call_id)
+            if not events or await self.store.save(lead, expected_version=version, events=events):
+                return True
+        raise RuntimeError(f"lead {target_id} kept changing while a touch was added")
+
+    # --- assignment ----------------------------------------------------------------------------
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._pool_locks.setdefault(key, asyncio.Lock())
+
+    async def _assign(self, lead: Lead, source: Source, now: datetime, *, reason: str, exclude: frozenset[str] = frozenset()) -> list[CloudEvent]:
+        """Give the lead to a manager, advancing the pool's persisted cursor; or set when to retry."""
+        assignment = source.assignment
+        pool = choose_pool(
+            assignment.rules_(),
+            assignment.pool.pool(),
+            source_id=lead.source_id,
+            product=lead.product,
+            region=lead.region,
+            campaign=lead.utm.campaign,
+        )
+        async with self._lock(pool.key):
+            for _ in range(CONFLICT_RETRIES):
+                cursor, version = await self.store.pool_cursor(pool.key)
+                members = members_of(pool, self.directory, {})
+                loads = await self.store.open_loads(m.manager.id for m in members)
+                members = members_of(pool, self.directory, loads)
+                decision = decide(
+                    pool,
+                    members,
+                    cursor=cursor,
+                    now=now,
+                    sla=timedelta(minutes=source.sla_minutes),
+                    off_duty=assignment.off_duty,
+                    directory=self.directory,
+                    exclude=exclude,
+                )
+                if decision.manager_id is None or decision.department_id is None:
+                    lead.wait_until(decision.retry_at or now + timedelta(minutes=1))
+                    log.info("lead %s waits for a manager: %s", lead.id, decision.reason)
+                    return []
+                if decision.cursor != cursor and not await self.store.advance_pool(pool.key, expected_version=version, cursor=decision.cursor):
+                    continue  # another instance assigned from this pool meanwhile
+                return lead.assign(
+                    manager_id=decision.manager_id,
+                    department_id=decision.department_id,
+                    now=now,
+                    sla_deadline=decision.sla_deadline,
+                    reason=reason,  # type: ignore[arg-type]
+                )
+        raise RuntimeError(f"pool {pool.key} kept changing while a lead was assigned")
+
+    async def assign_waiting(self) -> int:
+        """Leads that found nobody on duty: try again once their retry time has come."""
+        done = 0
+        now = self.now()
+        for lead, version in await self.store.due_for_assignment(now):
+            source = self.source_of(lead)
+            if source is None:
+                continue
+            events = await self._assign(lead, source, now, reason="shift_start")
+            if await self.store.save(lead, expected_version=version, events=events) and lead.manager_id:
+                await self.store.change_load(lead.manager_id, +1)
+                done += 1
+        return done
+
+    async def escalate_overdue(self) -> int:
+        """Leads not taken within their SLA: tell the head, and give them to the next manager on duty."""
+        done = 0
+        now = self.now()
+        for lead, version in await self.store.due_for_breach(now):
+            source = self.source_of(lead)
+            if source is None or lead.manager_id is None:
+                continue
+            previous = lead.manager_id
+            department = self.directory.department(lead.department_id or "")
+            events = lead.breach_sla(now=now, head_manager_id=department.head_manager_id if department else None)
+            events += await self._assign(lead, source, now, reason="sla_escalation", exclude=frozenset({previous}))
+            if lead.manager_id == previous:
+                lead.sla_deadline = self._next_deadline(previous, department.timezone if department else "UTC", now, source)
+                lead.assign_after = None
+            if await self.store.save(lead, expected_version=version, events=events):
+                done += 1
+                metrics.SLA_BREACHES.labels(lead.source_id).inc()
+                if lead.manager_id != previous:
+                    await self.store.change_load(previous, -1)
+                    await self.store.change_load(lead.manager_id, +1)
+        return done
+
+    def _next_deadline(self, manager_id: str, timezone: str, now: datetime, source: Source) -> datetime:
+        manager = self.directory.manager(manager_id)
+        sla = timedelta(minutes=source.sla_minutes)
+        deadline = add_working_time(manager, timezone, now, sla) if manager else None
+        return deadline or now + sla
+
+    # --- the manager's actions ---------------------------------------------------------------------
+
+    async def _change(self, lead_id: str, action: Callable[[Lead], list[CloudEvent]]) -> Lead:
+        for _ in range(CONFLICT_RETRIES):
+            found = await self.store.get(lead_id)
+            if found is None:
+                raise LeadNotFound(lead_id)
+            lead, version = found
+            events = action(lead)
+            if not events or await self.store.save(lead, expected_version=version, events=events):
+                return lead
+        raise LeadConflict(f"lead {lead_id} is being changed concurrently; retry")
+
+    async def take(self, lead_id: str, manager_id: str) -> Lead:
+        now = self.now()
+        lead = await self._change(lead_id, lambda lead: lead.take(manager_id, now=now))
+        metrics.LEADS_TAKEN.labels(lead.source_id, "yes" if lead.taken_within_sla else "no").inc()
+        return lead
+
+    async def convert(self, lead_id: str, manager_id: str, comment: str | None) -> Lead:
+        lead = await self._change(lead_id, lambda lead: lead.convert(manager_id=manager_id, now=self.now(), comment=comment))
+        await self.store.change_load(manager_id, -1)
+        return lead
+
+    async def reject(self, lead_id: str, reason: RejectReason, comment: str | None) -> Lead:
+        was_active: list[str] = []
+
+        def reject(lead: Lead) -> list[CloudEvent]:
+            was_active[:] = [lead.manager_id] if lead.manager_id and lead.status in ("assigned", "in_work") else []
+            return lead.reject(reason=reason, comment=comment, now=self.now())
+
+        lead = await self._change(lead_id, reject)
+        for manager_id in was_active:
+            await self.store.change_load(manager_id, -1)
+        return lead
+
+    # --- calls ---------------------------------------------------------------------------------------
+
+    async def receive_call(self, event: CloudEvent, payload: EventData) -> None:
+        """An inbound call from a number with no open lead becomes one; otherwise a touch of it."""
+        if not isinstance(payload, CallCompleted | CallMissed):
+            return
+        call: CallRecord = payload.call
+        if call.direction != "inbound" or not call.caller_valid or not call.caller.startswith("+"):
+            return
+        source = self.sources.by_id(self.phone_source_id)
+        if source is None:
+            log.warning("no source %r is configured: calls do not become leads", self.phone_source_id)
+            return
+        submission = Submission(
+            source_id=source.id,
+            channel="phone",
+            contact=LeadContact(phone=call.caller),
+            phone_raw=None,
+            message=None,
+            product=source.default_product,
+            region=source.default_region,
+            page_url=None,
+            utm=Utm(source="phone", medium="call", campaign=call.campaign),
+            consent=None,
+            custom={k: v for k, v in (("line", call.line), ("call_outcome", call.outcome), ("call_id", call.call_id)) if v},
+            submission_key=f"call:{call.call_id}",
+            received_at=call.ended_at or call.started_at,
+        )
+        lead_id = submission_lead_id(source.id, f"call:{call.call_id}")
+        if await self.store.find_submission(lead_id) is not None:
+            return
+        match = await self._match_contact(submission, lead_id, window=timedelta(hours=source.dedup_window_hours), now=self.now())
+        if match is not None and await self._merge(match[0], lead_id, submission, matched_by="phone", call_id=call.call_id):
+            metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
+            return
+        lead, events = Lead.new(lead_id, submission, call_id=call.call_id)
+        answered_by = self.directory.manager(call.manager_id) if call.manager_id and call.outcome == "answered" else None
+        if answered_by is not None and answered_by.active:
+            department = self.directory.department(answered_by.department_id)
+            events += lead.assign(
+                manager_id=answered_by.id,
+                department_id=answered_by.department_id,
+                now=submission.received_at,
+                sla_deadline=None,
+                reason="call_answered",
+            )
+            if department is None:
+                log.warning("manager %s has no department in the directory", answered_by.id)
+        else:
+            events += await self._assign(lead, source, self.now(), reason="new_lead")
+        if await self.store.insert(lead, events):
+            if lead.manager_id:
+                await self.store.change_load(lead.manager_id, +1)
+            metrics.LEADS_RECEIVED.labels(source.id, "created").inc()
