@@ -97,6 +97,7 @@ class LeadHandlers:
             target_id, matched_by = match
             merged = await self._merge(target_id, lead_id, submission, matched_by=matched_by)
             if merged:
+                await self._claim_remaining(target_id, submission, window=timedelta(hours=source.dedup_window_hours), now=now)
                 metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
                 return Received(target_id, "merged")
 
@@ -131,6 +132,20 @@ class LeadHandlers:
                 if await self.store.take_over_claim(key, from_lead=owner, to_lead=lead_id, now=now):
                     break
         return None
+
+    async def _claim_remaining(self, lead_id: str, submission: Submission, *, window: timedelta, now: datetime) -> None:
+        """A touch may bring a contact the lead did not have (an e-mail besides the phone): claim it
+        for the lead too, unless another open lead holds it."""
+        for kind, value in (("phone", submission.contact.phone), ("email", submission.contact.email)):
+            if not value:
+                continue
+            key = f"{kind}:{value}"
+            owner, _ = await self.store.claim(key, lead_id, now)
+            if owner == lead_id:
+                continue
+            found = await self.store.get(owner)
+            if found is None or not found[0].is_open or found[0].created_at < now - window:
+                await self.store.take_over_claim(key, from_lead=owner, to_lead=lead_id, now=now)
 
     async def _merge(self, target_id: str, touch_id: str, submission: Submission, *, matched_by: str, call_id: str | None = None) -> bool:
         for _ in range(CONFLICT_RETRIES):

@@ -1,0 +1,206 @@
+"""Site leads end to end: stored before 202, assigned, announced on crm.leads; retries and
+double clicks create nothing new; the same person becomes a touch; bad input stores nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from urllib.parse import urlencode
+
+import pytest
+
+from leads.adapters.auth import sign_hmac, sign_typeform
+from support.hub import SECRET, phone
+from support.kafka import headers_of, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+async def _events_of(kafka: str, lead_id: str, count: int) -> list[tuple[str, dict]]:
+    records = await read_topic(kafka, "crm.leads", until=lambda rs: sum(r.key == lead_id.encode() for r in rs) >= count)
+    return [(headers_of(r)["ce_type"], json.loads(r.value)) for r in records if r.key == lead_id.encode()]
+
+
+async def test_a_lead_is_stored_assigned_and_announced_before_the_answer(hub):
+    async with hub.client() as http:
+        number = phone()
+        response = await hub.submit(
+            http,
+            {"name": "Анна 🌷 Смирнова", "phone": number.replace("+7", "8 "), "message": "Нужна кухня", "utm": {"source": "yandex", "campaign": "kitchens"}},
+        )
+        assert response.status_code == 202
+        lead_id = response.json()["lead_id"]
+        assert response.json()["status"] == "created"
+        lead = await hub.lead(http, lead_id)  # readable at once: stored before the 202
+    assert lead["status"] == "assigned"
+    assert lead["contact"] == {"name": "Анна 🌷 Смирнова", "phone": number, "email": None}
+    assert lead["manager_id"] in hub.managers
+    assert lead["sla_deadline"] is not None
+    events = await _events_of(hub.kafka, lead_id, 2)
+    assert [t for t, _ in events] == ["lead.created", "lead.assigned"]
+    assigned = events[1][1]
+    assert assigned["manager_id"] == lead["manager_id"]
+    assert assigned["lead"]["contact"]["phone"] == number
+    assert assigned["lead"]["utm"]["campaign"] == "kitchens"
+
+
+async def test_retries_and_double_clicks_return_the_same_lead_and_create_nothing(hub):
+    async with hub.client() as http:
+        body = {"phone": phone(), "message": "double click"}
+        first, second = await asyncio.gather(hub.submit(http, body), hub.submit(http, body))
+        assert first.json()["lead_id"] == second.json()["lead_id"]
+        assert {first.json()["status"], second.json()["status"]} <= {"created", "repeated", "merged"}
+        keyed = {"phone": phone()}
+        a = await hub.submit(http, keyed, headers={"Idempotency-Key": "order-1"})
+        b = await hub.submit(http, {**keyed, "message": "changed on retry"}, headers={"Idempotency-Key": "order-1"})
+        assert (a.json()["status"], b.json()["status"]) == ("created", "repeated")
+        assert a.json()["lead_id"] == b.json()["lead_id"]
+        provider = {"phone": phone(), "submission_id": "provider-77"}
+        c = await hub.submit(http, provider)
+        d = await hub.submit(http, provider)
+        assert d.json() == {"lead_id": c.json()["lead_id"], "status": "repeated"}
+        listed = await http.get("/v1/leads", params={"source": hub.source("site")})
+    ids = [item["id"] for item in listed.json()["items"]]
+    assert len(ids) == len(set(ids))
+    events = await _events_of(hub.kafka, a.json()["lead_id"], 2)
+    assert [t for t, _ in events].count("lead.created") == 1
+
+
+async def test_the_same_person_again_becomes_a_touch_of_the_open_lead(hub):
+    number = phone()
+    async with hub.client() as http:
+        first = (await hub.submit(http, {"phone": number, "message": "кухня"})).json()
+        again = (await hub.submit(http, {"phone": number, "email": "Petr@Example.com", "message": "и шкаф"})).json()
+        by_mail = (await hub.submit(http, {"email": "petr@example.com", "message": "по почте"})).json()
+        assert again == {"lead_id": first["lead_id"], "status": "merged"}
+        assert by_mail == {"lead_id": first["lead_id"], "status": "merged"}
+        lead = await hub.lead(http, first["lead_id"])
+    assert lead["touch_count"] == 3
+    assert [t["message"] for t in lead["touches"]] == ["и шкаф", "по почте"]
+    assert lead["contact"]["email"] == "petr@example.com"
+    events = await _events_of(hub.kafka, first["lead_id"], 4)
+    assert [t for t, _ in events] == ["lead.created", "lead.assigned", "lead.duplicate", "lead.duplicate"]
+    assert events[3][1]["matched_by"] == "email"
+
+
+async def test_simultaneous_submissions_from_one_person_make_one_lead(hub):
+    number = phone()
+    async with hub.client() as http:
+        responses = await asyncio.gather(*(hub.submit(http, {"phone": number, "message": f"attempt {i}"}) for i in range(8)))
+        results = [r.json() for r in responses]
+        assert all(r.status_code == 202 for r in responses)
+        assert len({r["lead_id"] for r in results}) == 1
+        assert Counter(r["status"] for r in results) == {"created": 1, "merged": 7}
+        lead = await hub.lead(http, results[0]["lead_id"])
+    assert lead["touch_count"] == 8
+
+
+async def test_every_provider_format_over_http(hub):
+    async with hub.client() as http:
+        tilda = urlencode({"Name": "Ира", "Phone": phone(), "tranid": "8800:555", "formid": "f1"})
+        url = f"/v1/intake/{hub.source('tilda')}?api_key={SECRET}"
+        probe = await http.post(url, content=b"test=test", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert probe.status_code == 200
+        assert probe.json() == {"status": "ok", "probe": True}
+        t1 = await http.post(url, content=tilda, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        t2 = await http.post(url, content=tilda, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert t1.status_code == 202
+        assert t2.json() == {"lead_id": t1.json()["lead_id"], "status": "repeated"}
+
+        form = await http.post(
+            f"/v1/intake/{hub.source('form')}?api_key={SECRET}",
+            content=urlencode({"name": "Form", "phone": phone(), "website": ""}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert form.status_code == 303
+        assert form.headers["location"].startswith("https://example.com/thanks?lead_id=")
+
+        b24 = json.dumps({"fields": {"NAME": "Глеб", "PHONE": [{"VALUE": phone(), "VALUE_TYPE": "WORK"}], "ORIGIN_ID": "b24-1"}}).encode()
+        signed = {"Content-Type": "application/json", "X-Signature": sign_hmac(SECRET, int(time.time()), b24)}
+        assert (await http.post(f"/v1/intake/{hub.source('b24')}", content=b24, headers=signed)).status_code == 202
+        stale = {"Content-Type": "application/json", "X-Signature": sign_hmac(SECRET, int(time.time()) - 3600, b24)}
+        assert (await http.post(f"/v1/intake/{hub.source('b24')}", content=b24, headers=stale)).status_code == 401
+
+        tf = json.dumps(
+            {
+                "event_type": "form_response",
+                "form_response": {"token": "tok-1", "answers": [{"type": "phone_number", "phone_number": phone(), "field": {"ref": "p"}}]},
+            }
+        ).encode()
+        tf_headers = {"Content-Type": "application/json", "Typeform-Signature": sign_typeform(SECRET, tf)}
+        assert (await http.post(f"/v1/intake/{hub.source('tf')}", content=tf, headers=tf_headers)).status_code == 202
+        forged = {"Content-Type": "application/json", "Typeform-Signature": sign_typeform("wrong", tf)}
+        assert (await http.post(f"/v1/intake/{hub.source('tf')}", content=tf, headers=forged)).status_code == 401
+
+        amo = {
+            "source_uid": "amo-1",
+            "_embedded": {"contacts": [{"name": "Amo", "custom_fields_values": [{"field_code": "PHONE", "values": [{"value": phone()}]}]}]},
+        }
+        assert (await http.post(f"/v1/intake/{hub.source('amo')}", json=amo, headers={"X-Api-Key": SECRET})).status_code == 202
+        listed = await http.get("/v1/leads", params={"source": hub.source("tf")})
+    assert listed.json()["items"][0]["manager_id"] in hub.managers
+
+
+async def test_spam_is_discarded_and_counted_never_a_lead(hub):
+    async with hub.client() as http:
+        honeypot = await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone(), "website": "http://spam.example"}, headers={"X-Api-Key": SECRET})
+        assert honeypot.status_code == 202
+        assert honeypot.json() == {"lead_id": None, "status": "discarded"}
+        blocked = await hub.submit(http, {"email": "bot@spam.example"})
+        assert blocked.status_code == 403
+        blocked_phone = await hub.submit(http, {"phone": "+7 999 000-00-00"})
+        assert blocked_phone.status_code == 403
+        metrics = (await http.get("/metrics")).text
+    assert f'leads_spam_total{{reason="honeypot",source="{hub.source("site")}"}} 1.0' in metrics
+    assert f'leads_spam_total{{reason="blocked_domain",source="{hub.source("site")}"}} 1.0' in metrics
+
+
+async def test_rate_limits_answer_429_with_retry_after(hub):
+    async with hub.client() as http:
+        statuses = []
+        for _ in range(5):
+            response = await http.post(f"/v1/intake/{hub.source('limited')}", json={"phone": phone()}, headers={"X-Api-Key": f"{SECRET}-limited"})
+            statuses.append(response.status_code)
+        assert statuses[:3] == [202, 202, 202]
+        assert statuses[3:] == [429, 429]
+        assert int(response.headers["Retry-After"]) >= 1
+
+
+BAD_REQUESTS = [
+    ("malformed JSON", {"content": b'{"phone": ', "headers": {"Content-Type": "application/json"}}, 400, "malformed_json"),
+    ("wrong content type", {"content": b"phone=1", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
+    ("oversize body", {"json": {"phone": "+79160000000", "message": "x" * 300_000}}, 413, "body_too_large"),
+    ("missing phone and e-mail", {"json": {"name": "Nobody"}}, 422, "phone"),
+    ("invalid phone and e-mail", {"json": {"phone": "123", "email": "nope"}}, 422, "email"),
+    ("operator as phone", {"json": {"phone": {"$gt": ""}}}, 422, "phone"),
+    ("$where as name", {"json": {"phone": "+79160000000", "name": {"$where": "sleep(100)"}}}, 422, "name"),
+    ("operator key in custom", {"json": {"phone": "+79160000000", "custom": {"$set": "x"}}}, 422, "custom"),
+    ("10,000-character message", {"json": {"phone": "+79160000000", "message": "я" * 10_000}}, 422, "message"),
+    ("unknown field", {"json": {"phone": "+79160000000", "admin": True}}, 422, "admin"),
+    ("wrong type", {"json": {"phone": "+79160000000", "consent": "maybe"}}, 422, "consent"),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs", "status", "mentions"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(hub, mongo_client, case, kwargs, status, mentions):
+    database = mongo_client[f"{hub.database}_leads"]
+    before = await database.leads.count_documents({})
+    async with hub.client() as http:
+        response = await http.post(f"/v1/intake/{hub.source('site')}", headers={"X-Api-Key": SECRET, **kwargs.pop("headers", {})}, **kwargs)
+        assert response.status_code == status, response.text
+        assert mentions in response.text
+        assert (await http.get("/health")).status_code == 200
+    assert await database.leads.count_documents({}) == before
+
+
+async def test_authentication_and_unknown_sources(hub, mongo_client):
+    before = await mongo_client[f"{hub.database}_leads"].leads.count_documents({})
+    async with hub.client() as http:
+        assert (await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone()})).status_code == 401
+        assert (await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone()}, headers={"X-Api-Key": "guess"})).status_code == 401
+        assert (await http.post("/v1/leads", json={"phone": phone()})).status_code == 401
+        assert (await http.post("/v1/intake/nowhere", json={"phone": phone()}, headers={"X-Api-Key": SECRET})).status_code == 404
+        assert (await http.post("/v1/intake/..%2F..", json={})).status_code in (404, 422)
+    assert await mongo_client[f"{hub.database}_leads"].leads.count_documents({}) == before
