@@ -119,7 +119,14 @@ class LeadsHub:
                     "/v1/team/departments", json={"id": department, "name": department, "region": "Moscow", "timezone": "Europe/Moscow"}
                 ).raise_for_status()
             for manager, department in [*((m, self.department) for m in self.managers), (self.head, self.board)]:
-                body = {"id": manager, "name": manager, "department_id": department, "email": f"{manager}@example.com", "working_hours": ALL_WEEK}
+                body = {
+                    "id": manager,
+                    "name": manager,
+                    "department_id": department,
+                    "email": f"{manager}@example.com",
+                    "working_hours": ALL_WEEK,
+                    "capacity": 1000,
+                }
                 http.post("/v1/team/managers", json=body).raise_for_status()
             night_hours = self._off_duty_hours()
             http.post(

@@ -81,3 +81,10 @@ def test_sla_breach_counts_and_reassignment_keeps_history():
     assert isinstance(reassigned, LeadAssigned)
     assert reassigned.previous_manager_id == "anna"
     assert [a.manager_id for a in lead.assignments] == ["anna", "boris"]
+
+
+def test_a_lead_taken_after_an_escalation_was_not_answered_within_sla():
+    lead = _assigned()
+    lead.breach_sla(now=NOW + timedelta(minutes=16), head_manager_id="olga")
+    lead.assign(manager_id="boris", department_id="sales", now=NOW + timedelta(minutes=16), sla_deadline=NOW + timedelta(minutes=31), reason="sla_escalation")
+    assert lead.take("boris", now=NOW + timedelta(minutes=17))[0].payload().within_sla is False

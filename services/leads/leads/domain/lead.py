@@ -222,7 +222,9 @@ class Lead(BaseModel):
             raise LeadConflict(f"lead {self.id} is {self.status}; only an assigned lead can be taken")
         if self.manager_id != manager_id:
             raise LeadConflict(f"lead {self.id} is assigned to {self.manager_id}, not {manager_id}")
-        within = self.sla_deadline is None or now <= self.sla_deadline
+        # The promise is to the client: the first response within the SLA. A lead that was
+        # escalated was not answered in time, whoever takes it afterwards.
+        within = self.sla_breaches == 0 and (self.sla_deadline is None or now <= self.sla_deadline)
         self.status = "in_work"
         self.taken_at = now
         self.taken_within_sla = within
