@@ -148,7 +148,7 @@ async def test_calls_from_unknown_numbers_become_leads_and_known_ones_touches(hu
     missed, m1 = _call(CallMissed, caller=caller, outcome="missed", campaign="radio-fm")
     again, m2 = _call(CallCompleted, caller=caller, outcome="answered", manager_id=hub.managers[1])
     answered_caller = phone()
-    answered, m3 = _call(CallCompleted, caller=answered_caller, outcome="answered", manager_id=hub.managers[2])
+    _, m3 = _call(CallCompleted, caller=answered_caller, outcome="answered", manager_id=hub.managers[2])
     await produce(hub.kafka, "crm.calls", [m1, m1, m2, m3])  # the first one delivered twice
 
     async with hub.client() as http:
