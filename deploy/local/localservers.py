@@ -158,7 +158,8 @@ def start_kafka(data_dir: Path, *, port: int | None = None, heap_mib: int = 512,
     ]
     if not (data_dir / "log" / "meta.properties").exists():
         fmt = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", _kafka_cluster_id(), "-c", str(props), "--standalone"],
+            # "=": a random id may start with "-", which the option parser would take for an option
+            [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={_kafka_cluster_id()}", "--config", str(props), "--standalone"],
             capture_output=True,
             text=True,
             check=False,

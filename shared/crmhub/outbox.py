@@ -28,11 +28,12 @@ Send = Callable[[KafkaRecord], Awaitable["asyncio.Future[Any]"]]
 """Enqueue one record on the producer; the returned future resolves when Kafka acknowledged it."""
 
 
-def outbox_entries(events: Iterable[CloudEvent]) -> list[Document]:
-    return [event.model_dump(mode="json") for event in events]
+def outbox_entries(events: Iterable[CloudEvent] | Iterable[Document]) -> list[Document]:
+    """Events as stored in an outbox (entries already in that form pass through)."""
+    return [event if isinstance(event, dict) else event.model_dump(mode="json") for event in events]
 
 
-def new_aggregate(state: Mapping[str, Any], events: Sequence[CloudEvent]) -> Document:
+def new_aggregate(state: Mapping[str, Any], events: Sequence[CloudEvent] | Sequence[Document]) -> Document:
     """The first document of an aggregate: state, version 1 and its first events."""
     return {**state, "version": 1, OUTBOX: outbox_entries(events)}
 
@@ -43,7 +44,7 @@ async def save_aggregate(
     *,
     expected_version: int,
     state: Mapping[str, Any],
-    events: Sequence[CloudEvent],
+    events: Sequence[CloudEvent] | Sequence[Document],
 ) -> bool:
     """Write new state and append its events in one update, if nobody changed it since it was read.
 
@@ -58,35 +59,76 @@ async def save_aggregate(
 
 
 class OutboxRelay:
+    """Moves pending events to Kafka.
+
+    Writers name the documents they stored events in (`nudge(collection, id)`), and the relay
+    reads exactly those by `_id`. A scan for any document with pending events runs at start and
+    every `scan_seconds` as the safety net: it finds what another instance wrote or what a
+    crash left behind. (A scan touches every document on servers that do not index the
+    query, so it is the exception, not the rule.)
+    """
+
     def __init__(
         self,
         *,
         collections: Sequence[AsyncCollection[Document]],
         send: Send,
         poll_seconds: float = 0.5,
+        scan_seconds: float = 10.0,
         batch_size: int = 200,
         on_published: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
     ) -> None:
-        self._collections = list(collections)
+        self._collections = {c.name: c for c in collections}
         self._send = send
         self._poll_seconds = poll_seconds
+        self._scan_seconds = scan_seconds
         self._batch_size = batch_size
         self._on_published = on_published
         self._wake = asyncio.Event()
+        # collection -> document id -> the entries its writer stored, in order (None: read them)
+        self._pending: dict[str, dict[Any, list[Document] | None]] = {name: {} for name in self._collections}
+        self._last_scan = float("-inf")
 
-    def nudge(self) -> None:
-        """A writer stored events: relay now instead of at the next poll."""
+    def nudge(self, collection: str | None = None, doc_id: Any = None, entries: Sequence[Document] | None = None) -> None:
+        """A writer stored events in `doc_id` of `collection`: relay them now, not at the next poll.
+
+        With `entries` (exactly what the writer stored) the relay needs no read: it publishes
+        them and removes them by value. Without, it reads the document's outbox.
+        """
+        if collection is not None and doc_id is not None and collection in self._pending:
+            pending = self._pending[collection]
+            if entries is None or (doc_id in pending and pending[doc_id] is None):
+                pending[doc_id] = None
+            else:
+                pending[doc_id] = [*(pending.get(doc_id) or []), *entries]
         self._wake.set()
 
-    async def relay_once(self) -> int:
-        """Publish what is pending in every collection; returns how many events were relayed."""
+    async def relay_once(self, *, scan: bool = True) -> int:
+        """Publish the pending events of nudged documents (and of all documents when `scan`)."""
         total = 0
-        for collection in self._collections:
-            total += await self._relay_collection(collection)
+        for name, collection in self._collections.items():
+            nudged, self._pending[name] = self._pending[name], {}
+            try:
+                docs = []
+                for doc_id, entries in nudged.items():
+                    if entries is not None:
+                        docs.append({"_id": doc_id, OUTBOX: entries})
+                        continue
+                    doc = await collection.find_one({"_id": doc_id}, {OUTBOX: 1})
+                    if doc is not None and doc.get(OUTBOX):
+                        docs.append(doc)
+                if scan:
+                    seen = {d["_id"] for d in docs}
+                    found = await collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1}).limit(self._batch_size).to_list()
+                    docs += [d for d in found if d["_id"] not in seen]
+                total += await self._publish(collection, docs)
+            except BaseException:
+                for doc_id in nudged:  # not relayed: read these from the database next time
+                    self._pending[name][doc_id] = None
+                raise
         return total
 
-    async def _relay_collection(self, collection: AsyncCollection[Document]) -> int:
-        docs = await collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1}).limit(self._batch_size).to_list()
+    async def _publish(self, collection: AsyncCollection[Document], docs: list[Document]) -> int:
         if not docs:
             return 0
         events: list[CloudEvent] = []
@@ -105,10 +147,12 @@ class OutboxRelay:
 
     async def run(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            scan = loop.time() - self._last_scan >= self._scan_seconds
             try:
-                relayed = await self.relay_once()
+                relayed = await self.relay_once(scan=scan)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -117,7 +161,12 @@ class OutboxRelay:
                 log.exception("outbox relay failed; pending events stay stored and are retried")
                 await asyncio.sleep(min(0.2 * 2**failures, 10.0))
                 continue
-            if relayed:
-                continue  # there may be more than one batch
+            if scan:
+                self._last_scan = loop.time()
+            if relayed and scan:
+                self._last_scan = float("-inf")  # a full batch may have more behind it
+                continue
+            if any(self._pending.values()):
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)

@@ -87,9 +87,10 @@ class HubService:
     def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._background.append(loop)
 
-    def nudge_relay(self) -> None:
+    def nudge_relay(self, collection: str | None = None, doc_id: Any = None, entries: list[Document] | None = None) -> None:
+        """Stores call this after writing events into a document's outbox (with the entries written)."""
         if self.relay is not None:
-            self.relay.nudge()
+            self.relay.nudge(collection, doc_id, entries)
 
     # --- running --------------------------------------------------------------------------------
 
@@ -121,6 +122,7 @@ class HubService:
                 collections=self._outbox_collections,
                 send=self.send_record,
                 poll_seconds=self.settings.outbox_poll_seconds,
+                scan_seconds=self.settings.outbox_scan_seconds,
                 on_published=self._count_published,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

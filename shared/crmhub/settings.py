@@ -32,6 +32,9 @@ class HubSettings(BaseSettings):
     consumer_backoff_seconds: float = 0.2
     # Outbox relay: how often it looks for pending events when nothing nudged it.
     outbox_poll_seconds: float = 0.5
+    # ... and how often it scans every outbox collection for events nobody told it about
+    # (written by another instance, or left by a crash).
+    outbox_scan_seconds: float = 10.0
     create_topics: bool = True
 
     @property

@@ -71,6 +71,19 @@ class LeadHandlers:
         self.phone_source_id = phone_source_id
         self.now = now
         self._pool_locks: dict[str, asyncio.Lock] = {}
+        # The pools' cursors as this process last wrote them; re-read only when another
+        # instance moved one (the version check in the store fails).
+        self._cursors: dict[str, tuple[str | None, int]] = {}
+        # Open leads per manager (capacity, least-loaded). Changed here as leads come and go and
+        # re-counted from the leads periodically, which also takes in other instances' work.
+        self.loads: dict[str, int] = {}
+
+    async def recount_loads(self) -> None:
+        self.loads = await self.store.open_leads_by_manager()
+
+    def _change_load(self, manager_id: str | None, delta: int) -> None:
+        if manager_id:
+            self.loads[manager_id] = max(0, self.loads.get(manager_id, 0) + delta)
 
     def source_of(self, lead: Lead) -> Source | None:
         return self.sources.by_id(lead.source_id) or self.sources.by_id(self.phone_source_id)
@@ -79,25 +92,18 @@ class LeadHandlers:
 
     async def receive(self, submission: Submission, source: Source) -> Received:
         now = submission.received_at
-        if submission.submission_key:
-            candidates = [submission_lead_id(source.id, submission.submission_key)]
-        else:
-            bucket = int(now.timestamp() // REPEAT_WINDOW.total_seconds())
-            fingerprint = submission.fingerprint()
-            candidates = [submission_lead_id(source.id, f"payload:{fingerprint}:{b}") for b in (bucket, bucket - 1)]
-        for candidate in candidates:
-            seen = await self.store.find_submission(candidate)
-            if seen is not None:
-                metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
-                return Received(seen.id, "repeated")
-        lead_id = candidates[0]
-
-        match = await self._match_contact(submission, lead_id, window=timedelta(hours=source.dedup_window_hours), now=now)
+        claimed = await self._claim_submission(submission, source.id, now)
+        if isinstance(claimed, Received):
+            metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
+            return claimed
+        claim_key, lead_id = claimed
+        window = timedelta(hours=source.dedup_window_hours)
+        match = await self._match_contact(submission, lead_id, window=window, now=now)
         if match is not None:
             target_id, matched_by = match
-            merged = await self._merge(target_id, lead_id, submission, matched_by=matched_by)
-            if merged:
-                await self._claim_remaining(target_id, submission, window=timedelta(hours=source.dedup_window_hours), now=now)
+            if await self._merge(target_id, lead_id, submission, matched_by=matched_by):
+                await self.store.take_over_submission(claim_key, from_lead=lead_id, to_lead=target_id, now=now)
+                await self._claim_remaining(target_id, submission, window=window, now=now)
                 metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
                 return Received(target_id, "merged")
 
@@ -106,11 +112,41 @@ class LeadHandlers:
         if not await self.store.insert(lead, events):
             metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
             return Received(lead_id, "repeated")
-        if lead.manager_id:
-            await self.store.change_load(lead.manager_id, +1)
+        self._change_load(lead.manager_id, +1)
         metrics.LEADS_RECEIVED.labels(source.id, "created").inc()
         log.info("lead %s created from %s, %s", lead.id, source.id, f"assigned to {lead.manager_id}" if lead.manager_id else "waiting for a manager")
         return Received(lead_id, "created")
+
+    async def _claim_submission(self, submission: Submission, source_id: str, now: datetime) -> Received | tuple[str, str]:
+        """Decide whether this request is new: (claim key, new lead id), or the earlier outcome.
+
+        With an explicit key (provider id, Idempotency-Key) the lead id derives from it, so a
+        retry after a crash recreates the same lead. Without one, the payload's fingerprint is
+        the key for REPEAT_WINDOW: the same payload later is a new submission (and then most
+        likely a touch of the open lead, by its contact).
+        """
+        explicit = submission.submission_key is not None
+        key = f"{source_id}:{submission.submission_key or 'payload:' + submission.fingerprint()}"
+        lead_id = submission_lead_id(source_id, key) if explicit else str(uuid.uuid4())
+        for _ in range(500):
+            held = await self.store.claim_submission(key, lead_id, now)
+            if held is None:
+                return key, lead_id
+            owner, since = held
+            if not explicit and since < now - REPEAT_WINDOW:
+                if await self.store.take_over_submission(key, from_lead=owner, to_lead=lead_id, now=now):
+                    return key, lead_id
+                continue
+            if await self.store.get(owner) is not None:
+                return Received(owner, "repeated")
+            if owner == lead_id:
+                return key, lead_id  # our own earlier attempt died before storing the lead
+            if self.now() - since > CLAIM_GRACE:
+                if await self.store.take_over_submission(key, from_lead=owner, to_lead=lead_id, now=now):
+                    return key, lead_id  # an attempt that died; this retry takes its place
+                continue
+            await asyncio.sleep(0.02)  # the same submission is being stored right now
+        raise RuntimeError(f"submission {key} stayed claimed by a lead that never appeared")
 
     async def _match_contact(self, submission: Submission, lead_id: str, *, window: timedelta, now: datetime) -> tuple[str, str] | None:
         """The open lead this person already has, claiming their contacts for `lead_id` otherwise."""
@@ -119,7 +155,7 @@ class LeadHandlers:
                 continue
             key = f"{kind}:{value}"
             for _ in range(200):
-                owner, since = await self.store.claim(key, lead_id, now)
+                owner, since = await self.store.claim_contact(key, lead_id, now)
                 if owner == lead_id:
                     break
                 found = await self.store.get(owner)
@@ -129,7 +165,7 @@ class LeadHandlers:
                     await asyncio.sleep(0.02)  # its first submission is being stored right now
                     now = self.now()
                     continue
-                if await self.store.take_over_claim(key, from_lead=owner, to_lead=lead_id, now=now):
+                if await self.store.take_over_contact(key, from_lead=owner, to_lead=lead_id, now=now):
                     break
         return None
 
@@ -140,12 +176,12 @@ class LeadHandlers:
             if not value:
                 continue
             key = f"{kind}:{value}"
-            owner, _ = await self.store.claim(key, lead_id, now)
+            owner, _ = await self.store.claim_contact(key, lead_id, now)
             if owner == lead_id:
                 continue
             found = await self.store.get(owner)
             if found is None or not found[0].is_open or found[0].created_at < now - window:
-                await self.store.take_over_claim(key, from_lead=owner, to_lead=lead_id, now=now)
+                await self.store.take_over_contact(key, from_lead=owner, to_lead=lead_id, now=now)
 
     async def _merge(self, target_id: str, touch_id: str, submission: Submission, *, matched_by: str, call_id: str | None = None) -> bool:
         for _ in range(CONFLICT_RETRIES):
@@ -176,10 +212,10 @@ class LeadHandlers:
         )
         async with self._lock(pool.key):
             for _ in range(CONFLICT_RETRIES):
-                cursor, version = await self.store.pool_cursor(pool.key)
-                members = members_of(pool, self.directory, {})
-                loads = await self.store.open_loads(m.manager.id for m in members)
-                members = members_of(pool, self.directory, loads)
+                if pool.key not in self._cursors:
+                    self._cursors[pool.key] = await self.store.pool_cursor(pool.key)
+                cursor, version = self._cursors[pool.key]
+                members = members_of(pool, self.directory, self.loads)
                 decision = decide(
                     pool,
                     members,
@@ -194,8 +230,11 @@ class LeadHandlers:
                     lead.wait_until(decision.retry_at or now + timedelta(minutes=1))
                     log.info("lead %s waits for a manager: %s", lead.id, decision.reason)
                     return []
-                if decision.cursor != cursor and not await self.store.advance_pool(pool.key, expected_version=version, cursor=decision.cursor):
-                    continue  # another instance assigned from this pool meanwhile
+                if decision.cursor != cursor:
+                    if not await self.store.advance_pool(pool.key, expected_version=version, cursor=decision.cursor):
+                        del self._cursors[pool.key]  # another instance assigned from this pool meanwhile
+                        continue
+                    self._cursors[pool.key] = (decision.cursor, version + 1)
                 return lead.assign(
                     manager_id=decision.manager_id,
                     department_id=decision.department_id,
@@ -215,7 +254,7 @@ class LeadHandlers:
                 continue
             events = await self._assign(lead, source, now, reason="shift_start")
             if await self.store.save(lead, expected_version=version, events=events) and lead.manager_id:
-                await self.store.change_load(lead.manager_id, +1)
+                self._change_load(lead.manager_id, +1)
                 done += 1
         return done
 
@@ -238,8 +277,8 @@ class LeadHandlers:
                 done += 1
                 metrics.SLA_BREACHES.labels(lead.source_id).inc()
                 if lead.manager_id != previous:
-                    await self.store.change_load(previous, -1)
-                    await self.store.change_load(lead.manager_id, +1)
+                    self._change_load(previous, -1)
+                    self._change_load(lead.manager_id, +1)
         return done
 
     def _next_deadline(self, manager_id: str, timezone: str, now: datetime, source: Source) -> datetime:
@@ -269,7 +308,7 @@ class LeadHandlers:
 
     async def convert(self, lead_id: str, manager_id: str, comment: str | None) -> Lead:
         lead = await self._change(lead_id, lambda lead: lead.convert(manager_id=manager_id, now=self.now(), comment=comment))
-        await self.store.change_load(manager_id, -1)
+        self._change_load(manager_id, -1)
         return lead
 
     async def reject(self, lead_id: str, reason: RejectReason, comment: str | None) -> Lead:
@@ -281,7 +320,7 @@ class LeadHandlers:
 
         lead = await self._change(lead_id, reject)
         for manager_id in was_active:
-            await self.store.change_load(manager_id, -1)
+            self._change_load(manager_id, -1)
         return lead
 
     # --- calls ---------------------------------------------------------------------------------------
@@ -312,11 +351,13 @@ class LeadHandlers:
             submission_key=f"call:{call.call_id}",
             received_at=call.ended_at or call.started_at,
         )
-        lead_id = submission_lead_id(source.id, f"call:{call.call_id}")
-        if await self.store.find_submission(lead_id) is not None:
+        claimed = await self._claim_submission(submission, source.id, self.now())
+        if isinstance(claimed, Received):
             return
+        claim_key, lead_id = claimed
         match = await self._match_contact(submission, lead_id, window=timedelta(hours=source.dedup_window_hours), now=self.now())
         if match is not None and await self._merge(match[0], lead_id, submission, matched_by="phone", call_id=call.call_id):
+            await self.store.take_over_submission(claim_key, from_lead=lead_id, to_lead=match[0], now=self.now())
             metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
             return
         lead, events = Lead.new(lead_id, submission, call_id=call.call_id)
@@ -335,6 +376,5 @@ class LeadHandlers:
         else:
             events += await self._assign(lead, source, self.now(), reason="new_lead")
         if await self.store.insert(lead, events):
-            if lead.manager_id:
-                await self.store.change_load(lead.manager_id, +1)
+            self._change_load(lead.manager_id, +1)
             metrics.LEADS_RECEIVED.labels(source.id, "created").inc()

@@ -16,5 +16,6 @@ class LeadsSettings(HubSettings):
     phone_source_id: str = "phone"
     # How often waiting leads are offered to managers again and SLA deadlines are checked.
     scheduler_seconds: float = 1.0
-    # Open-lead counters are re-counted from the leads this often.
-    recount_seconds: float = 300.0
+    # Open leads per manager are re-counted from the stored leads this often (each instance keeps
+    # them in memory and adjusts them as it assigns; the count takes in other instances' work).
+    recount_seconds: float = 30.0

@@ -15,15 +15,15 @@ log = logging.getLogger("leads.scheduler")
 
 
 async def run_scheduler(handlers: LeadHandlers, *, every_seconds: float, recount_seconds: float, ready: asyncio.Event | None = None) -> None:
-    last_recount = 0.0
+    last_recount = float("-inf")
     while True:
         if ready is None or ready.is_set():
             try:
+                if time.monotonic() - last_recount > recount_seconds:
+                    await handlers.recount_loads()
+                    last_recount = time.monotonic()
                 await handlers.assign_waiting()
                 await handlers.escalate_overdue()
-                if time.monotonic() - last_recount > recount_seconds:
-                    await handlers.store.recount_loads()
-                    last_recount = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:

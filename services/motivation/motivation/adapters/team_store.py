@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from crmhub.mongo import Document
-from crmhub.outbox import new_aggregate, save_aggregate
+from crmhub.outbox import new_aggregate, outbox_entries, save_aggregate
 from crmhub.schemas.team import Department, Manager
 from motivation.domain.team import Member, Revision
 
@@ -29,7 +29,12 @@ class VersionConflict(Exception):
 
 class DirectoryStore(Generic[Member]):
     def __init__(
-        self, collection: AsyncCollection[Document], model: type[Member], *, unique_fields: tuple[str, ...] = (), on_stored: Callable[[], None] = lambda: None
+        self,
+        collection: AsyncCollection[Document],
+        model: type[Member],
+        *,
+        unique_fields: tuple[str, ...] = (),
+        on_stored: Callable[[str, str, list[Document]], None] = lambda collection, doc_id, entries: None,
     ) -> None:
         self.collection = collection
         self.model: type[Member] = model
@@ -54,14 +59,15 @@ class DirectoryStore(Generic[Member]):
 
     async def add(self, revision: Revision[Member]) -> None:
         await self._check_unique(revision.state)
+        entries = outbox_entries([revision.event])
         try:
-            await self.collection.insert_one(new_aggregate(self._to_document(revision.state), [revision.event]))
+            await self.collection.insert_one(new_aggregate(self._to_document(revision.state), entries))
         except DuplicateKeyError:
             if await self.collection.find_one({"_id": revision.state.id}, {"_id": 1}) is not None:
                 raise AlreadyExists("id", revision.state.id) from None
             await self._check_unique(revision.state)
             raise
-        self._on_stored()
+        self._on_stored(self.collection.name, revision.state.id, entries)
 
     async def get(self, entry_id: str) -> tuple[Member, int] | None:
         doc = await self.collection.find_one({"_id": entry_id}, {"outbox": 0})
@@ -69,20 +75,21 @@ class DirectoryStore(Generic[Member]):
 
     async def save(self, revision: Revision[Member], *, expected_version: int) -> None:
         await self._check_unique(revision.state)
+        entries = outbox_entries([revision.event])
         try:
             stored = await save_aggregate(
                 self.collection,
                 revision.state.id,
                 expected_version=expected_version,
                 state=self._to_document(revision.state),
-                events=[revision.event],
+                events=entries,
             )
         except DuplicateKeyError:
             await self._check_unique(revision.state)
             raise
         if not stored:
             raise VersionConflict(revision.state.id)
-        self._on_stored()
+        self._on_stored(self.collection.name, revision.state.id, entries)
 
     async def list(self, *, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[tuple[Member, int]], int]:
         query = {k: v for k, v in filters.items() if v is not None}
@@ -91,9 +98,9 @@ class DirectoryStore(Generic[Member]):
         return [self._from_document(d) for d in docs], total
 
 
-def department_store(collection: AsyncCollection[Document], on_stored: Callable[[], None]) -> DirectoryStore[Department]:
+def department_store(collection: AsyncCollection[Document], on_stored: Callable[[str, str, list[Document]], None]) -> DirectoryStore[Department]:
     return DirectoryStore(collection, Department, on_stored=on_stored)
 
 
-def manager_store(collection: AsyncCollection[Document], on_stored: Callable[[], None]) -> DirectoryStore[Manager]:
+def manager_store(collection: AsyncCollection[Document], on_stored: Callable[[str, str, list[Document]], None]) -> DirectoryStore[Manager]:
     return DirectoryStore(collection, Manager, unique_fields=("email",), on_stored=on_stored)
