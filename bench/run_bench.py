@@ -55,6 +55,9 @@ def write_report(result: dict[str, Any]) -> None:
     lines += ["", "## What each scenario does", ""]
     for scenario in result["scenarios"]:
         lines.append(f"- **{scenario['name']}**: {scenario['description']}")
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
     REPORT.write_text("\n".join(lines) + "\n")
 
 

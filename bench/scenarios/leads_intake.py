@@ -30,8 +30,12 @@ ALL_WEEK = {d: [{"start": "00:00", "end": "00:00"}] for d in ("mon", "tue", "wed
 KEY = "bench-key-0123456789"
 
 
+_numbers = iter(range(random.randint(0, 4_000_000), 10_000_000))
+
+
 def _phone() -> str:
-    return f"+7916{random.randint(0, 9_999_999):07d}"
+    """A number not used before in this run: a repeated one would merge into an older lead."""
+    return f"+7916{next(_numbers):07d}"
 
 
 def _start_hub(ctx: BenchContext, unique: str) -> tuple[RunningServer, RunningServer]:

@@ -136,6 +136,13 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
             assert httpx.get(f"{hub.url(name)}/health", timeout=5).json()["service"] == name
         assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5).json()["total"] == 4
         assert "4 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
+        sent = time.monotonic()
+        lead = httpx.post(f"{hub.url('leads')}/v1/leads", json={"name": "Demo", "phone": "+79161234567"}, headers={"X-Api-Key": "demo-key"}, timeout=5)
+        assert lead.status_code == 202
+        shown = httpx.get(f"{hub.url('leads')}/v1/leads/{lead.json()['lead_id']}", timeout=5).json()
+        assert time.monotonic() - sent < 1.0
+        assert shown["status"] == "assigned"
+        assert shown["manager_id"] in {"anna", "boris", "olga"}
         extra = {"id": "persisted", "name": "Survives a restart", "region": "Kazan"}
         assert httpx.post(f"{hub.url('motivation')}/v1/team/departments", json=extra, timeout=5).status_code == 201
     finally:
