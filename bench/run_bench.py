@@ -63,7 +63,13 @@ def write_report(result: dict[str, Any]) -> None:
 
 async def main_async(args: argparse.Namespace, kafka: str, mongo: str, servers: dict[str, str], workdir: Path) -> dict[str, Any]:
     ctx = BenchContext(kafka=kafka, mongo=mongo, quick=args.quick, workdir=workdir)
-    result: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": args.quick, "machine": _machine(), "servers": servers, "scenarios": []}
+    result: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": _machine(),
+        "servers": servers,
+        "scenarios": [],
+    }
     for name, scenario in SCENARIOS.items():
         if args.only and name not in args.only and name != "ceilings":
             continue

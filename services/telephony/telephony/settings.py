@@ -4,9 +4,13 @@ from crmhub.settings import HubSettings
 
 
 class TelephonySettings(HubSettings):
-    """Environment variables prefixed TELEPHONY_ (see docs/configuration.md)."""
+    """Environment variables prefixed TELEPHONY_ (see docs/configuration.md and docs/telephony.md)."""
 
     model_config = SettingsConfigDict(env_prefix="TELEPHONY_", extra="ignore", frozen=True)
 
     service_name: str = "telephony"
     http_port: int = 8002
+    # The providers (JSON, docs/telephony.md); without it no calls are taken in.
+    providers_file: str | None = None
+    # How often overdue call-backs are looked for.
+    scheduler_seconds: float = 1.0

@@ -1,0 +1,172 @@
+"""One record per call, merged from whatever a provider sends about it. No I/O.
+
+Every provider event becomes one or more `CallFact`s (started, answered, ended, recording,
+redirect). The record is a fold over the *set* of facts that depends on nothing but the facts
+themselves: any order and any duplication of a call's events give the same record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from crmhub.schemas.calls import CallRecord, Direction, Outcome
+
+FactKind = Literal["started", "answered", "ended", "recording", "redirected"]
+# When facts disagree about the outcome, the strongest evidence wins: a call that anybody
+# answered was answered, whatever a later leg says.
+OUTCOME_STRENGTH: dict[Outcome, int] = {"answered": 5, "busy": 4, "failed": 3, "cancelled": 2, "missed": 1}
+
+
+@dataclass(frozen=True)
+class CallFact:
+    """One thing a provider said about a call. Only the fields it knows are set."""
+
+    kind: FactKind
+    provider_call_id: str
+    at: datetime
+    seq: int = 0
+    direction: Direction | None = None
+    caller: str | None = None
+    callee: str | None = None
+    line: str | None = None
+    extension: str | None = None
+    outcome: Outcome | None = None
+    talk_seconds: float | None = None
+    recording_url: str | None = None
+    redirect_to: str | None = None
+
+    @property
+    def fact_id(self) -> str:
+        """Equal facts have equal ids: a redelivered event adds nothing."""
+        body = json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}, sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _strongest(outcomes: list[Outcome]) -> Outcome:
+    return sorted(outcomes, key=OUTCOME_STRENGTH.__getitem__)[-1]
+
+
+def _order(fact: CallFact) -> tuple[datetime, int, str]:
+    return fact.at, fact.seq, fact.fact_id
+
+
+def _first(facts: Iterable[CallFact], attribute: str) -> str | None:
+    for fact in sorted(facts, key=_order):
+        value = getattr(fact, attribute)
+        if value:
+            return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """How a provider's raw numbers become E.164 (unparseable ones are kept as given, flagged)."""
+
+    caller: str
+    callee: str
+    caller_valid: bool
+    callee_valid: bool
+
+
+@dataclass(frozen=True)
+class MergedCall:
+    provider_call_id: str
+    direction: Direction
+    caller: str | None
+    callee: str | None
+    line: str | None
+    extension: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: Outcome | None
+    talk_seconds: float | None
+    recording_url: str | None
+    redirects: tuple[str, ...] = field(default=())
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome is not None and self.ended_at is not None
+
+    @property
+    def ring_seconds(self) -> float | None:
+        until = self.answered_at or self.ended_at
+        return None if until is None else max(0.0, (until - self.started_at).total_seconds())
+
+
+def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound") -> MergedCall:
+    """Fold a call's facts into its record; the same set of facts always gives the same record."""
+    unique = {f.fact_id: f for f in facts}
+    ordered = sorted(unique.values(), key=_order)
+    if not ordered:
+        raise ValueError("a call needs at least one fact")
+    starts = [f.at for f in ordered if f.kind == "started"]
+    answers = [f.at for f in ordered if f.kind == "answered"]
+    ends = [f for f in ordered if f.kind == "ended"]
+    outcomes: list[Outcome] = []
+    for fact in ends:
+        if fact.outcome is not None:
+            outcomes.append(fact.outcome)
+    if answers and outcomes and "answered" not in outcomes:
+        outcomes.append("answered")
+    outcome = _strongest(outcomes) if outcomes else None
+    ended_at = max((f.at for f in ends), default=None)
+    talk = [f.talk_seconds for f in ends if f.talk_seconds is not None]
+    answered_at = min(answers) if answers else None
+    if answered_at is None and outcome == "answered" and ended_at is not None and talk:
+        answered_at = ended_at - timedelta(seconds=max(talk))  # CDR-style: only the end and the talk time
+    recordings = [f for f in ordered if f.recording_url]
+    return MergedCall(
+        provider_call_id=ordered[0].provider_call_id,
+        direction=_first(ordered, "direction") or default_direction,  # type: ignore[arg-type]
+        caller=_first(ordered, "caller"),
+        callee=_first(ordered, "callee"),
+        line=_first(ordered, "line"),
+        extension=_last_extension(ordered),
+        # a call reported only at its end (CDR style) started no later than it was answered
+        started_at=min([*starts, *([answered_at] if answered_at else [])]) if starts or answered_at else ordered[0].at,
+        answered_at=answered_at,
+        ended_at=ended_at,
+        outcome=outcome,
+        talk_seconds=max(talk) if talk else (max(0.0, (ended_at - answered_at).total_seconds()) if ended_at and answered_at else None),
+        recording_url=recordings[-1].recording_url if recordings else None,
+        redirects=tuple(dict.fromkeys(f.redirect_to for f in ordered if f.redirect_to)),
+    )
+
+
+def _last_extension(ordered: list[CallFact]) -> str | None:
+    """The extension that answered, else the last one the call reached."""
+    answered = [f.extension for f in ordered if f.kind == "answered" and f.extension]
+    if answered:
+        return answered[0]
+    reached = [f.extension for f in ordered if f.extension]
+    return reached[-1] if reached else None
+
+
+def to_record(merged: MergedCall, *, call_id: str, provider_id: str, numbers: Numbers, campaign: str | None, manager_id: str | None) -> CallRecord:
+    return CallRecord(
+        call_id=call_id,
+        provider_id=provider_id,
+        provider_call_id=merged.provider_call_id,
+        direction=merged.direction,
+        caller=numbers.caller,
+        callee=numbers.callee,
+        caller_valid=numbers.caller_valid,
+        callee_valid=numbers.callee_valid,
+        line=merged.line,
+        campaign=campaign,
+        manager_id=manager_id,
+        started_at=merged.started_at,
+        answered_at=merged.answered_at,
+        ended_at=merged.ended_at,
+        ring_seconds=merged.ring_seconds,
+        talk_seconds=merged.talk_seconds,
+        outcome=merged.outcome,
+        recording_url=merged.recording_url,
+        redirects=list(merged.redirects),
+    )
