@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -40,6 +41,7 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
     async def overdue_check() -> None:
         while True:
             try:
+                await handlers.publish_settled(timedelta(seconds=settings.settle_seconds))
                 await handlers.mark_overdue()
             except asyncio.CancelledError:
                 raise

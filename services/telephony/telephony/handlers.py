@@ -29,6 +29,8 @@ from telephony.domain.callbacks import calls_back, open_callback, record_callbac
 log = logging.getLogger("telephony.handlers")
 SOURCE = "/crm/telephony"
 RETRIES = 8
+# A final call still missing its start (and so the client's number) is published after this.
+SETTLE = timedelta(seconds=30)
 
 
 def call_id_for(provider_id: str, provider_call_id: str) -> str:
@@ -103,7 +105,13 @@ class TelephonyHandlers:
         return (normalized, True) if normalized else (raw.strip()[:64], False)
 
     @staticmethod
-    def _due_events(record: CallRecord, merged: MergedCall, published: dict[str, Any]) -> list[CloudEvent]:
+    def _due_events(record: CallRecord, merged: MergedCall, published: dict[str, Any], *, settled: bool = False) -> list[CloudEvent]:
+        """The events this record now deserves that were not published before.
+
+        The final outcome waits until the client's number is known: providers may deliver a
+        call's end before its start, and the outcome is published only once. A call whose start
+        never comes is published anyway once it has settled (see `publish_settled`).
+        """
         now = datetime.now(UTC)
         events: list[CloudEvent] = []
 
@@ -113,7 +121,7 @@ class TelephonyHandlers:
         if not published["started"]:
             emit(CallStarted(call=record))
             published["started"] = True
-        if merged.is_final and not published["final"]:
+        if merged.is_final and not published["final"] and (record.client_number or settled):
             missed = record.direction == "inbound" and record.outcome != "answered"
             emit(CallMissed(call=record) if missed else CallCompleted(call=record))
             published["final"] = True
@@ -121,6 +129,21 @@ class TelephonyHandlers:
             emit(CallRecordingReady(call_id=record.call_id, recording_url=record.recording_url))
             published["recordings"] = [*published["recordings"], record.recording_url]
         return events
+
+    async def publish_settled(self, settle: timedelta = SETTLE) -> int:
+        """Final calls whose outcome still waits for the client's number: publish what is known."""
+        done = 0
+        for doc, version in await self.store.unpublished_final(self.now() - settle):
+            provider = self.providers.by_id(doc["provider_id"])
+            if provider is None:
+                continue
+            merged = merge(fact_from(f) for f in doc["facts"])
+            record = self._record(provider, doc["_id"], merged)
+            published = dict(doc["published"])
+            events = self._due_events(record, merged, published, settled=True)
+            if events and await self.store.save_call(doc["_id"], {"published": published}, events, version=version):
+                done += 1
+        return done
 
     # --- the missed-call loop ---------------------------------------------------------------------
 

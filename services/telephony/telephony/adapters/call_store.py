@@ -90,6 +90,10 @@ class CallStore:
         )
         return docs, total
 
+    async def unpublished_final(self, ended_before: datetime, limit: int = 100) -> list[tuple[Document, int]]:
+        cursor = self.calls.find({"final": True, "published.final": False, "record.ended_at": {"$lte": ended_before}}, {OUTBOX: 0}).limit(limit)
+        return [(d, int(d["version"])) async for d in cursor]
+
     async def records_between(self, start: datetime | None, end: datetime | None) -> list[Document]:
         query: dict[str, Any] = {"final": True}
         window = {k: v for k, v in (("$gte", start), ("$lt", end)) if v is not None}
