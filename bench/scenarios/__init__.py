@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from scenarios import ceilings, leads_intake, team_directory
+from scenarios import ceilings, leads_intake, team_directory, telephony_intake
 
 
 @dataclass
@@ -28,4 +28,4 @@ class BenchContext:
         return {"name": name, "value": value, "unit": unit, "ceiling": ceiling_name, "ratio": value / self.ceilings[ceiling_name]}
 
 
-SCENARIOS: dict[str, ModuleType] = {"ceilings": ceilings, "team_directory": team_directory, "leads_intake": leads_intake}
+SCENARIOS: dict[str, ModuleType] = {"ceilings": ceilings, "team_directory": team_directory, "leads_intake": leads_intake, "telephony_intake": telephony_intake}

@@ -143,6 +143,42 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         assert time.monotonic() - sent < 1.0
         assert shown["status"] == "assigned"
         assert shown["manager_id"] in {"anna", "boris", "olga"}
+        # telephony: a missed call, then a call back, through the demo provider
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime.now(UTC)
+        pbx = f"{hub.url('telephony')}/v1/telephony/demo-pbx/events"
+        key = {"X-Api-Key": "demo-key"}
+        client = "+79169998877"
+        for body in (
+            {
+                "call_id": "demo-in",
+                "event": "started",
+                "at": (now - timedelta(seconds=40)).isoformat(),
+                "direction": "inbound",
+                "caller": client,
+                "callee": "+74951110000",
+                "line": "+74951110000",
+                "extension": "101",
+            },
+            {"call_id": "demo-in", "event": "ended", "at": (now - timedelta(seconds=20)).isoformat(), "outcome": "missed"},
+            {"call_id": "demo-out", "event": "started", "at": now.isoformat(), "direction": "outbound", "caller": "101", "callee": client, "extension": "101"},
+            {"call_id": "demo-out", "event": "ended", "at": (now + timedelta(seconds=30)).isoformat(), "outcome": "answered", "talk_seconds": 25},
+        ):
+            assert httpx.post(pbx, json=body, headers=key, timeout=5).status_code == 200
+        deadline = time.monotonic() + 20
+        while True:
+            calls = httpx.get(f"{hub.url('telephony')}/v1/calls", params={"number": client}, timeout=5).json()["items"]
+            missed = next(c for c in calls if c["provider_call_id"] == "demo-in")
+            callback = httpx.get(f"{hub.url('telephony')}/v1/calls/{missed['call_id']}", timeout=5).json()["callback"]
+            leads_from_calls = httpx.get(f"{hub.url('leads')}/v1/leads", params={"source": "phone"}, timeout=5).json()["items"]
+            if callback and callback["status"] == "made" and any(lead["contact"]["phone"] == client for lead in leads_from_calls):
+                break
+            assert time.monotonic() < deadline, (callback, leads_from_calls)
+            time.sleep(0.3)
+        assert missed["outcome"] == "missed"
+        assert missed["campaign"] == "radio"
+        assert callback["delay_seconds"] == pytest.approx(20, abs=1)
         extra = {"id": "persisted", "name": "Survives a restart", "region": "Kazan"}
         assert httpx.post(f"{hub.url('motivation')}/v1/team/departments", json=extra, timeout=5).status_code == 201
     finally:
