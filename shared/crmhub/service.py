@@ -46,6 +46,7 @@ class HubService:
         self._publishers: dict[str, Any] = {}
         self._outbox_collections: list[AsyncCollection[Document]] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -83,6 +84,9 @@ class HubService:
 
     def on_startup(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._startup.append(hook)
+
+    def on_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._shutdown.append(hook)
 
     def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._background.append(loop)
@@ -136,6 +140,8 @@ class HubService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.broker.stop()
+        for hook in self._shutdown:
+            await hook()
         await self.mongo.close()
         log.info("%s stopped", self.settings.service_name)
 

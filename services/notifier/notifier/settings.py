@@ -4,9 +4,30 @@ from crmhub.settings import HubSettings
 
 
 class NotifierSettings(HubSettings):
-    """Environment variables prefixed NOTIFIER_ (see docs/configuration.md)."""
+    """Environment variables prefixed NOTIFIER_ (see docs/configuration.md and docs/notifier.md)."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", frozen=True)
 
     service_name: str = "notifier"
     http_port: int = 8005
+    # Channels for recipients who chose none: email, telegram, inbox, log (comma-separated).
+    default_channels: str = "inbox,log"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "CRM hub <crm-hub@localhost>"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    telegram_base_url: str = "https://api.telegram.org"
+    telegram_token: str | None = None
+    # Outgoing webhooks (JSON list of {id, url, secret, event_types}); docs/notifier.md.
+    webhooks_file: str | None = None
+    max_attempts: int = 5
+    backoff_seconds: float = 2.0
+    # More than this many non-urgent notifications to one recipient on one channel within the
+    # window are folded into one digest at the end of the window.
+    burst_limit: int = 5
+    burst_window_seconds: float = 60.0
+    dispatch_seconds: float = 0.2
+    # Jinja2 templates, <dir>/<language>/<template>.txt; unset = the ones shipped with the notifier.
+    templates_dir: str | None = None

@@ -98,6 +98,24 @@ class Absence(_Model):
 
 
 WorkingHours = dict[Weekday, Annotated[list[WorkingInterval], Field(max_length=6)]]
+Channel = Literal["email", "telegram", "webhook", "inbox", "log"]
+
+
+class QuietHours(_Model):
+    """Local time (department's zone) when only urgent notifications go through; may cross midnight."""
+
+    start: time
+    end: time
+
+    def covers(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+class NotificationPreferences(_Model):
+    channels: Annotated[list[Channel], Field(max_length=5)] | None = None
+    quiet_hours: QuietHours | None = None
 
 
 def default_working_hours() -> WorkingHours:
@@ -129,6 +147,7 @@ class Manager(_Model):
     active: bool = True
     capacity: Annotated[int, Field(ge=0, le=10_000)] = 20
     base_salary: Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=2)] = Decimal(0)
+    notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
 
 
 Change = Literal["created", "updated", "deactivated", "activated"]

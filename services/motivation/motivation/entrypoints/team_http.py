@@ -21,6 +21,7 @@ from crmhub.schemas.team import (
     Language,
     Manager,
     Name,
+    NotificationPreferences,
     Phone,
     Region,
     TelegramChatId,
@@ -70,6 +71,7 @@ class ManagerUpdate(BaseModel):
     active: bool | None = None
     capacity: Annotated[int, Field(ge=0, le=10_000)] | None = None
     base_salary: Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=2)] | None = None
+    notifications: NotificationPreferences | None = None
 
 
 class ManagerOut(Manager):

@@ -1,0 +1,141 @@
+"""The channels a notification can travel: e-mail (SMTP), Telegram (Bot API), outgoing
+webhooks (HMAC-signed), the in-app inbox, and the log (for demos). Each `send` either returns
+(delivered) or raises `DeliveryError` saying whether another attempt may succeed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import aiosmtplib
+import httpx
+
+from notifier.adapters.delivery_store import DeliveryStore
+
+log = logging.getLogger("notifier.channels")
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notification_id: str
+    recipient: str
+    subject: str
+    text: str
+    email: str | None = None
+    telegram_chat_id: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    payload: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 10.0
+
+
+class Channels:
+    def __init__(self, *, store: DeliveryStore, smtp: SmtpSettings | None, telegram_base_url: str, telegram_token: str | None, http: httpx.AsyncClient) -> None:
+        self.store = store
+        self.smtp = smtp
+        self.telegram_base_url = telegram_base_url.rstrip("/")
+        self.telegram_token = telegram_token
+        self.http = http
+
+    async def send(self, channel: str, message: Outgoing) -> None:
+        handler = {"email": self._email, "telegram": self._telegram, "webhook": self._webhook, "inbox": self._inbox, "log": self._log}.get(channel)
+        if handler is None:
+            raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
+        await handler(message)
+
+    async def _email(self, message: Outgoing) -> None:
+        if self.smtp is None or not message.email:
+            raise DeliveryError("e-mail is not configured (NOTIFIER_SMTP_HOST) or the recipient has no address", retryable=False)
+        mail = EmailMessage()
+        mail["From"] = self.smtp.sender
+        mail["To"] = message.email
+        mail["Subject"] = message.subject
+        mail["Message-ID"] = f"<{hashlib.sha256(message.notification_id.encode()).hexdigest()[:32]}@crm-hub>"
+        mail.set_content(message.text)
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=self.smtp.host,
+                port=self.smtp.port,
+                username=self.smtp.username,
+                password=self.smtp.password,
+                start_tls=self.smtp.starttls,
+                timeout=self.smtp.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"the mail server refused the recipient: {exc}", retryable=False) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP: {exc}", retryable=True) from None
+
+    async def _telegram(self, message: Outgoing) -> None:
+        if not self.telegram_token or not message.telegram_chat_id:
+            raise DeliveryError("Telegram is not configured (NOTIFIER_TELEGRAM_TOKEN) or the recipient has no chat id", retryable=False)
+        url = f"{self.telegram_base_url}/bot{self.telegram_token}/sendMessage"
+        try:
+            response = await self.http.post(url, json={"chat_id": message.telegram_chat_id, "text": f"{message.subject}\n\n{message.text}"[:4096]})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"Telegram unreachable: {exc}", retryable=True) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code == 200 and body.get("ok"):
+            return
+        description = body.get("description") or response.text[:200]
+        if response.status_code == 429:
+            retry_after = float((body.get("parameters") or {}).get("retry_after") or 1)
+            raise DeliveryError(f"Telegram rate limit: {description}", retryable=True, retry_after=retry_after)
+        raise DeliveryError(f"Telegram answered {response.status_code}: {description}", retryable=response.status_code >= 500)
+
+    async def _webhook(self, message: Outgoing) -> None:
+        if not message.webhook_url or not message.webhook_secret:
+            raise DeliveryError("webhook endpoint has no url or secret", retryable=False)
+        body = json.dumps(
+            {"notification_id": message.notification_id, "subject": message.subject, "text": message.text, **(message.payload or {})}, ensure_ascii=False
+        ).encode()
+        stamp = int(time.time())
+        signature = hmac.new(message.webhook_secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Signature": f"t={stamp},v1={signature}", "Idempotency-Key": message.notification_id}
+        try:
+            response = await self.http.post(message.webhook_url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise DeliveryError(f"webhook timed out: {exc}", retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook unreachable: {exc}", retryable=True) from None
+        if response.status_code < 300:
+            return
+        if response.status_code == 429 or response.status_code >= 500:
+            retry_after = response.headers.get("retry-after")
+            raise DeliveryError(
+                f"webhook answered {response.status_code}", retryable=True, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None
+            )
+        raise DeliveryError(f"webhook answered {response.status_code}: the endpoint refuses it, retrying will not help", retryable=False)
+
+    async def _inbox(self, message: Outgoing) -> None:
+        await self.store.put_in_inbox(message.notification_id, message.recipient, message.subject, message.text, datetime.now(UTC))
+
+    async def _log(self, message: Outgoing) -> None:
+        log.info("notification for %s: %s | %s", message.recipient, message.subject, message.text.replace("\n", " / "))
