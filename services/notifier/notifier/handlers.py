@@ -14,6 +14,7 @@ burst to one recipient is folded into one digest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from notifier.domain.templates import BrokenTemplate, Message, Templates
 
 log = logging.getLogger("notifier.handlers")
 SOURCE = "/crm/notifier"
-LEASE = timedelta(seconds=60)
+# Longer than any channel's timeout (10 s): a sender that died holding a delivery frees it then.
+LEASE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,16 @@ class NotifierHandlers:
             return 0  # another dispatcher has it
         batch = [claimed]
         if claimed["digest"]:
-            for other in await self.store.held_for(claimed["recipient"], claimed["channel"], now):
+            for other in await self.store.held_for(claimed["recipient"], claimed["channel"]):
                 if other["_id"] != claimed["_id"] and (taken := await self.store.update(other, {"status": "sending", "next_attempt_at": now + LEASE})):
                     batch.append(taken)
         outgoing = self._outgoing(batch)
         try:
             await self.channels.send(claimed["channel"], outgoing)
+        except asyncio.CancelledError:
+            # Shutting down mid-send: hand the deliveries back now instead of at lease expiry.
+            await asyncio.shield(self._release(batch))
+            raise
         except DeliveryError as exc:
             for item in batch:
                 await self._failed_attempt(item, exc)
@@ -153,6 +159,10 @@ class NotifierHandlers:
         for item in batch:
             await self._delivered(item)
         return len(batch)
+
+    async def _release(self, batch: list[dict[str, Any]]) -> None:
+        for item in batch:
+            await self.store.update(item, {"status": "pending", "next_attempt_at": self.now()})
 
     def _outgoing(self, batch: list[dict[str, Any]]) -> Outgoing:
         first = batch[0]

@@ -11,7 +11,8 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 
 import aiosmtplib
 import httpx
@@ -69,12 +70,13 @@ class Channels:
     async def _email(self, message: Outgoing) -> None:
         if self.smtp is None or not message.email:
             raise DeliveryError("e-mail is not configured (NOTIFIER_SMTP_HOST) or the recipient has no address", retryable=False)
-        mail = EmailMessage()
+        # MIMEText + Header: CPython 3.11's default header folding drops the space between two
+        # encoded words, which garbles long Cyrillic subjects; Header keeps them intact.
+        mail = MIMEText(message.text, "plain", "utf-8")
         mail["From"] = self.smtp.sender
         mail["To"] = message.email
-        mail["Subject"] = message.subject
+        mail["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]  # the stubs only know str
         mail["Message-ID"] = f"<{hashlib.sha256(message.notification_id.encode()).hexdigest()[:32]}@crm-hub>"
-        mail.set_content(message.text)
         try:
             await aiosmtplib.send(
                 mail,

@@ -62,8 +62,9 @@ class DeliveryStore:
     async def recent_count(self, recipient: str, channel: str, since: datetime) -> int:
         return await self.deliveries.count_documents({"recipient": recipient, "channel": channel, "created_at": {"$gte": since}, "digest": False})
 
-    async def held_for(self, recipient: str, channel: str, now: datetime) -> list[Document]:
-        query = {"recipient": recipient, "channel": channel, "status": "pending", "digest": True, "next_attempt_at": {"$lte": now}}
+    async def held_for(self, recipient: str, channel: str) -> list[Document]:
+        """Everything held back for one recipient and channel: a digest takes it all along."""
+        query = {"recipient": recipient, "channel": channel, "status": "pending", "digest": True}
         return await self.deliveries.find(query, {OUTBOX: 0}).sort([("created_at", ASCENDING)]).to_list()
 
     async def search(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Document], int]:
