@@ -23,6 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "deploy" / "local"), str(ROOT / "shared")]
 
+from crmhub import topics  # noqa: E402
+from crmhub.kafka import ensure_topics  # noqa: E402
 from localservers import RunningServer, start_kafka, start_mongo  # noqa: E402
 from scenarios import SCENARIOS, BenchContext  # noqa: E402
 
@@ -63,6 +65,7 @@ def write_report(result: dict[str, Any]) -> None:
 
 async def main_async(args: argparse.Namespace, kafka: str, mongo: str, servers: dict[str, str], workdir: Path) -> dict[str, Any]:
     ctx = BenchContext(kafka=kafka, mongo=mongo, quick=args.quick, workdir=workdir)
+    await ensure_topics(kafka, topics.ALL)
     result: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from scenarios import ceilings, leads_intake, team_directory, telephony_intake
+from scenarios import ceilings, leads_intake, notifier_delivery, team_directory, telephony_intake
 
 
 @dataclass
@@ -24,8 +24,14 @@ class BenchContext:
 
     def rate_figure(self, name: str, value: float, unit: str) -> dict[str, Any]:
         """A rate compared with the lower of the two raw ceilings measured in this run."""
-        ceiling_name = min(self.ceilings, key=lambda k: self.ceilings[k])
+        ceiling_name = min(("kafka_produce", "mongo_insert"), key=lambda k: self.ceilings[k])
         return {"name": name, "value": value, "unit": unit, "ceiling": ceiling_name, "ratio": value / self.ceilings[ceiling_name]}
 
 
-SCENARIOS: dict[str, ModuleType] = {"ceilings": ceilings, "team_directory": team_directory, "leads_intake": leads_intake, "telephony_intake": telephony_intake}
+SCENARIOS: dict[str, ModuleType] = {
+    "ceilings": ceilings,
+    "team_directory": team_directory,
+    "leads_intake": leads_intake,
+    "telephony_intake": telephony_intake,
+    "notifier_delivery": notifier_delivery,
+}

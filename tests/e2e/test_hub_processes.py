@@ -143,6 +143,11 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         assert time.monotonic() - sent < 1.0
         assert shown["status"] == "assigned"
         assert shown["manager_id"] in {"anna", "boris", "olga"}
+        # ... and it is in that manager's in-app inbox within a second
+        deadline = sent + 1.0
+        while not [m for m in httpx.get(f"{hub.url('notifier')}/v1/inbox/{shown['manager_id']}", timeout=5).json()["items"] if "+79161234567" in m["text"]]:
+            assert time.monotonic() < deadline, "the lead did not reach the manager's inbox within a second"
+            time.sleep(0.05)
         # telephony: a missed call, then a call back, through the demo provider
         from datetime import UTC, datetime, timedelta
 

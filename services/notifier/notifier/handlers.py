@@ -129,11 +129,15 @@ class NotifierHandlers:
 
     # --- dispatching ---------------------------------------------------------------------------------
 
-    async def dispatch_due(self) -> int:
-        sent = 0
-        for doc in await self.store.due(self.now()):
-            sent += await self.deliver(doc)
-        return sent
+    async def dispatch_due(self, concurrency: int = 8) -> int:
+        """Send what is due, a few at a time: one slow recipient does not hold up the others."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(doc: dict[str, Any]) -> int:
+            async with limit:
+                return await self.deliver(doc)
+
+        return sum(await asyncio.gather(*(one(doc) for doc in await self.store.due(self.now()))))
 
     async def deliver(self, doc: dict[str, Any]) -> int:
         now = self.now()
