@@ -30,6 +30,7 @@ from crmhub.team_directory import TeamDirectory, TeamDirectoryFollower
 from crmhub.web import ReadinessCheck, add_operational_routes, install
 
 log = logging.getLogger("crmhub.service")
+GRACEFUL_SECONDS = 15.0
 
 
 class HubService:
@@ -47,8 +48,12 @@ class HubService:
         self._outbox_collections: list[AsyncCollection[Document]] = []
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
-        self._background: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._background: list[tuple[Callable[[], Coroutine[Any, Any, None]], bool]] = []
+        # Set when the service is asked to stop: loops registered as graceful finish their
+        # round (and record its outcome) instead of being cancelled in the middle.
+        self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._graceful: list[asyncio.Task[None]] = []
 
     # --- declarations -------------------------------------------------------------------------
 
@@ -88,8 +93,10 @@ class HubService:
     def on_shutdown(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._shutdown.append(hook)
 
-    def background(self, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        self._background.append(loop)
+    def background(self, loop: Callable[[], Coroutine[Any, Any, None]], *, graceful: bool = False) -> None:
+        """Run `loop` while the service runs. A graceful loop must return once `stopping` is set;
+        it gets GRACEFUL_SECONDS to do so. Others are cancelled at once."""
+        self._background.append((loop, graceful))
 
     def nudge_relay(self, collection: str | None = None, doc_id: Any = None, entries: list[Document] | None = None) -> None:
         """Stores call this after writing events into a document's outbox (with the entries written)."""
@@ -130,15 +137,22 @@ class HubService:
                 on_published=self._count_published,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        for loop in self._background:
-            self._tasks.append(asyncio.create_task(loop(), name=getattr(loop, "__name__", "background")))
+        for loop, graceful in self._background:
+            task = asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))
+            (self._graceful if graceful else self._tasks).append(task)
         log.info("%s started", self.settings.service_name)
 
     async def stop(self) -> None:
+        self.stopping.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._graceful:
+            _, late = await asyncio.wait(self._graceful, timeout=GRACEFUL_SECONDS)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self._tasks, *self._graceful, return_exceptions=True)
         self._tasks.clear()
+        self._graceful.clear()
         await self.broker.stop()
         for hook in self._shutdown:
             await hook()

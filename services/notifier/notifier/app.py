@@ -75,21 +75,21 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         service.consumes(topic, group=group, handler=handlers.on_event, description=f"Events of {topic.name} that a person must hear about (see /v1/routing).")
 
     async def dispatcher() -> None:
+        """Until the service stops: a round in progress finishes and records what it sent, so a
+        restart does not send anything twice."""
         assert service.team is not None
         await service.team.ready_event.wait()
-        while True:
+        while not service.stopping.is_set():
             try:
                 sent = await handlers.dispatch_due()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("dispatch round failed; it runs again")
                 sent = 0
             if not sent:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.sleep(settings.dispatch_seconds)
+                    await asyncio.wait_for(service.stopping.wait(), settings.dispatch_seconds)
 
-    service.background(dispatcher)
+    service.background(dispatcher, graceful=True)
     app = service.http_app(notifier_router())
     app.state.service_name = settings.service_name
     app.state.handlers = handlers

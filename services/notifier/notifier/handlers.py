@@ -137,7 +137,15 @@ class NotifierHandlers:
             async with limit:
                 return await self.deliver(doc)
 
-        return sum(await asyncio.gather(*(one(doc) for doc in await self.store.due(self.now()))))
+        batch, digests = [], set()
+        for doc in await self.store.due(self.now()):
+            if doc["digest"]:
+                key = (doc["recipient"], doc["channel"])
+                if key in digests:
+                    continue  # the first held message of this recipient takes the others along
+                digests.add(key)
+            batch.append(doc)
+        return sum(await asyncio.gather(*(one(doc) for doc in batch)))
 
     async def deliver(self, doc: dict[str, Any]) -> int:
         now = self.now()
@@ -152,10 +160,6 @@ class NotifierHandlers:
         outgoing = self._outgoing(batch)
         try:
             await self.channels.send(claimed["channel"], outgoing)
-        except asyncio.CancelledError:
-            # Shutting down mid-send: hand the deliveries back now instead of at lease expiry.
-            await asyncio.shield(self._release(batch))
-            raise
         except DeliveryError as exc:
             for item in batch:
                 await self._failed_attempt(item, exc)
@@ -163,10 +167,6 @@ class NotifierHandlers:
         for item in batch:
             await self._delivered(item)
         return len(batch)
-
-    async def _release(self, batch: list[dict[str, Any]]) -> None:
-        for item in batch:
-            await self.store.update(item, {"status": "pending", "next_attempt_at": self.now()})
 
     def _outgoing(self, batch: list[dict[str, Any]]) -> Outgoing:
         first = batch[0]
