@@ -3,6 +3,7 @@ topic with the error, a metric counts it, and the next events are delivered."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -67,7 +68,10 @@ async def test_a_broken_template_dead_letters_the_event_and_the_rest_flow(infra,
 
             await eventually(urgent_delivered, timeout=20)
             metrics = (await http.get("/metrics")).text
-        assert 'notification_broken_templates_total{language="ru",template="lead_assigned"} 1.0' in metrics
+        # other tests' lead.assigned events on the shared topic meet the broken template too
+        counted = re.search(r'notification_broken_templates_total\{language="ru",template="lead_assigned"\} (\d+)', metrics)
+        assert counted is not None
+        assert int(counted.group(1)) >= 1
         time.sleep(0.5)
     finally:
         server.stop()
