@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from crmhub.kafka import end_offsets
 from localservers import RunningServer, free_port, start_service
+from scenarios.common import consumer_at_end
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -86,13 +86,7 @@ def _start_hub(ctx: BenchContext, unique: str) -> tuple[RunningServer, RunningSe
 
 async def _watch(kafka: str, wanted: str) -> tuple[AIOKafkaConsumer, dict[str, float]]:
     """A consumer positioned at the end of crm.leads, recording when each lead's `wanted` event arrives."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
-    await consumer.start()
-    ends = await end_offsets(kafka, "crm.leads")
-    consumer.assign([TopicPartition("crm.leads", p) for p in ends])
-    for partition, offset in ends.items():
-        consumer.seek(TopicPartition("crm.leads", partition), offset)
-    return consumer, {}
+    return await consumer_at_end(kafka, "crm.leads"), {}
 
 
 async def _drain(consumer: AIOKafkaConsumer, seen: dict[str, float], wanted: str, stop: asyncio.Event) -> None:

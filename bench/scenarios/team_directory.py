@@ -10,10 +10,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from crmhub.kafka import end_offsets
 from localservers import free_port, start_service
+from scenarios.common import consumer_at_end
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -39,15 +38,10 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
         log_path=ctx.workdir / "motivation.log",
         python=sys.executable,
     )
-    consumer = AIOKafkaConsumer(bootstrap_servers=ctx.kafka, enable_auto_commit=False)
+    consumer = await consumer_at_end(ctx.kafka, "crm.team")
     try:
         async with httpx.AsyncClient(base_url=server.address, timeout=30) as http:
             (await http.post("/v1/team/departments", json={"id": f"d-{unique}", "name": "Bench", "region": "Moscow"})).raise_for_status()
-            await consumer.start()
-            ends = await end_offsets(ctx.kafka, "crm.team")
-            consumer.assign([TopicPartition("crm.team", p) for p in ends])
-            for partition, offset in ends.items():
-                consumer.seek(TopicPartition("crm.team", partition), offset)
             latencies: list[float] = []
             queue = iter(range(count))
 

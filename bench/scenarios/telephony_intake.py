@@ -11,10 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from crmhub.kafka import end_offsets
 from localservers import free_port, start_service
+from scenarios.common import consumer_at_end
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -44,13 +43,8 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
         log_path=ctx.workdir / "bench-telephony.log",
         python=sys.executable,
     )
-    consumer = AIOKafkaConsumer(bootstrap_servers=ctx.kafka, enable_auto_commit=False)
+    consumer = await consumer_at_end(ctx.kafka, "crm.calls")
     try:
-        await consumer.start()
-        ends = await end_offsets(ctx.kafka, "crm.calls")
-        consumer.assign([TopicPartition("crm.calls", p) for p in ends])
-        for partition, offset in ends.items():
-            consumer.seek(TopicPartition("crm.calls", partition), offset)
         completed: set[str] = set()
         stop = asyncio.Event()
 

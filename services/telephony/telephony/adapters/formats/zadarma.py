@@ -94,19 +94,7 @@ def parse(provider: Provider, received: Received) -> Parsed:
     if event == "NOTIFY_ANSWER":
         return Parsed(facts=[CallFact("answered", call_id, start, seq=2, extension=data.get("destination"))])
     if event == "NOTIFY_OUT_START":
-        return Parsed(
-            facts=[
-                CallFact(
-                    "started",
-                    call_id,
-                    start,
-                    direction="outbound",
-                    caller=data.get("caller_id") or data.get("internal"),
-                    callee=data.get("destination"),
-                    extension=data.get("internal"),
-                )
-            ]
-        )
+        return Parsed(facts=[_outbound_start(call_id, start, data)])
     disposition = str(data.get("disposition", "")).lower()
     outcome = DISPOSITIONS.get(disposition)
     if outcome is None:
@@ -122,19 +110,15 @@ def parse(provider: Provider, received: Received) -> Parsed:
         CallFact("ended", call_id, ended, seq=9, outcome=outcome, talk_seconds=duration if outcome == "answered" else None, extension=data.get("internal"))
     ]
     if event == "NOTIFY_OUT_END":
-        facts.append(
-            CallFact(
-                "started",
-                call_id,
-                start,
-                direction="outbound",
-                caller=data.get("caller_id") or data.get("internal"),
-                callee=data.get("destination"),
-                extension=data.get("internal"),
-            )
-        )
+        facts.append(_outbound_start(call_id, start, data))
     else:
         facts.append(
             CallFact("started", call_id, start, direction="inbound", caller=data.get("caller_id"), callee=data.get("called_did"), line=data.get("called_did"))
         )
     return Parsed(facts=facts)
+
+
+def _outbound_start(call_id: str, start: datetime, data: dict[str, Any]) -> CallFact:
+    """NOTIFY_OUT_START and NOTIFY_OUT_END both say who called whom from which extension."""
+    caller = data.get("caller_id") or data.get("internal")
+    return CallFact("started", call_id, start, direction="outbound", caller=caller, callee=data.get("destination"), extension=data.get("internal"))
