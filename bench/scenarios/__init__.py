@@ -28,10 +28,12 @@ class BenchContext:
         return {"name": name, "value": value, "unit": unit, "ceiling": ceiling_name, "ratio": value / self.ceilings[ceiling_name]}
 
 
+# The notifier runs before anything produces lead events: its new consumer group reads the
+# topic from the beginning, and a backlog from the other scenarios would be measured instead.
 SCENARIOS: dict[str, ModuleType] = {
     "ceilings": ceilings,
     "team_directory": team_directory,
+    "notifier_delivery": notifier_delivery,
     "leads_intake": leads_intake,
     "telephony_intake": telephony_intake,
-    "notifier_delivery": notifier_delivery,
 }
