@@ -279,3 +279,19 @@ async def test_restarting_the_notifier_midway_loses_and_duplicates_nothing(notif
     lead_ids = [e.lead.lead_id for e in events]
     received = [next(i for i in lead_ids if i in m.get_content()) for m in notifier.smtp.to(address)]
     assert sorted(received) == sorted(lead_ids)
+
+
+async def test_a_webhook_429_is_retried_after_the_time_it_asks_for(notifier):
+    notifier.peer.script(f"/ok-{notifier.u}", Answer(429, {"error": "slow down"}, {"Retry-After": "2"}))
+    converted = LeadConverted(lead=notifier.lead("x"), manager_id=f"mail-{notifier.u}", department_id=None, converted_at=datetime.now(UTC), touches=1)
+    await notifier.send(converted)
+    key = f"{converted.lead.lead_id}".encode()
+    hooks = lambda: [s for s in notifier.peer.to(f"/ok-{notifier.u}") if key in s.body]  # noqa: E731
+
+    await eventually(lambda: len(hooks()) >= 2, timeout=20)
+    first, second = hooks()[:2]
+    assert second.at - first.at >= 1.9  # it waited the Retry-After it was given, not its own shorter backoff
+    assert second.json()["event_type"] == "lead.converted"
+    delivered = [n for n in await notifier.notifications(channel="webhook", status="delivered") if n["cause_event_id"] == second.json()["event_id"]]
+    assert delivered[0]["attempts"] == 2
+    assert delivered[0]["last_error"] is None
