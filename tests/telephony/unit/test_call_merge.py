@@ -59,3 +59,9 @@ def test_a_call_reported_only_at_its_end_starts_when_it_was_answered_at_the_late
     record = merge([CallFact("ended", "c", end, direction="outbound", outcome="answered", talk_seconds=60)])
     assert record.answered_at == T0 + timedelta(seconds=10)
     assert record.started_at <= record.answered_at
+
+
+def test_a_reported_start_wins_over_an_answer_time_derived_from_inconsistent_talk_time():
+    record = merge([CallFact("started", "c", T0, direction="outbound"), CallFact("ended", "c", T0 + timedelta(seconds=1), outcome="answered", talk_seconds=40)])
+    assert record.started_at == T0
+    assert record.answered_at == T0

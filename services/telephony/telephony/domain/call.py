@@ -120,6 +120,8 @@ def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound"
     answered_at = min(answers) if answers else None
     if answered_at is None and outcome == "answered" and ended_at is not None and talk:
         answered_at = ended_at - timedelta(seconds=max(talk))  # CDR-style: only the end and the talk time
+        if starts:
+            answered_at = max(answered_at, min(starts))  # a reported start wins over a derived answer
     recordings = [f for f in ordered if f.recording_url]
     return MergedCall(
         provider_call_id=ordered[0].provider_call_id,
@@ -129,7 +131,7 @@ def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound"
         line=_first(ordered, "line"),
         extension=_last_extension(ordered),
         # a call reported only at its end (CDR style) started no later than it was answered
-        started_at=min([*starts, *([answered_at] if answered_at else [])]) if starts or answered_at else ordered[0].at,
+        started_at=min(starts) if starts else min(answered_at or ordered[0].at, ordered[0].at),
         answered_at=answered_at,
         ended_at=ended_at,
         outcome=outcome,
