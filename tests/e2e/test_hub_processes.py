@@ -84,11 +84,29 @@ def _alive(pid: int) -> bool:
     return "State:\tZ" not in state
 
 
+def _free_port_block() -> int:
+    """A base whose next five ports are free, below Linux's ephemeral range (32768+), where any
+    client connection could take one of them between our check and the service's bind."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randrange(20000, 32700, 10)
+        try:
+            sockets = [socket.create_server(("127.0.0.1", base + i)) for i in range(1, 6)]
+        except OSError:
+            continue
+        for s in sockets:
+            s.close()
+        return base
+    raise AssertionError("no block of five free ports found")
+
+
 class Launcher:
     """`make run`'s launcher (deploy/local/run_hub.py) as a process, on ports of the test's choosing."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.base = free_port() // 10 * 10 % 50000 + 10000
+        self.base = _free_port_block()
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL")},
             "CRMHUB_DATA_DIR": str(data_dir),
