@@ -90,8 +90,11 @@ class LeadHandlers:
 
     # --- intake ----------------------------------------------------------------------------------
 
-    async def receive(self, submission: Submission, source: Source) -> Received:
+    async def receive(self, submission: Submission, source: Source, *, call: CallRecord | None = None) -> Received:
+        """A site submission, or an inbound call (`call`), becomes a lead, a touch of the
+        person's open lead, or, when it was received before, nothing new."""
         now = submission.received_at
+        call_id = call.call_id if call else None
         claimed = await self._claim_submission(submission, source.id, now)
         if isinstance(claimed, Received):
             metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
@@ -101,14 +104,14 @@ class LeadHandlers:
         match = await self._match_contact(submission, lead_id, window=window, now=now)
         if match is not None:
             target_id, matched_by = match
-            if await self._merge(target_id, lead_id, submission, matched_by=matched_by):
+            if await self._merge(target_id, lead_id, submission, matched_by=matched_by, call_id=call_id):
                 await self.store.take_over_submission(claim_key, from_lead=lead_id, to_lead=target_id, now=now)
                 await self._claim_remaining(target_id, submission, window=window, now=now)
                 metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
                 return Received(target_id, "merged")
 
-        lead, events = Lead.new(lead_id, submission)
-        events += await self._assign(lead, source, now, reason="new_lead")
+        lead, events = Lead.new(lead_id, submission, call_id=call_id)
+        events += await self._first_assignment(lead, source, now, call)
         if not await self.store.insert(lead, events):
             metrics.LEADS_RECEIVED.labels(source.id, "repeated").inc()
             return Received(lead_id, "repeated")
@@ -116,6 +119,13 @@ class LeadHandlers:
         metrics.LEADS_RECEIVED.labels(source.id, "created").inc()
         log.info("lead %s created from %s, %s", lead.id, source.id, f"assigned to {lead.manager_id}" if lead.manager_id else "waiting for a manager")
         return Received(lead_id, "created")
+
+    async def _first_assignment(self, lead: Lead, source: Source, now: datetime, call: CallRecord | None) -> list[CloudEvent]:
+        """A call somebody answered stays with them; anything else goes through the engine."""
+        answered_by = self.directory.manager(call.manager_id) if call and call.manager_id and call.outcome == "answered" else None
+        if answered_by is not None and answered_by.active:
+            return lead.assign(manager_id=answered_by.id, department_id=answered_by.department_id, now=now, sla_deadline=None, reason="call_answered")
+        return await self._assign(lead, source, now, reason="new_lead")
 
     async def _claim_submission(self, submission: Submission, source_id: str, now: datetime) -> Received | tuple[str, str]:
         """Decide whether this request is new: (claim key, new lead id), or the earlier outcome.
@@ -203,7 +213,7 @@ class LeadHandlers:
         """Give the lead to a manager, advancing the pool's persisted cursor; or set when to retry."""
         assignment = source.assignment
         pool = choose_pool(
-            assignment.rules_(),
+            assignment.rule_list(),
             assignment.pool.pool(),
             source_id=lead.source_id,
             product=lead.product,
@@ -351,30 +361,4 @@ class LeadHandlers:
             submission_key=f"call:{call.call_id}",
             received_at=call.ended_at or call.started_at,
         )
-        claimed = await self._claim_submission(submission, source.id, self.now())
-        if isinstance(claimed, Received):
-            return
-        claim_key, lead_id = claimed
-        match = await self._match_contact(submission, lead_id, window=timedelta(hours=source.dedup_window_hours), now=self.now())
-        if match is not None and await self._merge(match[0], lead_id, submission, matched_by="phone", call_id=call.call_id):
-            await self.store.take_over_submission(claim_key, from_lead=lead_id, to_lead=match[0], now=self.now())
-            metrics.LEADS_RECEIVED.labels(source.id, "merged").inc()
-            return
-        lead, events = Lead.new(lead_id, submission, call_id=call.call_id)
-        answered_by = self.directory.manager(call.manager_id) if call.manager_id and call.outcome == "answered" else None
-        if answered_by is not None and answered_by.active:
-            department = self.directory.department(answered_by.department_id)
-            events += lead.assign(
-                manager_id=answered_by.id,
-                department_id=answered_by.department_id,
-                now=submission.received_at,
-                sla_deadline=None,
-                reason="call_answered",
-            )
-            if department is None:
-                log.warning("manager %s has no department in the directory", answered_by.id)
-        else:
-            events += await self._assign(lead, source, self.now(), reason="new_lead")
-        if await self.store.insert(lead, events):
-            self._change_load(lead.manager_id, +1)
-            metrics.LEADS_RECEIVED.labels(source.id, "created").inc()
+        await self.receive(submission, source, call=call)

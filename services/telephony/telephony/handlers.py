@@ -84,17 +84,17 @@ class TelephonyHandlers:
     def _record(self, provider: Provider, call_id: str, merged: MergedCall) -> CallRecord:
         caller, caller_valid = self._number(provider, merged.caller)
         callee, callee_valid = self._number(provider, merged.callee)
-        line = merged.line
-        line_config = provider.lines.get(line or "") or provider.lines.get(self._number(provider, line)[0] if line else "")
-        manager_id = provider.extensions.get(merged.extension or "")
+        line = self._number(provider, merged.line)[0] if merged.line else None
+        line_config = provider.lines.get(merged.line or "") or provider.lines.get(line or "")
         return to_record(
             merged,
             call_id=call_id,
             provider_id=provider.id,
             numbers=Numbers(caller, callee, caller_valid, callee_valid),
+            line=line,
             campaign=line_config.campaign if line_config else None,
-            manager_id=manager_id,
-        ).model_copy(update={"line": self._number(provider, line)[0] if line else None})
+            manager_id=provider.extensions.get(merged.extension or ""),
+        )
 
     @staticmethod
     def _number(provider: Provider, raw: str | None) -> tuple[str, bool]:

@@ -68,7 +68,7 @@ class AssignmentConfig(_Config):
     rules: tuple[RuleConfig, ...] = ()
     off_duty: OffDutyPolicy = "wait"
 
-    def rules_(self) -> list[Rule]:
+    def rule_list(self) -> list[Rule]:
         return [Rule(r.pool.pool(), r.source_id, r.product, r.region, r.campaign) for r in self.rules]
 
 

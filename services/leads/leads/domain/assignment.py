@@ -13,7 +13,7 @@ lead to the head of department.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -121,7 +121,6 @@ class Decision:
     cursor: str | None = None
     via_head: bool = False
     reason: str = ""
-    candidates: tuple[str, ...] = field(default=())
 
 
 def decide(

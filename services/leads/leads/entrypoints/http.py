@@ -189,7 +189,7 @@ def intake_router() -> APIRouter:
 def leads_router() -> APIRouter:
     router = APIRouter(tags=["leads"], dependencies=[Depends(require_json_body)])
 
-    async def act(request: Request, action: Any) -> Lead:
+    async def act(action: Any) -> Lead:
         try:
             lead: Lead = await action
         except LeadNotFound:
@@ -222,15 +222,15 @@ def leads_router() -> APIRouter:
 
     @router.post("/v1/leads/{lead_id}/take", response_model=Lead, summary="The assigned manager takes the lead into work")
     async def take(request: Request, lead_id: LeadIdPath, body: TakeLead) -> Lead:
-        return await act(request, _handlers(request).take(lead_id, body.manager_id))
+        return await act(_handlers(request).take(lead_id, body.manager_id))
 
     @router.post("/v1/leads/{lead_id}/convert", response_model=Lead, summary="The lead becomes a deal (lead.converted carries what the deal needs)")
     async def convert(request: Request, lead_id: LeadIdPath, body: ConvertLead) -> Lead:
-        return await act(request, _handlers(request).convert(lead_id, body.manager_id, body.comment))
+        return await act(_handlers(request).convert(lead_id, body.manager_id, body.comment))
 
     @router.post("/v1/leads/{lead_id}/reject", response_model=Lead, summary="Close the lead without a deal, with a reason from the list")
     async def reject(request: Request, lead_id: LeadIdPath, body: RejectLead) -> Lead:
-        return await act(request, _handlers(request).reject(lead_id, body.reason, body.comment))
+        return await act(_handlers(request).reject(lead_id, body.reason, body.comment))
 
     @router.get("/v1/stats/leads", summary="Leads, taken, taken within SLA (and the share), converted, rejected, per source, manager or campaign")
     async def stats(

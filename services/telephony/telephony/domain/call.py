@@ -150,7 +150,9 @@ def _last_extension(ordered: list[CallFact]) -> str | None:
     return reached[-1] if reached else None
 
 
-def to_record(merged: MergedCall, *, call_id: str, provider_id: str, numbers: Numbers, campaign: str | None, manager_id: str | None) -> CallRecord:
+def to_record(
+    merged: MergedCall, *, call_id: str, provider_id: str, numbers: Numbers, line: str | None, campaign: str | None, manager_id: str | None
+) -> CallRecord:
     return CallRecord(
         call_id=call_id,
         provider_id=provider_id,
@@ -160,7 +162,7 @@ def to_record(merged: MergedCall, *, call_id: str, provider_id: str, numbers: Nu
         callee=numbers.callee,
         caller_valid=numbers.caller_valid,
         callee_valid=numbers.callee_valid,
-        line=merged.line,
+        line=line,
         campaign=campaign,
         manager_id=manager_id,
         started_at=merged.started_at,
