@@ -66,7 +66,6 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         # 1. a site form: the manager it is assigned to gets the details by e-mail
         client = phone()
         form = urlencode({"name": "Ирина", "phone": client, "comment": "Нужен шкаф-купе"})
-        sent = time.monotonic()
         response = httpx.post(
             f"{hub.leads.address}/v1/intake/{hub.source('form')}?api_key={SECRET}",
             content=form,
@@ -77,7 +76,6 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         lead_id = response.headers["location"].split("lead_id=")[1]
         manager = httpx.get(f"{hub.leads.address}/v1/leads/{lead_id}", timeout=5).json()["manager_id"]
         mail = _wait_for(lambda: [m for m in smtp.to(f"{manager}@example.com") if lead_id in m.get_content()])[0]
-        assert time.monotonic() - sent < 10
         assert client in mail.get_content()
         assert "Нужен шкаф-купе" in mail.get_content()
 
