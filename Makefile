@@ -20,6 +20,7 @@ provision:
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports
 
 typecheck:
 	$(PY) -m mypy shared services deploy/local bench

@@ -53,7 +53,9 @@ def write_report(result: dict[str, Any]) -> None:
     for scenario in result["scenarios"]:
         for figure in scenario["figures"]:
             ratio = f"{figure['ratio']:.2f} of {figure['ceiling']}" if figure.get("ratio") is not None else ""
-            lines.append(f"| {scenario['name']} | {figure['name']} | {figure['value']:.1f} | {figure['unit']} | {ratio} |")
+            lines.append(
+                f"| {scenario['name']} | {figure['name']} | {figure['value']:.1f} | {figure['unit']} | {ratio} |"
+            )
     lines += ["", "## What each scenario does", ""]
     for scenario in result["scenarios"]:
         lines.append(f"- **{scenario['name']}**: {scenario['description']}")
@@ -63,7 +65,9 @@ def write_report(result: dict[str, Any]) -> None:
     REPORT.write_text("\n".join(lines) + "\n")
 
 
-async def main_async(args: argparse.Namespace, kafka: str, mongo: str, servers: dict[str, str], workdir: Path) -> dict[str, Any]:
+async def main_async(
+    args: argparse.Namespace, kafka: str, mongo: str, servers: dict[str, str], workdir: Path
+) -> dict[str, Any]:
     ctx = BenchContext(kafka=kafka, mongo=mongo, quick=args.quick, workdir=workdir)
     await ensure_topics(kafka, topics.ALL)
     result: dict[str, Any] = {

@@ -126,7 +126,19 @@ def probe(infra: Infra, tmp_path: Path) -> Iterator[Callable[..., subprocess.Pop
     def start(mode: str, db: str, *args: str) -> subprocess.Popen[str]:
         log = (tmp_path / f"probe-{len(processes)}.log").open("w")
         process = subprocess.Popen(
-            [sys.executable, "-m", "support.probe", mode, "--kafka", infra.kafka, "--mongo", infra.mongo, "--db", db, *args],
+            [
+                sys.executable,
+                "-m",
+                "support.probe",
+                mode,
+                "--kafka",
+                infra.kafka,
+                "--mongo",
+                infra.mongo,
+                "--db",
+                db,
+                *args,
+            ],
             env={**os.environ, "PYTHONPATH": TEST_PYTHONPATH},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -25,7 +25,13 @@ class BenchContext:
     def rate_figure(self, name: str, value: float, unit: str) -> dict[str, Any]:
         """A rate compared with the lower of the two raw ceilings measured in this run."""
         ceiling_name = min(("kafka_produce", "mongo_insert"), key=lambda k: self.ceilings[k])
-        return {"name": name, "value": value, "unit": unit, "ceiling": ceiling_name, "ratio": value / self.ceilings[ceiling_name]}
+        return {
+            "name": name,
+            "value": value,
+            "unit": unit,
+            "ceiling": ceiling_name,
+            "ratio": value / self.ceilings[ceiling_name],
+        }
 
 
 # The notifier runs before anything produces lead events: its new consumer group reads the

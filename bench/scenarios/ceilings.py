@@ -30,7 +30,12 @@ async def kafka_produce(ctx: BenchContext) -> float:
     await ensure_topics(ctx.kafka, [Topic(topic)], with_dead_letters=False)
     producer = AIOKafkaProducer(bootstrap_servers=ctx.kafka, enable_idempotence=True, acks="all", linger_ms=5)
     await producer.start()
-    headers = [("ce_id", b"x" * 36), ("ce_type", b"bench.ceiling"), ("ce_source", b"/bench"), ("ce_time", b"2026-01-01T00:00:00Z")]
+    headers = [
+        ("ce_id", b"x" * 36),
+        ("ce_type", b"bench.ceiling"),
+        ("ce_source", b"/bench"),
+        ("ce_time", b"2026-01-01T00:00:00Z"),
+    ]
     try:
         await producer.send_and_wait(topic, PAYLOAD, key=b"warmup")
         started = time.perf_counter()

@@ -49,10 +49,19 @@ def _start_hub(ctx: BenchContext, unique: str) -> tuple[RunningServer, RunningSe
     )
     department = f"bench-{unique}"
     with httpx.Client(base_url=motivation.address, timeout=30) as http:
-        http.post("/v1/team/departments", json={"id": department, "name": "Bench", "region": "Moscow"}).raise_for_status()
+        http.post(
+            "/v1/team/departments", json={"id": department, "name": "Bench", "region": "Moscow"}
+        ).raise_for_status()
         for i in range(4):
             email = f"b{i}.{unique}@bench.example"
-            manager = {"id": f"b{i}-{unique}", "name": f"B{i}", "department_id": department, "email": email, "working_hours": ALL_WEEK, "capacity": 10_000}
+            manager = {
+                "id": f"b{i}-{unique}",
+                "name": f"B{i}",
+                "department_id": department,
+                "email": email,
+                "working_hours": ALL_WEEK,
+                "capacity": 10_000,
+            }
             http.post("/v1/team/managers", json=manager).raise_for_status()
     time.sleep(2)  # the relay publishes the team; leads reads it from crm.team at start
     sources = {
@@ -71,7 +80,12 @@ def _start_hub(ctx: BenchContext, unique: str) -> tuple[RunningServer, RunningSe
     path.write_text(json.dumps(sources))
     leads = start_service(
         "leads",
-        env={**base, "LEADS_MONGODB_DATABASE": f"bench_leads_{unique}", "LEADS_SOURCES_FILE": str(path), "LEADS_LOG_LEVEL": "WARNING"},
+        env={
+            **base,
+            "LEADS_MONGODB_DATABASE": f"bench_leads_{unique}",
+            "LEADS_SOURCES_FILE": str(path),
+            "LEADS_LOG_LEVEL": "WARNING",
+        },
         port=free_port(),
         log_path=ctx.workdir / "bench-leads.log",
         python=sys.executable,
@@ -122,7 +136,9 @@ async def _sustained(ctx: BenchContext, address: str) -> list[dict[str, Any]]:
 
         async def client() -> None:
             for _ in queue:
-                response = await http.post("/v1/leads", json={"phone": _phone(), "message": "bench"}, headers={"X-Api-Key": KEY})
+                response = await http.post(
+                    "/v1/leads", json={"phone": _phone(), "message": "bench"}, headers={"X-Api-Key": KEY}
+                )
                 response.raise_for_status()
                 ids.append(response.json()["lead_id"])
 
@@ -154,7 +170,9 @@ async def _latency(ctx: BenchContext, address: str, *, rate: int) -> list[dict[s
 
         async def one(at: float) -> None:
             nonlocal failures
-            response = await http.post("/v1/leads", json={"phone": _phone(), "message": "latency"}, headers={"X-Api-Key": KEY})
+            response = await http.post(
+                "/v1/leads", json={"phone": _phone(), "message": "latency"}, headers={"X-Api-Key": KEY}
+            )
             if response.status_code != 202:
                 failures += 1
                 return
@@ -180,7 +198,19 @@ async def _latency(ctx: BenchContext, address: str, *, rate: int) -> list[dict[s
     missing = len(sent) - len(latencies) + failures
     return [
         {"name": f"offered {rate}/s: rate the load generator achieved", "value": achieved, "unit": "leads/s"},
-        {"name": f"offered {rate}/s: request -> lead.assigned p50", "value": statistics.median(latencies), "unit": "ms"},
-        {"name": f"offered {rate}/s: request -> lead.assigned p99", "value": latencies[int(len(latencies) * 0.99) - 1], "unit": "ms"},
-        {"name": f"offered {rate}/s: leads without lead.assigned (or refused)", "value": float(missing), "unit": "leads"},
+        {
+            "name": f"offered {rate}/s: request -> lead.assigned p50",
+            "value": statistics.median(latencies),
+            "unit": "ms",
+        },
+        {
+            "name": f"offered {rate}/s: request -> lead.assigned p99",
+            "value": latencies[int(len(latencies) * 0.99) - 1],
+            "unit": "ms",
+        },
+        {
+            "name": f"offered {rate}/s: leads without lead.assigned (or refused)",
+            "value": float(missing),
+            "unit": "leads",
+        },
     ]

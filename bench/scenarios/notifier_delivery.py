@@ -82,8 +82,16 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     try:
         smtp_ceiling = await _smtp_ceiling(sink.port, ctx.size(500, 50))
         manager = Manager(id=f"bench-{u}", name="Bench", department_id=f"d-{u}", email=f"bench.{u}@example.com")
-        team = to_record(new_event(ManagerUpserted(change="created", version=1, manager=manager), source="/bench", subject=manager_key(manager.id)))
-        await producer.send_and_wait("crm.team", team.value, key=team.key, headers=[(k, v.encode()) for k, v in team.headers.items()])
+        team = to_record(
+            new_event(
+                ManagerUpserted(change="created", version=1, manager=manager),
+                source="/bench",
+                subject=manager_key(manager.id),
+            )
+        )
+        await producer.send_and_wait(
+            "crm.team", team.value, key=team.key, headers=[(k, v.encode()) for k, v in team.headers.items()]
+        )
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka,
             "MONGODB_URL": ctx.mongo,
@@ -94,7 +102,9 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "NOTIFIER_BURST_LIMIT": "1000000",
             "NOTIFIER_LOG_LEVEL": "WARNING",
         }
-        server = start_service("notifier", env=env, port=free_port(), log_path=ctx.workdir / "bench-notifier.log", python=sys.executable)
+        server = start_service(
+            "notifier", env=env, port=free_port(), log_path=ctx.workdir / "bench-notifier.log", python=sys.executable
+        )
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient(timeout=5) as http:
             while (await http.get(f"{server.address}/ready")).status_code != 200:
@@ -105,13 +115,25 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
         started = time.time()
         for i in range(count):
             now = datetime.now(UTC)
-            lead = LeadSummary(lead_id=f"b{i}-{u}", source_id="bench", contact=LeadContact(name="Bench", phone="+79160000001"), message=f"LEAD b{i}-{u}")
+            lead = LeadSummary(
+                lead_id=f"b{i}-{u}",
+                source_id="bench",
+                contact=LeadContact(name="Bench", phone="+79160000001"),
+                message=f"LEAD b{i}-{u}",
+            )
             data = LeadAssigned(
-                lead=lead, manager_id=manager.id, department_id="d", reason="new_lead", assigned_at=now, sla_deadline=now + timedelta(minutes=15)
+                lead=lead,
+                manager_id=manager.id,
+                department_id="d",
+                reason="new_lead",
+                assigned_at=now,
+                sla_deadline=now + timedelta(minutes=15),
             )
             record = to_record(new_event(data, source="/bench", subject=lead.lead_id, time=now))
             sent[lead.lead_id] = now.timestamp()
-            await producer.send(record.topic, record.value, key=record.key, headers=[(k, v.encode()) for k, v in record.headers.items()])
+            await producer.send(
+                record.topic, record.value, key=record.key, headers=[(k, v.encode()) for k, v in record.headers.items()]
+            )
         await producer.flush()
         while len(sink.arrivals.keys() & sent.keys()) < count:
             if time.time() - started > 300:
@@ -134,6 +156,14 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "ceiling": "smtp_send",
             "ratio": count / elapsed / smtp_ceiling,
         },
-        {"name": "event time -> e-mail arrival p50 (all sent at once)", "value": statistics.median(latencies), "unit": "ms"},
-        {"name": "event time -> e-mail arrival p99 (all sent at once)", "value": latencies[int(len(latencies) * 0.99) - 1], "unit": "ms"},
+        {
+            "name": "event time -> e-mail arrival p50 (all sent at once)",
+            "value": statistics.median(latencies),
+            "unit": "ms",
+        },
+        {
+            "name": "event time -> e-mail arrival p99 (all sent at once)",
+            "value": latencies[int(len(latencies) * 0.99) - 1],
+            "unit": "ms",
+        },
     ]

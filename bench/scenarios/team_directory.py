@@ -41,13 +41,20 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     consumer = await consumer_at_end(ctx.kafka, "crm.team")
     try:
         async with httpx.AsyncClient(base_url=server.address, timeout=30) as http:
-            (await http.post("/v1/team/departments", json={"id": f"d-{unique}", "name": "Bench", "region": "Moscow"})).raise_for_status()
+            (
+                await http.post("/v1/team/departments", json={"id": f"d-{unique}", "name": "Bench", "region": "Moscow"})
+            ).raise_for_status()
             latencies: list[float] = []
             queue = iter(range(count))
 
             async def client() -> None:
                 for i in queue:
-                    body = {"id": f"m-{unique}-{i}", "name": f"Manager {i}", "department_id": f"d-{unique}", "email": f"m{i}.{unique}@bench.example"}
+                    body = {
+                        "id": f"m-{unique}-{i}",
+                        "name": f"Manager {i}",
+                        "department_id": f"d-{unique}",
+                        "email": f"m{i}.{unique}@bench.example",
+                    }
                     sent = time.perf_counter()
                     response = await http.post("/v1/team/managers", json=body)
                     latencies.append(time.perf_counter() - sent)

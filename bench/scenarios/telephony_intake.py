@@ -29,7 +29,9 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     calls = ctx.size(1_500, 150)
     unique = uuid.uuid4().hex[:8]
     providers = ctx.workdir / f"providers-{unique}.json"
-    providers.write_text(json.dumps({"providers": [{"id": "bench", "format": "json", "secret": KEY, "extensions": {"101": "nobody"}}]}))
+    providers.write_text(
+        json.dumps({"providers": [{"id": "bench", "format": "json", "secret": KEY, "extensions": {"101": "nobody"}}]})
+    )
     server = start_service(
         "telephony",
         env={
@@ -52,20 +54,37 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100)
                 for records in batch.values():
-                    completed.update(r.key.decode() for r in records if r.key and dict(r.headers).get("ce_type") == b"call.completed")
+                    completed.update(
+                        r.key.decode() for r in records if r.key and dict(r.headers).get("ce_type") == b"call.completed"
+                    )
 
         reader = asyncio.create_task(drain())
         ids: set[str] = set()
         queue = iter(range(calls))
         base = datetime.now(UTC)
-        async with httpx.AsyncClient(base_url=server.address, timeout=60, limits=httpx.Limits(max_connections=64)) as http:
+        async with httpx.AsyncClient(
+            base_url=server.address, timeout=60, limits=httpx.Limits(max_connections=64)
+        ) as http:
 
             async def client() -> None:
                 for i in queue:
                     at = base + timedelta(seconds=i)
                     number = f"+7916{i:07d}"
-                    start = {"call_id": f"b{i}", "event": "started", "at": at.isoformat(), "direction": "inbound", "caller": number, "callee": "+74951110000"}
-                    end = {"call_id": f"b{i}", "event": "ended", "at": (at + timedelta(seconds=60)).isoformat(), "outcome": "answered", "talk_seconds": 50}
+                    start = {
+                        "call_id": f"b{i}",
+                        "event": "started",
+                        "at": at.isoformat(),
+                        "direction": "inbound",
+                        "caller": number,
+                        "callee": "+74951110000",
+                    }
+                    end = {
+                        "call_id": f"b{i}",
+                        "event": "ended",
+                        "at": (at + timedelta(seconds=60)).isoformat(),
+                        "outcome": "answered",
+                        "talk_seconds": 50,
+                    }
                     for body in (start, end):
                         response = await http.post("/v1/telephony/bench/events", json=body, headers={"X-Api-Key": KEY})
                         response.raise_for_status()

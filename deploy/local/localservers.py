@@ -120,7 +120,9 @@ def kafka_libs() -> Path:
     return libs
 
 
-def start_kafka(data_dir: Path, *, port: int | None = None, heap_mib: int = 512, timeout: float = 90.0) -> RunningServer:
+def start_kafka(
+    data_dir: Path, *, port: int | None = None, heap_mib: int = 512, timeout: float = 90.0
+) -> RunningServer:
     """A single-node KRaft broker+controller; storage is formatted on first use of data_dir."""
     if shutil.which("java") is None:
         raise ProvisioningError("java is not on PATH: Kafka needs Java 17+")
@@ -150,7 +152,15 @@ def start_kafka(data_dir: Path, *, port: int | None = None, heap_mib: int = 512,
     if not (data_dir / "log" / "meta.properties").exists():
         fmt = subprocess.run(
             # "=": a random id may start with "-", which the option parser would take for an option
-            [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={_kafka_cluster_id()}", "--config", str(props), "--standalone"],
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={_kafka_cluster_id()}",
+                "--config",
+                str(props),
+                "--standalone",
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -261,7 +271,9 @@ def start_mongo(data_dir: Path, *, port: int | None = None, timeout: float = 60.
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"{kind}.log"
-    server = RunningServer(kind, f"mongodb://127.0.0.1:{port}/", _spawn(_mongo_command(kind, data_dir, port), log_path), log_path, data_dir)
+    server = RunningServer(
+        kind, f"mongodb://127.0.0.1:{port}/", _spawn(_mongo_command(kind, data_dir, port), log_path), log_path, data_dir
+    )
     _wait_port(server, port, timeout)
     return server
 
@@ -288,7 +300,9 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
-def start_service(name: str, *, env: dict[str, str], port: int, log_path: Path, python: str | None = None, timeout: float = 60.0) -> RunningServer:
+def start_service(
+    name: str, *, env: dict[str, str], port: int, log_path: Path, python: str | None = None, timeout: float = 60.0
+) -> RunningServer:
     """Start one hub service as its own process and wait until /health answers."""
     import sys
     import urllib.request

@@ -17,7 +17,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from localservers import ROOT, SERVICES, ProvisioningError, RunningServer, read_env_file, start_kafka, start_mongo, start_service
+from localservers import (
+    ROOT,
+    SERVICES,
+    ProvisioningError,
+    RunningServer,
+    read_env_file,
+    start_kafka,
+    start_mongo,
+    start_service,
+)
 
 DATA = Path(os.environ.get("CRMHUB_DATA_DIR", ROOT / ".data"))
 DEMO = ROOT / "deploy" / "demo"
@@ -27,7 +36,9 @@ PORTS = {name: port + _SHIFT for name, port in SERVICES.items()}
 
 
 def _post(url: str, body: dict[str, Any]) -> int:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")  # noqa: S310
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
             return int(response.status)
@@ -99,7 +110,10 @@ def main() -> int:
     while not stopping:
         for server in started:
             if server.process.poll() is not None:
-                print(f"{server.name} exited with {server.process.returncode}; stopping the hub.\n{server.log_tail()}", file=sys.stderr)
+                print(
+                    f"{server.name} exited with {server.process.returncode}; stopping the hub.\n{server.log_tail()}",
+                    file=sys.stderr,
+                )
                 stopping = True
         time.sleep(0.5)
 

@@ -55,10 +55,6 @@ def mask_phone(value: str) -> str:
     return f"{prefix}{digits[:1]}{'*' * (len(digits) - 3)}{digits[-2:]}"
 
 
-def mask_email(value: str) -> str:
-    return _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", value)
-
-
 def mask_contacts(text: str) -> str:
     """Mask every e-mail address and phone-like digit run inside free text (log messages)."""
     text = _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)

@@ -131,7 +131,9 @@ def to_record(event: CloudEvent) -> KafkaRecord:
 REQUIRED_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_time")
 
 
-def from_record(headers: Mapping[str, str | bytes], value: bytes, key: bytes | None = None) -> tuple[CloudEvent, EventData]:
+def from_record(
+    headers: Mapping[str, str | bytes], value: bytes, key: bytes | None = None
+) -> tuple[CloudEvent, EventData]:
     """Decode a binary-mode CloudEvent; anything that cannot be an event raises PoisonMessage."""
     attrs = {k: v.decode(errors="replace") if isinstance(v, bytes) else v for k, v in headers.items()}
     missing = [h for h in REQUIRED_HEADERS if not attrs.get(h)]

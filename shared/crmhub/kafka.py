@@ -18,15 +18,22 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Annotated, Any, TypeVar, Union, cast
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import TypeAdapter, WithJsonSchema
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 
 from crmhub import metrics
@@ -36,7 +43,9 @@ from crmhub.topics import Topic, dead_letter_topic
 
 log = logging.getLogger("crmhub.kafka")
 
-EventHandler = Callable[[CloudEvent, EventData], Awaitable[None]]
+E = TypeVar("E", bound=EventData)
+TypedHandler = Callable[[CloudEvent, E], Awaitable[None]]
+"""Handles one event type: the envelope and its typed payload."""
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
@@ -110,7 +119,7 @@ class EventConsumer:
         broker: KafkaBroker,
         topic: Topic,
         group_id: str,
-        handler: EventHandler,
+        handlers: Mapping[type[EventData], TypedHandler[Any]],
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 10.0,
@@ -118,7 +127,8 @@ class EventConsumer:
         self.broker = broker
         self.topic = topic
         self.group_id = group_id
-        self.handler = handler
+        self.handlers = {cls.event_type: handler for cls, handler in handlers.items()}
+        self.event_classes = tuple(handlers)
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -140,7 +150,11 @@ class EventConsumer:
         while True:
             try:
                 event, payload = from_record(headers, record.value or b"", record.key)
-                await self.handler(event, payload)
+                handler = self.handlers.get(event.type)
+                if handler is None:  # another type on the same topic: not for this consumer
+                    metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, event_type, "skipped").inc()
+                    return
+                await handler(event, payload)
             except PoisonMessage as exc:
                 await self.dead_letter(record, headers, exc, reason="poison")
                 return
@@ -183,9 +197,13 @@ class EventConsumer:
             dlq_headers["dlq_traceback"] = "".join(traceback.format_exception(exc))[-4000:]
         # Waits for Kafka's acknowledgement: if this fails the handler raises, nothing is committed
         # and the message is delivered again.
-        await self.broker.publish(record.value or b"", dead_letter_topic(record.topic), key=record.key, headers=dlq_headers)
+        await self.broker.publish(
+            record.value or b"", dead_letter_topic(record.topic), key=record.key, headers=dlq_headers
+        )
         metrics.EVENTS_DEAD_LETTERED.labels(self.topic.name, self.group_id, reason).inc()
-        metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, headers.get("ce_type", "?"), "dead_lettered").inc()
+        metrics.EVENTS_CONSUMED.labels(
+            self.topic.name, self.group_id, headers.get("ce_type", "?"), "dead_lettered"
+        ).inc()
         log.error("message dead-lettered to %s: %s", dead_letter_topic(record.topic), error, extra={"reason": reason})
 
     def subscribe(self, *, description: str) -> None:
@@ -199,7 +217,43 @@ class EventConsumer:
             description=description,
         )
 
-        async def on_message(msg: KafkaMessage) -> None:
+        # The body parameter is what /asyncapi documents as the payloads consumed; the message
+        # itself is decoded and checked by `handle` (an invalid one is dead-lettered, not retried).
+        async def on_message(body: Any, msg: KafkaMessage) -> None:
             await self.handle(msg)
 
+        # Real objects, not the strings `from __future__ import annotations` would leave.
+        on_message.__annotations__ = {
+            "body": Annotated[Any, WithJsonSchema(consumed_schema(self.event_classes))],
+            "msg": KafkaMessage,
+            "return": None,
+        }
         subscriber(on_message)
+
+
+def consumed_schema(event_classes: tuple[type[EventData], ...]) -> dict[str, Any]:
+    """One JSON schema for the payloads of these event types, definitions inlined (AsyncAPI
+    places a handler's schema under its own components, where `$defs` references do not resolve)."""
+    if not event_classes:
+        return {}
+    union = event_classes[0] if len(event_classes) == 1 else Union[event_classes]  # noqa: UP007
+    schema = TypeAdapter[Any](cast(Any, union)).json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    result: dict[str, Any] = inline(schema)
+    result["description"] = (
+        "CloudEvents types "
+        + ", ".join(f"`{c.event_type}`" for c in event_classes)
+        + " (binary mode: ce_* headers, key = subject)."
+    )
+    return result

@@ -59,7 +59,9 @@ async def update_once(
     push["applied_events"] = {"$each": [event_id], "$slice": -APPLIED_EVENTS_KEPT}
     guarded["$push"] = push
     try:
-        result = await collection.update_one({"_id": doc_id, "applied_events": {"$ne": event_id}}, guarded, upsert=upsert)
+        result = await collection.update_one(
+            {"_id": doc_id, "applied_events": {"$ne": event_id}}, guarded, upsert=upsert
+        )
     except DuplicateKeyError:
         # the upsert met the document that already holds this event id
         return False

@@ -89,7 +89,9 @@ class OutboxRelay:
         self._pending: dict[str, dict[Any, list[Document] | None]] = {name: {} for name in self._collections}
         self._last_scan = float("-inf")
 
-    def nudge(self, collection: str | None = None, doc_id: Any = None, entries: Sequence[Document] | None = None) -> None:
+    def nudge(
+        self, collection: str | None = None, doc_id: Any = None, entries: Sequence[Document] | None = None
+    ) -> None:
         """A writer stored events in `doc_id` of `collection`: relay them now, not at the next poll.
 
         With `entries` (exactly what the writer stored) the relay needs no read: it publishes
@@ -119,7 +121,11 @@ class OutboxRelay:
                         docs.append(doc)
                 if scan:
                     seen = {d["_id"] for d in docs}
-                    found = await collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1}).limit(self._batch_size).to_list()
+                    found = (
+                        await collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1})
+                        .limit(self._batch_size)
+                        .to_list()
+                    )
                     docs += [d for d in found if d["_id"] not in seen]
                 total += await self._publish(collection, docs)
             except BaseException:

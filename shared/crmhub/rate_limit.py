@@ -16,7 +16,9 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, *, per_minute: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, *, per_minute: int, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self._clock = clock

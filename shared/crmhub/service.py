@@ -1,17 +1,19 @@
 """One hub service = one process serving FastAPI and FastStream together.
 
-A service declares what it publishes, which collections hold outboxes, what it consumes and
-whether it needs the team directory; `HubService` starts and stops all of it in order and
-serves the operational endpoints. Everything it knows comes from its settings (environment).
+A service declares what it publishes, which aggregates it stores (their outboxes are relayed),
+which event types it consumes, which timers it fires and whether it needs the team directory;
+`HubService` starts and stops all of it in order and serves the operational endpoints.
+Everything it knows comes from its settings (environment).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -20,17 +22,22 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crmhub import metrics, topics
+from crmhub.aggregate import Aggregate
+from crmhub.aggregate_store import AggregateStore
 from crmhub.events import CloudEvent, EventData, KafkaRecord
-from crmhub.kafka import EventConsumer, EventHandler, ensure_topics, make_broker
+from crmhub.kafka import EventConsumer, TypedHandler, ensure_topics, make_broker
 from crmhub.logs import configure_logging
 from crmhub.mongo import Document, make_client
 from crmhub.outbox import OutboxRelay
 from crmhub.settings import HubSettings
-from crmhub.team_directory import TeamDirectory, TeamDirectoryFollower
+from crmhub.team_directory import TeamDirectory
+from crmhub.team_follower import TeamDirectoryFollower
+from crmhub.timers import TimerHandler, TimerRunner, TimerStore
 from crmhub.web import ReadinessCheck, add_operational_routes, install
 
 log = logging.getLogger("crmhub.service")
 GRACEFUL_SECONDS = 15.0
+A = TypeVar("A", bound=Aggregate)
 
 
 class HubService:
@@ -54,6 +61,13 @@ class HubService:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._graceful: list[asyncio.Task[None]] = []
+        self.timers = TimerStore(self.db["timers"], on_scheduled=self._timer_scheduled)
+        self.timer_runner = TimerRunner(
+            self.timers,
+            poll_seconds=settings.timer_poll_seconds,
+            lease=timedelta(seconds=settings.timer_lease_seconds),
+            concurrency=settings.timer_concurrency,
+        )
 
     # --- declarations -------------------------------------------------------------------------
 
@@ -71,17 +85,39 @@ class HubService:
         """Collections whose documents carry an outbox the relay moves to Kafka."""
         self._outbox_collections.extend(collections)
 
-    def consumes(self, topic: topics.Topic, *, group: str, handler: EventHandler, description: str) -> EventConsumer:
+    def aggregates(self, collection: str, model: type[A]) -> AggregateStore[A]:
+        """The store of one kind of aggregate: its outbox is relayed, its timers go to `timers`."""
+        store = AggregateStore(self.db[collection], model, timers=self.timers, on_stored=self.nudge_relay)
+        self.outbox(store.collection)
+        return store
+
+    def consumes(
+        self,
+        topic: topics.Topic,
+        *,
+        group: str,
+        handlers: Mapping[type[EventData], TypedHandler[Any]],
+        description: str,
+    ) -> EventConsumer:
+        """Subscribe a consumer group to `topic` for the event types in `handlers` (documented in
+        /asyncapi); other known types on the topic are skipped, unknown ones dead-lettered."""
         consumer = EventConsumer(
             broker=self.broker,
             topic=topic,
             group_id=group,
-            handler=handler,
+            handlers=handlers,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
         )
         consumer.subscribe(description=description)
         return consumer
+
+    def on_timer(self, kind: str, handler: TimerHandler) -> None:
+        """Fire `handler` for due timers of `kind` (crmhub.timers), in every instance."""
+        self.timer_runner.on(kind, handler)
+
+    def _timer_scheduled(self, due_at: Any) -> None:
+        self.timer_runner.nudge(due_at)
 
     def follow_team_directory(self) -> TeamDirectory:
         self.team = TeamDirectoryFollower(self.broker, self.settings.kafka_bootstrap_servers)
@@ -98,7 +134,9 @@ class HubService:
         it gets GRACEFUL_SECONDS to do so. Others are cancelled at once."""
         self._background.append((loop, graceful))
 
-    def nudge_relay(self, collection: str | None = None, doc_id: Any = None, entries: list[Document] | None = None) -> None:
+    def nudge_relay(
+        self, collection: str | None = None, doc_id: Any = None, entries: list[Document] | None = None
+    ) -> None:
         """Stores call this after writing events into a document's outbox (with the entries written)."""
         if self.relay is not None:
             self.relay.nudge(collection, doc_id, entries)
@@ -106,14 +144,20 @@ class HubService:
     # --- running --------------------------------------------------------------------------------
 
     def asyncapi(self) -> Specification:
-        return AsyncAPI(self.broker, title=f"{self.title} events", version=self.version, description=self.description).to_specification()
+        return AsyncAPI(
+            self.broker, title=f"{self.title} events", version=self.version, description=self.description
+        ).to_specification()
 
     async def send_record(self, record: KafkaRecord) -> asyncio.Future[Any]:
         event_type = record.headers["ce_type"]
         publisher = self._publishers.get(event_type)
         if publisher is None:
-            raise RuntimeError(f"{self.settings.service_name} stored a {event_type} event but does not declare it with publishes()")
-        future: asyncio.Future[Any] = await publisher.publish(record.value, key=record.key, headers=record.headers, no_confirm=True)
+            raise RuntimeError(
+                f"{self.settings.service_name} stored a {event_type} event but does not declare it with publishes()"
+            )
+        future: asyncio.Future[Any] = await publisher.publish(
+            record.value, key=record.key, headers=record.headers, no_confirm=True
+        )
         return future
 
     async def _count_published(self, events: list[CloudEvent]) -> None:
@@ -123,6 +167,7 @@ class HubService:
     async def start(self) -> None:
         if self.settings.create_topics:
             await ensure_topics(self.settings.kafka_bootstrap_servers, topics.ALL)
+        await self.timers.ensure_indexes()
         for hook in self._startup:
             await hook()
         await self.broker.start()
@@ -137,6 +182,10 @@ class HubService:
                 on_published=self._count_published,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.timer_runner.kinds:
+            # Timers wait for the team directory: their handlers compute deadlines and recipients from it.
+            ready = self.team.ready_event if self.team is not None else None
+            self._graceful.append(asyncio.create_task(self.timer_runner.run(self.stopping, ready=ready), name="timers"))
         for loop, graceful in self._background:
             task = asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))
             (self._graceful if graceful else self._tasks).append(task)
@@ -197,4 +246,11 @@ class HubService:
 def serve(settings: HubSettings, build_app: Callable[[], FastAPI]) -> None:
     """The process entry point: JSON logs, then uvicorn on the configured port until SIGTERM/SIGINT."""
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(build_app(), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, timeout_graceful_shutdown=20)
+    uvicorn.run(
+        build_app(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )

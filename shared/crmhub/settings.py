@@ -19,7 +19,9 @@ class HubSettings(BaseSettings):
 
     service_name: str = "crmhub"
     environment: Literal["production", "demo", "test"] = "production"
-    kafka_bootstrap_servers: str = Field(default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+    kafka_bootstrap_servers: str = Field(
+        default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
     mongodb_url: str = Field(default_factory=lambda: os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/"))
     mongodb_database: str = ""
     http_host: str = "0.0.0.0"
@@ -36,6 +38,12 @@ class HubSettings(BaseSettings):
     # (written by another instance, or left by a crash).
     outbox_scan_seconds: float = 10.0
     create_topics: bool = True
+    # Durable timers (crmhub.timers): how often each instance looks for due timers it was not
+    # told about, how long a claimed timer is held before another instance may fire it, and
+    # how many fire at once.
+    timer_poll_seconds: float = 1.0
+    timer_lease_seconds: float = 30.0
+    timer_concurrency: int = 8
 
     @property
     def database_name(self) -> str:

@@ -33,4 +33,3 @@ MOTIVATION = Topic("crm.motivation", description="Plans, payouts and performance
 NOTIFICATIONS = Topic("crm.notifications", description="Notification delivery outcomes, key = notification id.")
 
 ALL: tuple[Topic, ...] = (TEAM, LEADS, CALLS, DEALS, MOTIVATION, NOTIFICATIONS)
-BY_NAME = {t.name: t for t in ALL}

@@ -8,18 +8,21 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.specification import Specification, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmhub import metrics
+from crmhub.aggregate import ConcurrentChange
+from crmhub.intake import IntakeError, Received
 from crmhub.logs import current_request_id
 
 log = logging.getLogger("crmhub.web")
@@ -47,6 +50,21 @@ class ApiError(Exception):
         self.field = field
         self.headers = headers or {}
         self.extra = extra or {}
+
+
+async def received_request(request: Request) -> Received:
+    """An intake request as the intake kit sees it (crmhub.intake)."""
+    return Received(
+        method=request.method,
+        url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params),
+        body=await request.body(),
+        client_ip=request.client.host if request.client else "",
+    )
+
+
+ReceivedDep = Annotated[Received, Depends(received_request)]
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -97,7 +115,11 @@ class BodyLimitMiddleware:
     async def _too_large(self, send: Send) -> None:
         payload = json.dumps(error_body("body_too_large", f"request body exceeds {self.max_bytes} bytes")).encode()
         await send(
-            {"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]}
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
         )
         await send({"type": "http.response.body", "body": payload})
 
@@ -111,7 +133,18 @@ async def require_json_body(request: Request) -> None:
         return
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", f"expected a JSON body (Content-Type: application/json), got {media_type or 'none'!r}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"expected a JSON body (Content-Type: application/json), got {media_type or 'none'!r}",
+        )
+
+
+def validation_problem(errors: list[Any], *, status: int = 422) -> ApiError:
+    """pydantic's errors as the hub's one 422 body: the fields named, and each problem."""
+    problems = [{"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors[:20]]
+    fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
+    return ApiError(status, "validation_failed", f"invalid field(s): {fields}", extra={"problems": problems})
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -121,33 +154,53 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def render(exc: ApiError) -> JSONResponse:
+    extra = {"field": exc.field} if exc.field else {}
+    return JSONResponse(
+        error_body(exc.code, exc.message, **extra, **exc.extra), status_code=exc.status, headers=exc.headers
+    )
+
+
 def install(app: FastAPI, *, max_body_bytes: int) -> None:
     """Add the shared middleware and error handlers to a service's FastAPI app."""
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
+        errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse(error_body("malformed_json", "request body is not valid JSON"), status_code=400)
-        problems = [{"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors[:20]]
-        fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
-        return JSONResponse(error_body("validation_failed", f"invalid field(s): {fields}", problems=problems), status_code=422)
+        return render(validation_problem(errors))
+
+    @app.exception_handler(ValidationError)
+    async def on_invalid_model(request: Request, exc: ValidationError) -> JSONResponse:
+        return render(validation_problem(list(exc.errors())))
 
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-        extra = {"field": exc.field} if exc.field else {}
-        return JSONResponse(error_body(exc.code, exc.message, **extra, **exc.extra), status_code=exc.status, headers=exc.headers)
+        return render(exc)
+
+    @app.exception_handler(IntakeError)
+    async def on_intake_error(request: Request, exc: IntakeError) -> JSONResponse:
+        return render(ApiError(exc.status, exc.code, str(exc), field=exc.field))
+
+    @app.exception_handler(ConcurrentChange)
+    async def on_concurrent_change(request: Request, exc: ConcurrentChange) -> JSONResponse:
+        return render(ApiError(409, "conflict", str(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(ConnectionFailure)
     async def on_database_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
         log.error("database unavailable: %s", exc)
         return JSONResponse(
-            error_body("unavailable", "the database is unavailable; nothing was stored, retry later"), status_code=503, headers={"Retry-After": "5"}
+            error_body("unavailable", "the database is unavailable; nothing was stored, retry later"),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.middleware("http")
@@ -180,7 +233,12 @@ def add_operational_routes(
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness: Kafka, MongoDB and read models are usable", response_model=None)
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: Kafka, MongoDB and read models are usable",
+        response_model=None,
+    )
     async def ready() -> JSONResponse:
         results = {}
         ok = True
@@ -191,13 +249,20 @@ def add_operational_routes(
                 passed, detail = False, f"{type(exc).__name__}: {exc}"
             results[name] = {"ok": passed, "detail": detail}
             ok = ok and passed
-        return JSONResponse({"status": "ready" if ok else "not_ready", "service": service, "checks": results}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "service": service, "checks": results},
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/asyncapi.json", tags=["operations"], summary="AsyncAPI 3.0 document of the events this service sends and receives")
+    @app.get(
+        "/asyncapi.json",
+        tags=["operations"],
+        summary="AsyncAPI 3.0 document of the events this service sends and receives",
+    )
     async def asyncapi_json() -> Any:
         return asyncapi().to_jsonable()
 

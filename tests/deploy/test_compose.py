@@ -23,7 +23,12 @@ COMPOSE = ROOT / "docker-compose.yml"
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     checker = Path(sys.executable).parent / "check-jsonschema"
-    return subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec", str(path)], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +92,9 @@ def test_the_grafana_dashboard_charts_metrics_the_hub_exports():
     used = set()
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            used |= {m.removesuffix("_bucket").removesuffix("_total") for m in re.findall(r"\b(crmhub_\w+|up)\b", target["expr"])}
+            used |= {
+                m.removesuffix("_bucket").removesuffix("_total")
+                for m in re.findall(r"\b(crmhub_\w+|up)\b", target["expr"])
+            }
     assert used, "the dashboard charts nothing"
     assert used <= exported, f"the dashboard charts unknown metrics: {used - exported}"

@@ -29,5 +29,9 @@ def test_every_setting_is_documented():
     missing = [name.upper() for name in HubSettings.model_fields if f"`{name.upper()}`" not in configuration]
     for service in SERVICES:
         own = set(settings_class(service).model_fields) - set(HubSettings.model_fields)
-        missing += [f"{service.upper()}_{name.upper()}" for name in own if f"`{service.upper()}_{name.upper()}`" not in configuration]
+        missing += [
+            f"{service.upper()}_{name.upper()}"
+            for name in own
+            if f"`{service.upper()}_{name.upper()}`" not in configuration
+        ]
     assert not missing, f"docs/configuration.md does not describe {missing}"

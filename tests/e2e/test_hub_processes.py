@@ -122,7 +122,11 @@ class Launcher:
     def start(self) -> None:
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "deploy" / "local" / "run_hub.py")], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [sys.executable, str(ROOT / "deploy" / "local" / "run_hub.py")],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         deadline = time.monotonic() + 180
         while not any("Ctrl-C stops it" in line for line in self.output):
@@ -155,14 +159,25 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5).json()["total"] == 4
         assert "4 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
         sent = time.monotonic()
-        lead = httpx.post(f"{hub.url('leads')}/v1/leads", json={"name": "Demo", "phone": "+79161234567"}, headers={"X-Api-Key": "demo-key"}, timeout=5)
+        lead = httpx.post(
+            f"{hub.url('leads')}/v1/leads",
+            json={"name": "Demo", "phone": "+79161234567"},
+            headers={"X-Api-Key": "demo-key"},
+            timeout=5,
+        )
         assert lead.status_code == 202
-        shown = httpx.get(f"{hub.url('leads')}/v1/leads/{lead.json()['lead_id']}", timeout=5).json()  # readable at once: stored before the 202
+        shown = httpx.get(
+            f"{hub.url('leads')}/v1/leads/{lead.json()['lead_id']}", timeout=5
+        ).json()  # readable at once: stored before the 202
         assert shown["status"] == "assigned"
         assert shown["manager_id"] in {"anna", "boris", "olga"}
         # ... and it reaches that manager's in-app inbox (how fast is for make bench to measure, not a test)
         deadline = sent + 30
-        while not [m for m in httpx.get(f"{hub.url('notifier')}/v1/inbox/{shown['manager_id']}", timeout=5).json()["items"] if "+79161234567" in m["text"]]:
+        while not [
+            m
+            for m in httpx.get(f"{hub.url('notifier')}/v1/inbox/{shown['manager_id']}", timeout=5).json()["items"]
+            if "+79161234567" in m["text"]
+        ]:
             assert time.monotonic() < deadline, "the lead never reached the manager's inbox"
             time.sleep(0.05)
         # telephony: a missed call, then a call back, through the demo provider
@@ -183,9 +198,28 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
                 "line": "+74951110000",
                 "extension": "101",
             },
-            {"call_id": "demo-in", "event": "ended", "at": (now - timedelta(seconds=20)).isoformat(), "outcome": "missed"},
-            {"call_id": "demo-out", "event": "started", "at": now.isoformat(), "direction": "outbound", "caller": "101", "callee": client, "extension": "101"},
-            {"call_id": "demo-out", "event": "ended", "at": (now + timedelta(seconds=30)).isoformat(), "outcome": "answered", "talk_seconds": 25},
+            {
+                "call_id": "demo-in",
+                "event": "ended",
+                "at": (now - timedelta(seconds=20)).isoformat(),
+                "outcome": "missed",
+            },
+            {
+                "call_id": "demo-out",
+                "event": "started",
+                "at": now.isoformat(),
+                "direction": "outbound",
+                "caller": "101",
+                "callee": client,
+                "extension": "101",
+            },
+            {
+                "call_id": "demo-out",
+                "event": "ended",
+                "at": (now + timedelta(seconds=30)).isoformat(),
+                "outcome": "answered",
+                "talk_seconds": 25,
+            },
         ):
             assert httpx.post(pbx, json=body, headers=key, timeout=5).status_code == 200
         deadline = time.monotonic() + 20
@@ -193,8 +227,14 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
             calls = httpx.get(f"{hub.url('telephony')}/v1/calls", params={"number": client}, timeout=5).json()["items"]
             missed = next(c for c in calls if c["provider_call_id"] == "demo-in")
             callback = httpx.get(f"{hub.url('telephony')}/v1/calls/{missed['call_id']}", timeout=5).json()["callback"]
-            leads_from_calls = httpx.get(f"{hub.url('leads')}/v1/leads", params={"source": "phone"}, timeout=5).json()["items"]
-            if callback and callback["status"] == "made" and any(lead["contact"]["phone"] == client for lead in leads_from_calls):
+            leads_from_calls = httpx.get(f"{hub.url('leads')}/v1/leads", params={"source": "phone"}, timeout=5).json()[
+                "items"
+            ]
+            if (
+                callback
+                and callback["status"] == "made"
+                and any(lead["contact"]["phone"] == client for lead in leads_from_calls)
+            ):
                 break
             assert time.monotonic() < deadline, (callback, leads_from_calls)
             time.sleep(0.3)

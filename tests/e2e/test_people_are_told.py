@@ -39,7 +39,17 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
     u = hub.unique
     (tmp_path / "providers.json").write_text(
         json.dumps(
-            {"providers": [{"id": f"pbx-{u}", "format": "json", "secret": KEY, "callback_window_minutes": 0.05, "extensions": {"101": hub.managers[0]}}]}
+            {
+                "providers": [
+                    {
+                        "id": f"pbx-{u}",
+                        "format": "json",
+                        "secret": KEY,
+                        "callback_window_minutes": 0.05,
+                        "extensions": {"101": hub.managers[0]},
+                    }
+                ]
+            }
         )
     )
     base = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka, "MONGODB_URL": infra.mongo}
@@ -56,11 +66,15 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         **base,
         "TELEPHONY_MONGODB_DATABASE": f"{hub.database}_telephony",
         "TELEPHONY_PROVIDERS_FILE": str(tmp_path / "providers.json"),
-        "TELEPHONY_SCHEDULER_SECONDS": "0.2",
+        "TELEPHONY_TIMER_POLL_SECONDS": "0.2",
         "TELEPHONY_OUTBOX_POLL_SECONDS": "0.2",
     }
-    notifier = start_service("notifier", env=notifier_env, port=free_port(), log_path=tmp_path / "notifier-1.log", python=sys.executable)
-    telephony = start_service("telephony", env=telephony_env, port=free_port(), log_path=tmp_path / "telephony.log", python=sys.executable)
+    notifier = start_service(
+        "notifier", env=notifier_env, port=free_port(), log_path=tmp_path / "notifier-1.log", python=sys.executable
+    )
+    telephony = start_service(
+        "telephony", env=telephony_env, port=free_port(), log_path=tmp_path / "telephony.log", python=sys.executable
+    )
     try:
         _wait_for(lambda: httpx.get(f"{notifier.address}/ready", timeout=5).status_code == 200)
         # 1. a site form: the manager it is assigned to gets the details by e-mail
@@ -80,18 +94,30 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         assert "Нужен шкаф-купе" in mail.get_content()
 
         # 2. nobody takes a lead within its (shortened) SLA: the head of department is told
-        slow = httpx.post(f"{hub.leads.address}/v1/leads", json={"name": "Медленный", "phone": phone()}, headers={"X-Api-Key": f"{SECRET}-slow"}, timeout=10)
+        slow = httpx.post(
+            f"{hub.leads.address}/v1/leads",
+            json={"name": "Медленный", "phone": phone()},
+            headers={"X-Api-Key": f"{SECRET}-slow"},
+            timeout=10,
+        )
         slow_id = slow.json()["lead_id"]
-        escalation = _wait_for(lambda: [m for m in smtp.to(f"{hub.head}@example.com") if slow_id in str(m["Subject"])])[0]
+        escalation = _wait_for(lambda: [m for m in smtp.to(f"{hub.head}@example.com") if slow_id in str(m["Subject"])])[
+            0
+        ]
         assert str(escalation["Subject"]).startswith("СРОЧНО")
 
         # 3. the notifier restarts in the middle of it all
         restarted_lead = httpx.post(
-            f"{hub.leads.address}/v1/leads", json={"name": "Во время рестарта", "phone": phone()}, headers={"X-Api-Key": SECRET}, timeout=10
+            f"{hub.leads.address}/v1/leads",
+            json={"name": "Во время рестарта", "phone": phone()},
+            headers={"X-Api-Key": SECRET},
+            timeout=10,
         )
         restarted_id = restarted_lead.json()["lead_id"]
         notifier.stop()
-        notifier = start_service("notifier", env=notifier_env, port=free_port(), log_path=tmp_path / "notifier-2.log", python=sys.executable)
+        notifier = start_service(
+            "notifier", env=notifier_env, port=free_port(), log_path=tmp_path / "notifier-2.log", python=sys.executable
+        )
 
         # 4. a missed call: the manager it was meant for is told; nobody calls back: the head is told
         caller = phone()
@@ -106,10 +132,17 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
             "extension": "101",
             "outcome": "missed",
         }
-        assert httpx.post(f"{telephony.address}/v1/telephony/pbx-{u}/events", json=missed, headers={"X-Api-Key": KEY}, timeout=10).status_code == 200
+        assert (
+            httpx.post(
+                f"{telephony.address}/v1/telephony/pbx-{u}/events", json=missed, headers={"X-Api-Key": KEY}, timeout=10
+            ).status_code
+            == 200
+        )
         told = _wait_for(lambda: [m for m in smtp.to(f"{hub.managers[0]}@example.com") if caller in str(m["Subject"])])
         assert str(told[0]["Subject"]).startswith("Пропущенный звонок")
-        overdue = _wait_for(lambda: [m for m in smtp.to(f"{hub.head}@example.com") if caller in str(m["Subject"])], timeout=45)
+        overdue = _wait_for(
+            lambda: [m for m in smtp.to(f"{hub.head}@example.com") if caller in str(m["Subject"])], timeout=45
+        )
         assert str(overdue[0]["Subject"]).startswith("СРОЧНО: не перезвонили")
 
         # nothing was lost or sent twice across the restart
@@ -117,8 +150,13 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         time.sleep(2)
         assert len([m for m in smtp.messages if restarted_id in m.get_content()]) == 1 == len(about_restarted)
         assert len([m for m in smtp.to(f"{manager}@example.com") if lead_id in m.get_content()]) == 1
-        to_manager = [str(m["Subject"]) for m in smtp.to(f"{hub.managers[0]}@example.com") if caller in str(m["Subject"])]
-        assert sorted(s.split(":")[0] for s in to_manager) == ["Пропущенный звонок", "СРОЧНО"]  # the missed call, then the overdue call-back
+        to_manager = [
+            str(m["Subject"]) for m in smtp.to(f"{hub.managers[0]}@example.com") if caller in str(m["Subject"])
+        ]
+        assert sorted(s.split(":")[0] for s in to_manager) == [
+            "Пропущенный звонок",
+            "СРОЧНО",
+        ]  # the missed call, then the overdue call-back
     finally:
         notifier.stop()
         telephony.stop()

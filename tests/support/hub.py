@@ -27,7 +27,15 @@ def phone() -> str:
 
 
 class LeadsHub:
-    def __init__(self, kafka: str, mongo: str, workdir: Path, *, managers: int = 3, night_shift_hours: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        kafka: str,
+        mongo: str,
+        workdir: Path,
+        *,
+        managers: int = 3,
+        night_shift_hours: tuple[int, int] | None = None,
+    ) -> None:
         self.kafka = kafka
         self.mongo = mongo
         self.workdir = workdir
@@ -67,10 +75,26 @@ class LeadsHub:
                     "rate_limit_per_minute": 100000,
                     "ip_rate_limit_per_minute": 100000,
                 },
-                {"id": f"form-{self.unique}", "format": "form", "auth": auth, "assignment": {"pool": pool}, "thank_you_url": "https://example.com/thanks"},
+                {
+                    "id": f"form-{self.unique}",
+                    "format": "form",
+                    "auth": auth,
+                    "assignment": {"pool": pool},
+                    "thank_you_url": "https://example.com/thanks",
+                },
                 {"id": f"tilda-{self.unique}", "format": "tilda", "auth": auth, "assignment": {"pool": pool}},
-                {"id": f"b24-{self.unique}", "format": "bitrix24", "auth": {"type": "hmac", "secret": SECRET}, "assignment": {"pool": pool}},
-                {"id": f"tf-{self.unique}", "format": "typeform", "auth": {"type": "typeform", "secret": SECRET}, "assignment": {"pool": pool}},
+                {
+                    "id": f"b24-{self.unique}",
+                    "format": "bitrix24",
+                    "auth": {"type": "hmac", "secret": SECRET},
+                    "assignment": {"pool": pool},
+                },
+                {
+                    "id": f"tf-{self.unique}",
+                    "format": "typeform",
+                    "auth": {"type": "typeform", "secret": SECRET},
+                    "assignment": {"pool": pool},
+                },
                 {"id": f"amo-{self.unique}", "format": "amocrm", "auth": auth, "assignment": {"pool": pool}},
                 {
                     "id": f"slow-{self.unique}",
@@ -111,12 +135,17 @@ class LeadsHub:
 
     def start(self) -> LeadsHub:
         self.motivation = start_service(
-            "motivation", env=self._env("motivation"), port=free_port(), log_path=self.workdir / "motivation.log", python=sys.executable
+            "motivation",
+            env=self._env("motivation"),
+            port=free_port(),
+            log_path=self.workdir / "motivation.log",
+            python=sys.executable,
         )
         with httpx.Client(base_url=self.motivation.address, timeout=10) as http:
             for department in (self.department, self.night_department, self.board):
                 http.post(
-                    "/v1/team/departments", json={"id": department, "name": department, "region": "Moscow", "timezone": "Europe/Moscow"}
+                    "/v1/team/departments",
+                    json={"id": department, "name": department, "region": "Moscow", "timezone": "Europe/Moscow"},
                 ).raise_for_status()
             for manager, department in [*((m, self.department) for m in self.managers), (self.head, self.board)]:
                 body = {
@@ -139,8 +168,12 @@ class LeadsHub:
                     "working_hours": night_hours,
                 },
             ).raise_for_status()
-            http.patch(f"/v1/team/departments/{self.department}", json={"head_manager_id": self.head}).raise_for_status()
-            http.patch(f"/v1/team/departments/{self.night_department}", json={"head_manager_id": self.head}).raise_for_status()
+            http.patch(
+                f"/v1/team/departments/{self.department}", json={"head_manager_id": self.head}
+            ).raise_for_status()
+            http.patch(
+                f"/v1/team/departments/{self.night_department}", json={"head_manager_id": self.head}
+            ).raise_for_status()
         keys = {f"manager:{m}".encode() for m in [*self.managers, self.head, self.sleeper]}
         asyncio.run(read_topic(self.kafka, "crm.team", until=lambda rs: keys <= {r.key for r in rs}))
         (self.workdir / "sources.json").write_text(json.dumps(self.sources()))
@@ -162,10 +195,16 @@ class LeadsHub:
         env = {
             **self._env("leads"),
             "LEADS_SOURCES_FILE": str(self.workdir / "sources.json"),
-            "LEADS_SCHEDULER_SECONDS": "0.2",
+            "LEADS_TIMER_POLL_SECONDS": "0.2",
             "LEADS_PHONE_SOURCE_ID": f"phone-{self.unique}",
         }
-        self.leads = start_service("leads", env=env, port=free_port(), log_path=self.workdir / f"leads-{time.monotonic_ns()}.log", python=sys.executable)
+        self.leads = start_service(
+            "leads",
+            env=env,
+            port=free_port(),
+            log_path=self.workdir / f"leads-{time.monotonic_ns()}.log",
+            python=sys.executable,
+        )
         deadline = time.monotonic() + 30
         while httpx.get(f"{self.leads.address}/ready", timeout=5).status_code != 200:
             assert time.monotonic() < deadline, httpx.get(f"{self.leads.address}/ready", timeout=5).text
@@ -185,7 +224,9 @@ class LeadsHub:
         assert self.leads is not None
         return httpx.AsyncClient(base_url=self.leads.address, timeout=15)
 
-    async def submit(self, http: httpx.AsyncClient, body: dict[str, Any], *, key: str = SECRET, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def submit(
+        self, http: httpx.AsyncClient, body: dict[str, Any], *, key: str = SECRET, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         return await http.post("/v1/leads", json=body, headers={"X-Api-Key": key, **(headers or {})})
 
     async def lead(self, http: httpx.AsyncClient, lead_id: str) -> dict[str, Any]:

@@ -20,7 +20,9 @@ async def read_topic(bootstrap: str, topic: str, *, until: Callable[[Records], b
 
     Fails the test with what was read when the condition is not met in time.
     """
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     records: Records = []
     deadline = time.monotonic() + timeout

@@ -14,6 +14,11 @@ idempotent `update_once` helper, counting every delivery in D.deliveries (delibe
 idempotent, so tests can see a redelivery happened). With --crash-after-effect it stores the
 first effect, waits past an auto-commit interval and dies (exit 137) inside the handler.
 
+`timers` fires the due `probe.tick` timers of D.timers with the hub's TimerRunner (lease
+--lease seconds): each firing counts an invocation in D.firings (deliberately not idempotent)
+and stores its effect once in D.effects, keyed by the firing id. With --crash-after-effect it
+dies (exit 137) after storing the first effect, before the timer is marked fired.
+
 `follow` keeps the hub's team-directory read model from crm.team and writes it to FILE as
 JSON, so a test can watch another process converge.
 """
@@ -51,7 +56,9 @@ class ProbeRecorded(EventData):
 
 
 async def relay(args: argparse.Namespace) -> None:
-    settings = HubSettings(service_name="probe", kafka_bootstrap_servers=args.kafka, mongodb_url=args.mongo, mongodb_database=args.db)
+    settings = HubSettings(
+        service_name="probe", kafka_bootstrap_servers=args.kafka, mongodb_url=args.mongo, mongodb_database=args.db
+    )
     service = HubService(settings, title="probe", description="backbone test probe")
     service.publishes(ProbeRecorded)
     await service.broker.start()
@@ -69,14 +76,15 @@ async def relay(args: argparse.Namespace) -> None:
 
 
 async def consume(args: argparse.Namespace) -> None:
-    settings = HubSettings(service_name="probe", kafka_bootstrap_servers=args.kafka, mongodb_url=args.mongo, mongodb_database=args.db)
+    settings = HubSettings(
+        service_name="probe", kafka_bootstrap_servers=args.kafka, mongodb_url=args.mongo, mongodb_database=args.db
+    )
     service = HubService(settings, title="probe", description="backbone test probe")
     client: AsyncMongoClient[Document] = AsyncMongoClient(args.mongo)
     db = client[args.db]
     failures: dict[str, int] = {}
 
-    async def handle(event: CloudEvent, payload: EventData) -> None:
-        assert isinstance(payload, ProbeRecorded)
+    async def handle(event: CloudEvent, payload: ProbeRecorded) -> None:
         await db.deliveries.update_one({"_id": event.id}, {"$inc": {"n": 1}, "$set": {"by": os.getpid()}}, upsert=True)
         if payload.fail == "poison":
             raise PoisonMessage(f"account {payload.account} is closed")
@@ -96,7 +104,14 @@ async def consume(args: argparse.Namespace) -> None:
             await asyncio.sleep(7)
             os._exit(CRASH_EXIT)
 
-    consumer = EventConsumer(broker=service.broker, topic=Topic(args.topic), group_id=args.group, handler=handle, max_attempts=3, backoff_seconds=0.05)
+    consumer = EventConsumer(
+        broker=service.broker,
+        topic=Topic(args.topic),
+        group_id=args.group,
+        handlers={ProbeRecorded: handle},
+        max_attempts=3,
+        backoff_seconds=0.05,
+    )
     consumer.subscribe(description="probe consumer")
     await service.broker.start()
     print("consuming", flush=True)
@@ -106,13 +121,37 @@ async def consume(args: argparse.Namespace) -> None:
         await service.broker.stop()
 
 
+async def timers(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from crmhub.mongo import insert_once
+    from crmhub.timers import Timer, TimerRunner, TimerStore
+
+    client: AsyncMongoClient[Document] = AsyncMongoClient(args.mongo, tz_aware=True)
+    db = client[args.db]
+    runner = TimerRunner(TimerStore(db["timers"]), poll_seconds=0.1, lease=timedelta(seconds=args.lease))
+
+    async def tick(timer: Timer) -> None:
+        await db.firings.update_one(
+            {"_id": timer.firing_id}, {"$inc": {"n": 1}, "$push": {"by": os.getpid()}}, upsert=True
+        )
+        await insert_once(db.effects, {"_id": timer.firing_id, "by": os.getpid()})
+        if args.crash_after_effect:
+            print(f"stored the effect of {timer.firing_id}; dying before the timer is marked fired", flush=True)
+            os._exit(CRASH_EXIT)
+
+    runner.on("probe.tick", tick)
+    print("firing timers", flush=True)
+    await runner.run(asyncio.Event())
+
+
 async def follow(args: argparse.Namespace) -> None:
     """Keep a team directory read model and write it to --out (JSON) whenever it changes."""
     import json
     from pathlib import Path
 
     from crmhub.kafka import make_broker
-    from crmhub.team_directory import TeamDirectoryFollower
+    from crmhub.team_follower import TeamDirectoryFollower
 
     out = Path(args.out)
     broker = make_broker(args.kafka, client_id="probe-follower")
@@ -123,7 +162,10 @@ async def follow(args: argparse.Namespace) -> None:
         snapshot = {
             "caught_up": follower.caught_up,
             "departments": {k: v.model_dump(mode="json") for k, v in directory.departments.items()},
-            "managers": {k: {**v.model_dump(mode="json"), "version": directory.version_of(f"manager:{k}")} for k, v in directory.managers.items()},
+            "managers": {
+                k: {**v.model_dump(mode="json"), "version": directory.version_of(f"manager:{k}")}
+                for k, v in directory.managers.items()
+            },
         }
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(snapshot))
@@ -138,7 +180,7 @@ async def follow(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["relay", "consume", "follow"])
+    parser.add_argument("mode", choices=["relay", "consume", "follow", "timers"])
     parser.add_argument("--kafka", required=True)
     parser.add_argument("--mongo", default="")
     parser.add_argument("--db", default="")
@@ -147,8 +189,9 @@ def main() -> None:
     parser.add_argument("--group", default="probe")
     parser.add_argument("--crash-after-publish", action="store_true")
     parser.add_argument("--crash-after-effect", action="store_true")
+    parser.add_argument("--lease", type=float, default=30.0)
     args = parser.parse_args()
-    runner: Any = {"relay": relay, "consume": consume, "follow": follow}[args.mode]
+    runner: Any = {"relay": relay, "consume": consume, "follow": follow, "timers": timers}[args.mode]
     asyncio.run(runner(args))
 
 

@@ -24,7 +24,9 @@ def manager(manager_id: str, department_id: str = "sales", **fields: object) -> 
 
 def directory(*managers: Manager, departments: tuple[Department, ...] | None = None) -> TeamDirectory:
     team = TeamDirectory()
-    for department in departments or (Department(id="sales", name="Sales", region="Moscow", timezone="Europe/Moscow", head_manager_id="head"),):
+    for department in departments or (
+        Department(id="sales", name="Sales", region="Moscow", timezone="Europe/Moscow", head_manager_id="head"),
+    ):
         team.apply(DepartmentUpserted(change="created", version=1, department=department))
     for item in managers:
         team.apply(ManagerUpserted(change="created", version=1, manager=item))

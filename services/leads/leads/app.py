@@ -1,24 +1,32 @@
-"""Wiring of the leads service: settings -> store, team directory, sources -> handlers -> routes,
-consumers and the scheduler, in one process."""
+"""Wiring of the leads service: settings -> stores, team directory, sources -> use cases ->
+routes, subscribers and timers, in one process."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from crmhub.schemas.leads import LeadAssigned, LeadConverted, LeadCreated, LeadDuplicate, LeadRejected, LeadSlaBreached, LeadTaken
+from crmhub.schemas.leads import (
+    LeadAssigned,
+    LeadConverted,
+    LeadCreated,
+    LeadDuplicate,
+    LeadRejected,
+    LeadSlaBreached,
+    LeadTaken,
+)
 from crmhub.service import HubService, serve
 from leads.adapters.lead_store import LeadStore
 from leads.adapters.sources import load_sources
-from leads.entrypoints import consumers
-from leads.entrypoints.http import Limits, intake_router, leads_router
-from leads.entrypoints.scheduler import run_scheduler
-from leads.handlers import LeadHandlers
+from leads.bootstrap import bootstrap
+from leads.domain.lead import Lead
+from leads.entrypoints import consumers, timers
+from leads.entrypoints.intake_http import intake_router
+from leads.entrypoints.leads_http import leads_router
 from leads.settings import LeadsSettings
 
 
 def build_app(settings: LeadsSettings | None = None) -> FastAPI:
     settings = settings or LeadsSettings()
-    sources = load_sources(settings.sources_file, environment=settings.environment)
     service = HubService(
         settings,
         title="CRM hub: leads",
@@ -26,24 +34,20 @@ def build_app(settings: LeadsSettings | None = None) -> FastAPI:
             "Takes in site leads and calls from unknown numbers, deduplicates them, assigns them to the manager on duty and watches the first-response SLA."
         ),
     )
-    directory = service.follow_team_directory()
-    store = LeadStore(service.db, on_stored=service.nudge_relay)
-    handlers = LeadHandlers(store=store, directory=directory, sources=sources, phone_source_id=settings.phone_source_id)
+    store = LeadStore(service.aggregates("leads", Lead), service.db)
+    deps = bootstrap(
+        store=store,
+        directory=service.follow_team_directory(),
+        sources=load_sources(settings.sources_file, environment=settings.environment),
+        phone_source_id=settings.phone_source_id,
+        recount_seconds=settings.recount_seconds,
+    )
     service.publishes(LeadCreated, LeadDuplicate, LeadAssigned, LeadTaken, LeadSlaBreached, LeadConverted, LeadRejected)
-    service.outbox(store.leads)
     service.on_startup(store.ensure_indexes)
-    consumers.subscribe(service, handlers)
-
-    async def scheduler() -> None:
-        assert service.team is not None
-        await run_scheduler(handlers, every_seconds=settings.scheduler_seconds, recount_seconds=settings.recount_seconds, ready=service.team.ready_event)
-
-    service.background(scheduler)
+    consumers.subscribe(service, deps)
+    timers.register(service, deps)
     app = service.http_app(intake_router(), leads_router())
-    app.state.service_name = settings.service_name
-    app.state.handlers = handlers
-    app.state.limits = Limits()
-    app.state.blocklist = sources.blocklist.blocklist()
+    app.state.leads = deps
     return app
 
 

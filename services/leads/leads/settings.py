@@ -14,8 +14,7 @@ class LeadsSettings(HubSettings):
     sources_file: str | None = None
     # The source whose assignment and SLA apply to leads made from calls (crm.calls).
     phone_source_id: str = "phone"
-    # How often waiting leads are offered to managers again and SLA deadlines are checked.
-    scheduler_seconds: float = 1.0
-    # Open leads per manager are re-counted from the stored leads this often (each instance keeps
-    # them in memory and adjusts them as it assigns; the count takes in other instances' work).
+    # Open leads per manager are re-counted from the stored leads at most this often, when a lead
+    # is assigned (each instance keeps them in memory and adjusts them as it assigns; the count
+    # takes in other instances' work).
     recount_seconds: float = 30.0

@@ -1,4 +1,4 @@
-"""Wiring of the motivation service: settings -> stores -> routes -> one process."""
+"""Wiring of the motivation service: settings -> stores -> use cases -> routes -> one process."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from crmhub.schemas.team import DepartmentUpserted, ManagerUpserted
 from crmhub.service import HubService, serve
 from motivation.adapters.team_store import department_store, manager_store
+from motivation.bootstrap import bootstrap
 from motivation.entrypoints.team_http import team_router
 from motivation.settings import MotivationSettings
 
@@ -24,11 +25,8 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     service.outbox(departments.collection, managers.collection)
     service.on_startup(departments.ensure_indexes)
     service.on_startup(managers.ensure_indexes)
-
     app = service.http_app(team_router())
-    app.state.service_name = settings.service_name
-    app.state.departments = departments
-    app.state.managers = managers
+    app.state.team = bootstrap(departments=departments, managers=managers, source=f"/crm/{settings.service_name}")
     return app
 
 

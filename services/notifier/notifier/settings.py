@@ -28,6 +28,5 @@ class NotifierSettings(HubSettings):
     # window are folded into one digest at the end of the window.
     burst_limit: int = 5
     burst_window_seconds: float = 60.0
-    dispatch_seconds: float = 0.2
     # Jinja2 templates, <dir>/<language>/<template>.txt; unset = the ones shipped with the notifier.
     templates_dir: str | None = None

@@ -12,8 +12,6 @@ class TelephonySettings(HubSettings):
     http_port: int = 8002
     # The providers (JSON, docs/telephony.md); without it no calls are taken in.
     providers_file: str | None = None
-    # How often overdue call-backs (and calls waiting to settle) are looked for.
-    scheduler_seconds: float = 1.0
     # A call whose end arrived but whose start (with the client's number) never did is
     # published with what is known this long after its end.
     settle_seconds: float = 30.0

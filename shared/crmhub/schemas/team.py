@@ -6,7 +6,7 @@ compacted topic `crm.team` (see crmhub.team_directory).
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -123,11 +123,39 @@ def default_working_hours() -> WorkingHours:
     return {day: list(nine_to_six) for day in WEEKDAYS[:5]}
 
 
+def _check_country(value: str) -> str:
+    import holidays
+
+    if value not in holidays.list_supported_countries():
+        raise ValueError(
+            f"no production calendar is known for country {value!r} (use an ISO 3166-1 alpha-2 code such as RU)"
+        )
+    return value
+
+
+class WorkCalendarConfig(_Model):
+    """The department's production calendar: its country's public holidays and transferred
+    working days and days off (from the `holidays` package), plus the company's own exceptions."""
+
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_check_country)] = "RU"
+    subdivision: Annotated[str, StringConstraints(max_length=10)] | None = None
+    days_off: Annotated[list[date], Field(max_length=400)] = Field(default_factory=list)
+    working_days: Annotated[list[date], Field(max_length=400)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> WorkCalendarConfig:
+        both = sorted(set(self.days_off) & set(self.working_days))
+        if both:
+            raise ValueError(f"a date cannot be both a day off and a working day: {both[0].isoformat()}")
+        return self
+
+
 class Department(_Model):
     id: EntityId
     name: Name
     region: Region
     timezone: TimeZoneName = "Europe/Moscow"
+    calendar: WorkCalendarConfig = Field(default_factory=WorkCalendarConfig)
     seasonal: bool = False
     head_manager_id: EntityId | None = None
     active: bool = True

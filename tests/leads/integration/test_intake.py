@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from leads.adapters.auth import sign_hmac, sign_typeform
+from crmhub.intake import sign_timestamped
+from leads.adapters.auth import sign_typeform
 from support.hub import SECRET, phone
 from support.kafka import headers_of, read_topic
 
@@ -28,7 +29,12 @@ async def test_a_lead_is_stored_assigned_and_announced_before_the_answer(hub):
         number = phone()
         response = await hub.submit(
             http,
-            {"name": "Анна 🌷 Смирнова", "phone": number.replace("+7", "8 "), "message": "Нужна кухня", "utm": {"source": "yandex", "campaign": "kitchens"}},
+            {
+                "name": "Анна 🌷 Смирнова",
+                "phone": number.replace("+7", "8 "),
+                "message": "Нужна кухня",
+                "utm": {"source": "yandex", "campaign": "kitchens"},
+            },
         )
         assert response.status_code == 202
         lead_id = response.json()["lead_id"]
@@ -88,7 +94,9 @@ async def test_the_same_person_again_becomes_a_touch_of_the_open_lead(hub):
 async def test_simultaneous_submissions_from_one_person_make_one_lead(hub):
     number = phone()
     async with hub.client() as http:
-        responses = await asyncio.gather(*(hub.submit(http, {"phone": number, "message": f"attempt {i}"}) for i in range(8)))
+        responses = await asyncio.gather(
+            *(hub.submit(http, {"phone": number, "message": f"attempt {i}"}) for i in range(8))
+        )
         results = [r.json() for r in responses]
         assert all(r.status_code == 202 for r in responses)
         assert len({r["lead_id"] for r in results}) == 1
@@ -101,7 +109,9 @@ async def test_every_provider_format_over_http(hub):
     async with hub.client() as http:
         tilda = urlencode({"Name": "Ира", "Phone": phone(), "tranid": "8800:555", "formid": "f1"})
         url = f"/v1/intake/{hub.source('tilda')}?api_key={SECRET}"
-        probe = await http.post(url, content=b"test=test", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        probe = await http.post(
+            url, content=b"test=test", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         assert probe.status_code == 200
         assert probe.json() == {"status": "ok", "probe": True}
         t1 = await http.post(url, content=tilda, headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -117,16 +127,24 @@ async def test_every_provider_format_over_http(hub):
         assert form.status_code == 303
         assert form.headers["location"].startswith("https://example.com/thanks?lead_id=")
 
-        b24 = json.dumps({"fields": {"NAME": "Глеб", "PHONE": [{"VALUE": phone(), "VALUE_TYPE": "WORK"}], "ORIGIN_ID": "b24-1"}}).encode()
-        signed = {"Content-Type": "application/json", "X-Signature": sign_hmac(SECRET, int(time.time()), b24)}
+        b24 = json.dumps(
+            {"fields": {"NAME": "Глеб", "PHONE": [{"VALUE": phone(), "VALUE_TYPE": "WORK"}], "ORIGIN_ID": "b24-1"}}
+        ).encode()
+        signed = {"Content-Type": "application/json", "X-Signature": sign_timestamped(SECRET, int(time.time()), b24)}
         assert (await http.post(f"/v1/intake/{hub.source('b24')}", content=b24, headers=signed)).status_code == 202
-        stale = {"Content-Type": "application/json", "X-Signature": sign_hmac(SECRET, int(time.time()) - 3600, b24)}
+        stale = {
+            "Content-Type": "application/json",
+            "X-Signature": sign_timestamped(SECRET, int(time.time()) - 3600, b24),
+        }
         assert (await http.post(f"/v1/intake/{hub.source('b24')}", content=b24, headers=stale)).status_code == 401
 
         tf = json.dumps(
             {
                 "event_type": "form_response",
-                "form_response": {"token": "tok-1", "answers": [{"type": "phone_number", "phone_number": phone(), "field": {"ref": "p"}}]},
+                "form_response": {
+                    "token": "tok-1",
+                    "answers": [{"type": "phone_number", "phone_number": phone(), "field": {"ref": "p"}}],
+                },
             }
         ).encode()
         tf_headers = {"Content-Type": "application/json", "Typeform-Signature": sign_typeform(SECRET, tf)}
@@ -136,16 +154,26 @@ async def test_every_provider_format_over_http(hub):
 
         amo = {
             "source_uid": "amo-1",
-            "_embedded": {"contacts": [{"name": "Amo", "custom_fields_values": [{"field_code": "PHONE", "values": [{"value": phone()}]}]}]},
+            "_embedded": {
+                "contacts": [
+                    {"name": "Amo", "custom_fields_values": [{"field_code": "PHONE", "values": [{"value": phone()}]}]}
+                ]
+            },
         }
-        assert (await http.post(f"/v1/intake/{hub.source('amo')}", json=amo, headers={"X-Api-Key": SECRET})).status_code == 202
+        assert (
+            await http.post(f"/v1/intake/{hub.source('amo')}", json=amo, headers={"X-Api-Key": SECRET})
+        ).status_code == 202
         listed = await http.get("/v1/leads", params={"source": hub.source("tf")})
     assert listed.json()["items"][0]["manager_id"] in hub.managers
 
 
 async def test_spam_is_discarded_and_counted_never_a_lead(hub):
     async with hub.client() as http:
-        honeypot = await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone(), "website": "http://spam.example"}, headers={"X-Api-Key": SECRET})
+        honeypot = await http.post(
+            f"/v1/intake/{hub.source('site')}",
+            json={"phone": phone(), "website": "http://spam.example"},
+            headers={"X-Api-Key": SECRET},
+        )
         assert honeypot.status_code == 202
         assert honeypot.json() == {"lead_id": None, "status": "discarded"}
         blocked = await hub.submit(http, {"email": "bot@spam.example"})
@@ -161,7 +189,11 @@ async def test_rate_limits_answer_429_with_retry_after(hub):
     async with hub.client() as http:
         statuses = []
         for _ in range(5):
-            response = await http.post(f"/v1/intake/{hub.source('limited')}", json={"phone": phone()}, headers={"X-Api-Key": f"{SECRET}-limited"})
+            response = await http.post(
+                f"/v1/intake/{hub.source('limited')}",
+                json={"phone": phone()},
+                headers={"X-Api-Key": f"{SECRET}-limited"},
+            )
             statuses.append(response.status_code)
         assert statuses[:3] == [202, 202, 202]
         assert statuses[3:] == [429, 429]
@@ -169,8 +201,18 @@ async def test_rate_limits_answer_429_with_retry_after(hub):
 
 
 BAD_REQUESTS = [
-    ("malformed JSON", {"content": b'{"phone": ', "headers": {"Content-Type": "application/json"}}, 400, "malformed_json"),
-    ("wrong content type", {"content": b"phone=1", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
+    (
+        "malformed JSON",
+        {"content": b'{"phone": ', "headers": {"Content-Type": "application/json"}},
+        400,
+        "malformed_json",
+    ),
+    (
+        "wrong content type",
+        {"content": b"phone=1", "headers": {"Content-Type": "text/plain"}},
+        415,
+        "unsupported_media_type",
+    ),
     ("oversize body", {"json": {"phone": "+79160000000", "message": "x" * 300_000}}, 413, "body_too_large"),
     ("missing phone and e-mail", {"json": {"name": "Nobody"}}, 422, "phone"),
     ("invalid phone and e-mail", {"json": {"phone": "123", "email": "nope"}}, 422, "email"),
@@ -188,7 +230,9 @@ async def test_bad_input_gets_a_clear_4xx_and_stores_nothing(hub, mongo_client, 
     database = mongo_client[f"{hub.database}_leads"]
     before = await database.leads.count_documents({})
     async with hub.client() as http:
-        response = await http.post(f"/v1/intake/{hub.source('site')}", headers={"X-Api-Key": SECRET, **kwargs.pop("headers", {})}, **kwargs)
+        response = await http.post(
+            f"/v1/intake/{hub.source('site')}", headers={"X-Api-Key": SECRET, **kwargs.pop("headers", {})}, **kwargs
+        )
         assert response.status_code == status, response.text
         assert mentions in response.text
         assert (await http.get("/health")).status_code == 200
@@ -199,8 +243,12 @@ async def test_authentication_and_unknown_sources(hub, mongo_client):
     before = await mongo_client[f"{hub.database}_leads"].leads.count_documents({})
     async with hub.client() as http:
         assert (await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone()})).status_code == 401
-        assert (await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone()}, headers={"X-Api-Key": "guess"})).status_code == 401
+        assert (
+            await http.post(f"/v1/intake/{hub.source('site')}", json={"phone": phone()}, headers={"X-Api-Key": "guess"})
+        ).status_code == 401
         assert (await http.post("/v1/leads", json={"phone": phone()})).status_code == 401
-        assert (await http.post("/v1/intake/nowhere", json={"phone": phone()}, headers={"X-Api-Key": SECRET})).status_code == 404
+        assert (
+            await http.post("/v1/intake/nowhere", json={"phone": phone()}, headers={"X-Api-Key": SECRET})
+        ).status_code == 404
         assert (await http.post("/v1/intake/..%2F..", json={})).status_code in (404, 422)
     assert await mongo_client[f"{hub.database}_leads"].leads.count_documents({}) == before

@@ -19,13 +19,17 @@ pytestmark = pytest.mark.integration
 
 
 async def _events_of(kafka: str, lead_id: str, count: int, timeout: float = 20) -> list[tuple[str, dict]]:
-    records = await read_topic(kafka, "crm.leads", until=lambda rs: sum(r.key == lead_id.encode() for r in rs) >= count, timeout=timeout)
+    records = await read_topic(
+        kafka, "crm.leads", until=lambda rs: sum(r.key == lead_id.encode() for r in rs) >= count, timeout=timeout
+    )
     return [(headers_of(r)["ce_type"], json.loads(r.value)) for r in records if r.key == lead_id.encode()]
 
 
 async def test_take_convert_and_reject_with_their_events_and_figures(hub):
     async with hub.client() as http:
-        won = (await hub.submit(http, {"phone": phone(), "product": "Кухня", "utm": {"campaign": "life"}})).json()["lead_id"]
+        won = (await hub.submit(http, {"phone": phone(), "product": "Кухня", "utm": {"campaign": "life"}})).json()[
+            "lead_id"
+        ]
         lost = (await hub.submit(http, {"phone": phone(), "utm": {"campaign": "life"}})).json()["lead_id"]
         manager = (await hub.lead(http, won))["manager_id"]
         other = next(m for m in hub.managers if m != manager)
@@ -37,7 +41,9 @@ async def test_take_convert_and_reject_with_their_events_and_figures(hub):
         taken = await http.post(f"/v1/leads/{won}/take", json={"manager_id": manager})
         assert taken.json()["status"] == "in_work"
         assert taken.json()["taken_within_sla"] is True
-        converted = await http.post(f"/v1/leads/{won}/convert", json={"manager_id": manager, "comment": "замер в пятницу"})
+        converted = await http.post(
+            f"/v1/leads/{won}/convert", json={"manager_id": manager, "comment": "замер в пятницу"}
+        )
         assert converted.json()["status"] == "converted"
         rejected = await http.post(f"/v1/leads/{lost}/reject", json={"reason": "not_interested", "comment": "дорого"})
         assert rejected.json()["reject_reason"] == "not_interested"
@@ -47,7 +53,13 @@ async def test_take_convert_and_reject_with_their_events_and_figures(hub):
         stats = (await http.get("/v1/stats/leads", params={"group_by": "campaign"})).json()
         listed = await http.get("/v1/leads", params={"status": "converted", "manager": manager})
     life = next(g for g in stats["groups"] if g["key"] == "life")
-    assert (life["leads"], life["taken"], life["taken_within_sla"], life["converted"], life["rejected"]) == (2, 1, 1, 1, 1)
+    assert (life["leads"], life["taken"], life["taken_within_sla"], life["converted"], life["rejected"]) == (
+        2,
+        1,
+        1,
+        1,
+        1,
+    )
     assert life["taken_within_sla_share"] == 1.0
     assert won in [item["id"] for item in listed.json()["items"]]
     events = await _events_of(hub.kafka, won, 4)
@@ -66,7 +78,14 @@ async def test_not_taken_within_sla_escalates_to_the_head_and_the_next_manager_a
         events = await _events_of(hub.kafka, lead_id, 6, timeout=30)
         lead = await hub.lead(http, lead_id)
     kinds = [t for t, _ in events]
-    assert kinds[:6] == ["lead.created", "lead.assigned", "lead.sla_breached", "lead.assigned", "lead.sla_breached", "lead.assigned"]
+    assert kinds[:6] == [
+        "lead.created",
+        "lead.assigned",
+        "lead.sla_breached",
+        "lead.assigned",
+        "lead.sla_breached",
+        "lead.assigned",
+    ]
     first_breach, second_breach = events[2][1], events[4][1]
     assert first_breach["manager_id"] == first
     assert first_breach["head_manager_id"] == hub.head
@@ -97,7 +116,9 @@ async def test_nobody_on_duty_waits_for_the_shift_or_goes_to_the_head_per_source
     assert parked["status"] == "new"
     assert parked["manager_id"] is None
     retry_at = datetime.fromisoformat(parked["assign_after"])
-    assert timedelta(hours=1) < retry_at - datetime.now(UTC) < timedelta(hours=4)  # the sleeper's shift starts in 2-3 hours
+    assert (
+        timedelta(hours=1) < retry_at - datetime.now(UTC) < timedelta(hours=4)
+    )  # the sleeper's shift starts in 2-3 hours
     assert headed["manager_id"] == hub.head
     assert headed["status"] == "assigned"
     await asyncio.sleep(1)  # a few scheduler rounds: the parked lead must stay parked
@@ -122,7 +143,15 @@ async def test_fairness_survives_a_restart_of_the_service(hub):
     assert after == hub.managers[1:3]
 
 
-def _call(event_class, *, caller: str, outcome: str, manager_id: str | None = None, campaign: str = "radio", call_id: str | None = None):
+def _call(
+    event_class,
+    *,
+    caller: str,
+    outcome: str,
+    manager_id: str | None = None,
+    campaign: str = "radio",
+    call_id: str | None = None,
+):
     now = datetime.now(UTC)
     call = CallRecord(
         call_id=call_id or f"call-{phone()[-7:]}",
@@ -155,7 +184,11 @@ async def test_calls_from_unknown_numbers_become_leads_and_known_ones_touches(hu
 
         async def leads_from_calls():
             page = (await http.get("/v1/leads", params={"source": hub.source("phone")})).json()
-            return {item["contact"]["phone"]: item for item in page["items"] if item["contact"]["phone"] in (caller, answered_caller)}
+            return {
+                item["contact"]["phone"]: item
+                for item in page["items"]
+                if item["contact"]["phone"] in (caller, answered_caller)
+            }
 
         await eventually(lambda: _both(leads_from_calls), timeout=30)
         found = await leads_from_calls()
@@ -172,4 +205,8 @@ async def test_calls_from_unknown_numbers_become_leads_and_known_ones_touches(hu
 
 async def _both(check):
     found = await check()
-    return len(found) == 2 and found.get(next(iter(found)))["touch_count"] >= 1 and any(item["touch_count"] == 2 for item in found.values())
+    return (
+        len(found) == 2
+        and found.get(next(iter(found)))["touch_count"] >= 1
+        and any(item["touch_count"] == 2 for item in found.values())
+    )

@@ -7,9 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from leads.adapters.formats import PARSERS, FormatError
+from crmhub.intake import IntakeError, Received
+from leads.adapters.formats import FORMATS
+from leads.adapters.formats.canonical import LeadInput
 from leads.adapters.sources import Source
-from leads.domain.submission import LeadInput
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -20,7 +21,10 @@ def source(fmt: str, **extra) -> Source:
 
 
 def parse(fmt: str, body: bytes, content_type: str, **extra):
-    parsed = PARSERS[fmt](body, content_type, source(fmt, **extra))
+    received = Received(
+        method="POST", url="http://hub/v1/intake/s", headers={"content-type": content_type}, query={}, body=body
+    )
+    parsed = FORMATS[fmt].parse(source(fmt, **extra), received)
     return parsed, (LeadInput.model_validate(parsed.fields) if not parsed.probe else None)
 
 
@@ -46,27 +50,57 @@ def test_tilda_fields_tranid_formid_and_utm():
     ).encode()
     parsed, lead = parse("tilda", body, FORM)
     assert parsed.submission_key == "tilda:4512345:6789012"
-    assert (lead.name, lead.phone, lead.email, lead.message) == ("Ирина", "+7 (913) 000-11-22", "ira@example.com", "Перезвоните")
+    assert (lead.name, lead.phone, lead.email, lead.message) == (
+        "Ирина",
+        "+7 (913) 000-11-22",
+        "ira@example.com",
+        "Перезвоните",
+    )
     assert lead.utm.source == "vk"
     assert lead.utm.campaign == "autumn"
     assert lead.custom == {"Square": "12", "tilda_formid": "form123456"}
 
 
 def test_tilda_json_mode_and_honeypot():
-    parsed, _ = parse("tilda", json.dumps({"Name": "Bot", "Phone": "+79130001122", "website": "http://spam", "tranid": "1:2"}).encode(), JSON)
+    parsed, _ = parse(
+        "tilda",
+        json.dumps({"Name": "Bot", "Phone": "+79130001122", "website": "http://spam", "tranid": "1:2"}).encode(),
+        JSON,
+    )
     assert parsed.honeypot == "http://spam"
 
 
 def test_plain_form_maps_russian_and_english_names_and_consent():
-    body = urlencode({"имя": "Олег", "телефон": "89120000000", "comment": "hi", "agree": "on", "utm_medium": "cpc", "color": "red", "website": ""}).encode()
+    body = urlencode(
+        {
+            "имя": "Олег",
+            "телефон": "89120000000",
+            "comment": "hi",
+            "agree": "on",
+            "utm_medium": "cpc",
+            "color": "red",
+            "website": "",
+        }
+    ).encode()
     parsed, lead = parse("form", body, FORM)
-    assert (lead.name, lead.phone, lead.message, lead.consent, lead.utm.medium) == ("Олег", "89120000000", "hi", True, "cpc")
+    assert (lead.name, lead.phone, lead.message, lead.consent, lead.utm.medium) == (
+        "Олег",
+        "89120000000",
+        "hi",
+        True,
+        "cpc",
+    )
     assert lead.custom == {"color": "red"}
     assert parsed.honeypot == ""
 
 
 def test_form_field_map_renames_site_specific_fields():
-    _, lead = parse("form", urlencode({"client_phone": "+79120000000", "what": "Sofa"}).encode(), FORM, field_map={"client_phone": "phone", "what": "product"})
+    _, lead = parse(
+        "form",
+        urlencode({"client_phone": "+79120000000", "what": "Sofa"}).encode(),
+        FORM,
+        field_map={"client_phone": "phone", "what": "product"},
+    )
     assert lead.phone == "+79120000000"
     assert lead.product == "Sofa"
 
@@ -104,9 +138,11 @@ def test_bitrix24_crm_lead_add_body():
     assert parsed.submission_key == "bitrix24:site-42"
 
 
-@pytest.mark.parametrize("body", [{"no_fields": {}}, {"fields": {"PHONE": "+7900"}}, {"fields": {"PHONE": [{"VALUE_TYPE": "WORK"}]}}])
+@pytest.mark.parametrize(
+    "body", [{"no_fields": {}}, {"fields": {"PHONE": "+7900"}}, {"fields": {"PHONE": [{"VALUE_TYPE": "WORK"}]}}]
+)
 def test_bitrix24_malformed_bodies_are_refused_naming_the_part(body):
-    with pytest.raises(FormatError, match="fields"):
+    with pytest.raises(IntakeError, match="fields"):
         parse("bitrix24", json.dumps(body).encode(), JSON)
 
 
@@ -121,9 +157,21 @@ TYPEFORM = {
         "definition": {"id": "lT4Z3j", "title": "Заявка", "fields": []},
         "answers": [
             {"type": "text", "text": "Лаура", "field": {"id": "JwWggjAKtOkA", "type": "short_text", "ref": "name"}},
-            {"type": "email", "email": "laura@example.com", "field": {"id": "SMEUb7VJz92Q", "type": "email", "ref": "email_ref"}},
-            {"type": "phone_number", "phone_number": "+79161234567", "field": {"id": "phone1", "type": "phone_number", "ref": "phone_ref"}},
-            {"type": "choice", "choice": {"label": "Кухня"}, "field": {"id": "k7", "type": "multiple_choice", "ref": "product"}},
+            {
+                "type": "email",
+                "email": "laura@example.com",
+                "field": {"id": "SMEUb7VJz92Q", "type": "email", "ref": "email_ref"},
+            },
+            {
+                "type": "phone_number",
+                "phone_number": "+79161234567",
+                "field": {"id": "phone1", "type": "phone_number", "ref": "phone_ref"},
+            },
+            {
+                "type": "choice",
+                "choice": {"label": "Кухня"},
+                "field": {"id": "k7", "type": "multiple_choice", "ref": "product"},
+            },
             {"type": "boolean", "boolean": True, "field": {"id": "b1", "type": "yes_no", "ref": "callback"}},
             {"type": "number", "number": 3, "field": {"id": "n1", "type": "number", "ref": "rooms"}},
         ],
@@ -140,7 +188,7 @@ def test_typeform_form_response_maps_answers_by_type_and_ref():
 
 
 def test_typeform_other_events_are_refused():
-    with pytest.raises(FormatError, match="form_response"):
+    with pytest.raises(IntakeError, match="form_response"):
         parse("typeform", json.dumps({"event_type": "form_deleted"}).encode(), JSON)
 
 
@@ -177,15 +225,20 @@ def test_amocrm_unsorted_lead_single_or_in_a_list():
     for body in (AMO, [AMO]):
         parsed, lead = parse("amocrm", json.dumps(body).encode(), JSON)
         assert parsed.submission_key == "amocrm:a1fee7c0fc436088e64ba2e8822ba2b3"
-        assert (lead.name, lead.phone, lead.email, lead.product) == ("Анна Ли", "+79035556677", "anna.li@example.com", "Кухня на заказ")
+        assert (lead.name, lead.phone, lead.email, lead.product) == (
+            "Анна Ли",
+            "+79035556677",
+            "anna.li@example.com",
+            "Кухня на заказ",
+        )
         assert lead.page_url == "https://example.com/kitchens"
         assert lead.custom["price"] == "150000"
 
 
 def test_amocrm_needs_exactly_one_lead_with_a_contact():
-    with pytest.raises(FormatError, match="one unsorted lead"):
+    with pytest.raises(IntakeError, match="one unsorted lead"):
         parse("amocrm", json.dumps([AMO, AMO]).encode(), JSON)
-    with pytest.raises(FormatError, match="contact"):
+    with pytest.raises(IntakeError, match="contact"):
         parse("amocrm", json.dumps({**AMO, "_embedded": {"leads": []}}).encode(), JSON)
 
 
@@ -202,6 +255,6 @@ def test_amocrm_needs_exactly_one_lead_with_a_contact():
     ],
 )
 def test_unreadable_bodies_get_the_right_status(fmt, body, content_type, status):
-    with pytest.raises(FormatError) as error:
+    with pytest.raises(IntakeError) as error:
         parse(fmt, body, content_type)
     assert error.value.status == status

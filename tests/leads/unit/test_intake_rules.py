@@ -8,12 +8,18 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from crmhub.intake import IntakeError, Received, sign_timestamped
 from crmhub.rate_limit import RateLimiter
-from leads.adapters.auth import Unauthorized, sign_hmac, sign_typeform, verify
+from leads.adapters.auth import sign_typeform, verify
+from leads.adapters.formats.canonical import LeadInput
 from leads.adapters.sources import Source, SourcesConfig, load_sources
-from leads.domain.submission import Blocklist, InvalidSubmission, LeadInput, normalize, spam_reason
+from leads.domain.submission import Blocklist, InvalidSubmission, normalize, spam_reason
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _received(headers: dict[str, str], query: dict[str, str], body: bytes) -> Received:
+    return Received(method="POST", url="http://hub/v1/intake/site", headers=headers, query=query, body=body)
 
 
 def _source(auth: dict) -> Source:
@@ -22,33 +28,41 @@ def _source(auth: dict) -> Source:
 
 def test_api_key_in_header_or_query_parameter():
     source = _source({"type": "api_key", "secret": "s3cret-key-123"})
-    verify(source, headers={"x-api-key": "s3cret-key-123"}, query={}, body=b"", now=NOW)
-    verify(source, headers={}, query={"api_key": "s3cret-key-123"}, body=b"", now=NOW)
-    with pytest.raises(Unauthorized, match="wrong API key"):
-        verify(source, headers={"x-api-key": "guess"}, query={}, body=b"", now=NOW)
-    with pytest.raises(Unauthorized, match="missing API key"):
-        verify(source, headers={}, query={}, body=b"", now=NOW)
+    verify(source, _received({"x-api-key": "s3cret-key-123"}, {}, b""), now=NOW)
+    verify(source, _received({}, {"api_key": "s3cret-key-123"}, b""), now=NOW)
+    with pytest.raises(IntakeError, match="wrong API key"):
+        verify(source, _received({"x-api-key": "guess"}, {}, b""), now=NOW)
+    with pytest.raises(IntakeError, match="missing API key"):
+        verify(source, _received({}, {}, b""), now=NOW)
 
 
 def test_hmac_signature_over_timestamp_and_body_within_five_minutes():
     source = _source({"type": "hmac", "secret": "hmac-secret-123"})
     body = b'{"phone": "+79120000000"}'
     stamp = int(NOW.timestamp())
-    verify(source, headers={"x-signature": sign_hmac("hmac-secret-123", stamp, body)}, query={}, body=body, now=NOW)
-    with pytest.raises(Unauthorized, match="does not match"):
-        verify(source, headers={"x-signature": sign_hmac("hmac-secret-123", stamp, body)}, query={}, body=body + b" ", now=NOW)
-    with pytest.raises(Unauthorized, match="window"):
-        verify(source, headers={"x-signature": sign_hmac("hmac-secret-123", stamp - 301, body)}, query={}, body=body, now=NOW)
-    with pytest.raises(Unauthorized, match="malformed"):
-        verify(source, headers={"x-signature": "v1=abc"}, query={}, body=body, now=NOW)
+    verify(source, _received({"x-signature": sign_timestamped("hmac-secret-123", stamp, body)}, {}, body), now=NOW)
+    with pytest.raises(IntakeError, match="does not match"):
+        verify(
+            source,
+            _received({"x-signature": sign_timestamped("hmac-secret-123", stamp, body)}, {}, body + b" "),
+            now=NOW,
+        )
+    with pytest.raises(IntakeError, match="window"):
+        verify(
+            source,
+            _received({"x-signature": sign_timestamped("hmac-secret-123", stamp - 301, body)}, {}, body),
+            now=NOW,
+        )
+    with pytest.raises(IntakeError, match="malformed"):
+        verify(source, _received({"x-signature": "v1=abc"}, {}, body), now=NOW)
 
 
 def test_typeform_signature_is_base64_hmac_of_the_body():
     source = _source({"type": "typeform", "secret": "typeform-secret"})
     body = b'{"event_type": "form_response"}'
-    verify(source, headers={"typeform-signature": sign_typeform("typeform-secret", body)}, query={}, body=body, now=NOW)
-    with pytest.raises(Unauthorized):
-        verify(source, headers={"typeform-signature": sign_typeform("other", body)}, query={}, body=body, now=NOW)
+    verify(source, _received({"typeform-signature": sign_typeform("typeform-secret", body)}, {}, body), now=NOW)
+    with pytest.raises(IntakeError):
+        verify(source, _received({"typeform-signature": sign_typeform("other", body)}, {}, body), now=NOW)
 
 
 def test_production_refuses_demo_or_missing_secrets(tmp_path, monkeypatch):
@@ -61,13 +75,18 @@ def test_production_refuses_demo_or_missing_secrets(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="real secret"):
         load_sources(str(config), environment="production")
     monkeypatch.setenv("SITE_KEY", "a-long-random-production-key")
-    assert load_sources(str(config), environment="production").by_id("site").auth.resolved_secret() == "a-long-random-production-key"
+    assert (
+        load_sources(str(config), environment="production").by_id("site").auth.resolved_secret()
+        == "a-long-random-production-key"
+    )
     with pytest.raises(ValidationError, match="unique"):
         SourcesConfig.model_validate({"sources": [{"id": "a", "format": "json", "auth": {"secret": "x"}}] * 2})
 
 
 def _normalize(**fields):
-    return normalize(LeadInput.model_validate(fields), source_id="site", channel="api", received_at=NOW, phone_region="RU")
+    return normalize(
+        LeadInput.model_validate(fields), source_id="site", channel="api", received_at=NOW, phone_region="RU"
+    )
 
 
 def test_a_lead_needs_a_valid_phone_or_email_and_the_error_names_both():
@@ -83,8 +102,14 @@ def test_a_lead_needs_a_valid_phone_or_email_and_the_error_names_both():
 
 
 def test_identical_payloads_share_a_fingerprint():
-    assert _normalize(phone="+79120000000", message="a").fingerprint() == _normalize(phone="8 912 000-00-00", message="a").fingerprint()
-    assert _normalize(phone="+79120000000", message="a").fingerprint() != _normalize(phone="+79120000000", message="b").fingerprint()
+    assert (
+        _normalize(phone="+79120000000", message="a").fingerprint()
+        == _normalize(phone="8 912 000-00-00", message="a").fingerprint()
+    )
+    assert (
+        _normalize(phone="+79120000000", message="a").fingerprint()
+        != _normalize(phone="+79120000000", message="b").fingerprint()
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,7 +130,9 @@ def test_hostile_or_oversized_fields_are_refused(fields, message):
 
 
 def test_spam_by_honeypot_and_blocklists():
-    blocklist = Blocklist(phones=frozenset({"+79990000000"}), emails=frozenset({"bot@example.com"}), domains=frozenset({"spam.example"}))
+    blocklist = Blocklist(
+        phones=frozenset({"+79990000000"}), emails=frozenset({"bot@example.com"}), domains=frozenset({"spam.example"})
+    )
     assert spam_reason(_normalize(phone="+79120000000"), honeypot_value="http://x", blocklist=blocklist) == "honeypot"
     assert spam_reason(_normalize(phone="+79990000000"), honeypot_value="", blocklist=blocklist) == "blocked_phone"
     assert spam_reason(_normalize(email="bot@example.com"), honeypot_value=None, blocklist=blocklist) == "blocked_email"

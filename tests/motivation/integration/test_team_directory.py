@@ -56,7 +56,9 @@ async def test_changes_reach_crm_team_and_a_read_model_in_another_process(infra,
         assert body["email"] == f"anna.{unique}@example.com"
         assert body["phone"] == "+79160000001"
         assert body["version"] == 1
-        changed = await http.patch(f"/v1/team/managers/anna-{unique}", json={"capacity": 5, "telegram_chat_id": "123456"})
+        changed = await http.patch(
+            f"/v1/team/managers/anna-{unique}", json={"capacity": 5, "telegram_chat_id": "123456"}
+        )
         assert changed.status_code == 200
         assert changed.json()["version"] == 2
         deactivated = await http.post(f"/v1/team/managers/anna-{unique}/deactivate")
@@ -88,7 +90,13 @@ async def test_changes_reach_crm_team_and_a_read_model_in_another_process(infra,
     def live_model_converged():
         manager = _snapshot(live).get("managers", {}).get(f"anna-{unique}")
         department = _snapshot(live).get("departments", {}).get(f"sales-{unique}")
-        return manager and manager["version"] == 3 and not manager["active"] and department and department["head_manager_id"] == f"anna-{unique}"
+        return (
+            manager
+            and manager["version"] == 3
+            and not manager["active"]
+            and department
+            and department["head_manager_id"] == f"anna-{unique}"
+        )
 
     await eventually(live_model_converged, timeout=20)
 
@@ -100,8 +108,18 @@ async def test_changes_reach_crm_team_and_a_read_model_in_another_process(infra,
 
 
 BAD_MANAGER_REQUESTS = [
-    ("malformed JSON", {"content": b'{"id": "x",', "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
-    ("not JSON at all", {"content": b"id=x&name=y", "headers": {"content-type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"),
+    (
+        "malformed JSON",
+        {"content": b'{"id": "x",', "headers": {"content-type": "application/json"}},
+        400,
+        "malformed_json",
+    ),
+    (
+        "not JSON at all",
+        {"content": b"id=x&name=y", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+        415,
+        "unsupported_media_type",
+    ),
     ("JSON array", {"json": [1, 2]}, 422, "validation_failed"),
     ("wrong type", {"json_patch": {"capacity": "lots"}}, 422, "capacity"),
     ("unknown field", {"json_patch": {"salary_bonus": 1}}, 422, "salary_bonus"),
@@ -116,7 +134,11 @@ BAD_MANAGER_REQUESTS = [
     ("bad phone", {"json_patch": {"phone": "12"}}, 422, "phone"),
     (
         "bad time zone in absence",
-        {"json_patch": {"absences": [{"kind": "vacation", "start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"}]}},
+        {
+            "json_patch": {
+                "absences": [{"kind": "vacation", "start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"}]
+            }
+        },
         422,
         "absences",
     ),
@@ -132,7 +154,11 @@ def motivation_for_bad_input(infra, tmp_path_factory):
     database = f"t_badinput_{unique}"
     server = start_service(
         "motivation",
-        env={"KAFKA_BOOTSTRAP_SERVERS": infra.kafka, "MONGODB_URL": infra.mongo, "MOTIVATION_MONGODB_DATABASE": database},
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
+            "MONGODB_URL": infra.mongo,
+            "MOTIVATION_MONGODB_DATABASE": database,
+        },
         port=free_port(),
         log_path=tmp_path_factory.mktemp("bad-input") / "motivation.log",
         python=sys.executable,
@@ -142,8 +168,12 @@ def motivation_for_bad_input(infra, tmp_path_factory):
     server.stop()
 
 
-@pytest.mark.parametrize(("case", "request_kwargs", "status", "mentions"), BAD_MANAGER_REQUESTS, ids=[c[0] for c in BAD_MANAGER_REQUESTS])
-async def test_bad_input_is_refused_naming_the_problem_and_stores_nothing(motivation_for_bad_input, mongo_client, case, request_kwargs, status, mentions):
+@pytest.mark.parametrize(
+    ("case", "request_kwargs", "status", "mentions"), BAD_MANAGER_REQUESTS, ids=[c[0] for c in BAD_MANAGER_REQUESTS]
+)
+async def test_bad_input_is_refused_naming_the_problem_and_stores_nothing(
+    motivation_for_bad_input, mongo_client, case, request_kwargs, status, mentions
+):
     motivation, unique, database = motivation_for_bad_input
     kwargs = dict(request_kwargs)
     if "json_patch" in kwargs:
@@ -166,17 +196,23 @@ async def test_conflicts_and_unknown_ids(infra, run_service, unique):
         assert duplicate_department.status_code == 409
         assert duplicate_department.json()["field"] == "id"
         assert (await http.post("/v1/team/managers", json=_manager(unique))).status_code == 201
-        same_email = await http.post("/v1/team/managers", json=_manager(unique, suffix="boris", email=f"ANNA.{unique}@example.com"))
+        same_email = await http.post(
+            "/v1/team/managers", json=_manager(unique, suffix="boris", email=f"ANNA.{unique}@example.com")
+        )
         assert same_email.status_code == 409
         assert same_email.json()["field"] == "email"
         assert (await http.post("/v1/team/managers", json=_manager(unique, suffix="boris"))).status_code == 201
-        steal_email = await http.patch(f"/v1/team/managers/boris-{unique}", json={"email": f"anna.{unique}@example.com"})
+        steal_email = await http.patch(
+            f"/v1/team/managers/boris-{unique}", json={"email": f"anna.{unique}@example.com"}
+        )
         assert steal_email.status_code == 409
         assert (await http.get("/v1/team/managers/nobody")).status_code == 404
         assert (await http.patch("/v1/team/departments/nowhere", json={"name": "X"})).status_code == 404
         assert (await http.post("/v1/team/managers/nobody/deactivate")).status_code == 404
         assert (await http.get("/v1/team/managers/$gt")).status_code == 422
-        assert (await http.patch(f"/v1/team/departments/sales-{unique}", json={"head_manager_id": "ghost"})).status_code == 422
+        assert (
+            await http.patch(f"/v1/team/departments/sales-{unique}", json={"head_manager_id": "ghost"})
+        ).status_code == 422
         assert (await http.get("/v1/team/managers", params={"active": "sometimes"})).status_code == 422
         assert (await http.get("/v1/team/managers", params={"limit": 100000})).status_code == 422
         listed = await http.get("/v1/team/managers", params={"limit": 1, "offset": 1})

@@ -36,7 +36,10 @@ def test_a_change_that_changes_nothing_emits_nothing():
     assert revise(ANNA, 3, {"capacity": ANNA.capacity, "name": "Anna"}, source="/crm/motivation", now=NOW) is None
 
 
-@pytest.mark.parametrize(("start_active", "changes", "expected"), [(True, {"active": False}, "deactivated"), (False, {"active": True}, "activated")])
+@pytest.mark.parametrize(
+    ("start_active", "changes", "expected"),
+    [(True, {"active": False}, "deactivated"), (False, {"active": True}, "activated")],
+)
 def test_activation_changes_are_named(start_active, changes, expected):
     current = ANNA.model_copy(update={"active": start_active})
     revision = revise(current, 1, changes, source="/crm/motivation", now=NOW)

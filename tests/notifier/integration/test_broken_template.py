@@ -31,7 +31,11 @@ async def test_a_broken_template_dead_letters_the_event_and_the_rest_flow(infra,
     (templates / "ru" / "lead_assigned.txt").write_text("Заявка {{ lead.no_such_field.at_all }}\n")
     u = uuid.uuid4().hex[:8]
     manager = Manager(id=f"m-{u}", name="M", department_id=f"d-{u}", email=f"m.{u}@example.com")
-    team = to_record(new_event(ManagerUpserted(change="created", version=1, manager=manager), source="/t", subject=manager_key(manager.id)))
+    team = to_record(
+        new_event(
+            ManagerUpserted(change="created", version=1, manager=manager), source="/t", subject=manager_key(manager.id)
+        )
+    )
     await produce(infra.kafka, "crm.team", [(team.key, team.value, team.headers)])
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
@@ -40,22 +44,46 @@ async def test_a_broken_template_dead_letters_the_event_and_the_rest_flow(infra,
         "NOTIFIER_TEMPLATES_DIR": str(templates),
         "NOTIFIER_DEFAULT_CHANNELS": "inbox",
     }
-    server = start_service("notifier", env=env, port=free_port(), log_path=tmp_path / "notifier.log", python=sys.executable)
+    server = start_service(
+        "notifier", env=env, port=free_port(), log_path=tmp_path / "notifier.log", python=sys.executable
+    )
     try:
         now = datetime.now(UTC)
         lead = LeadSummary(lead_id=f"L-{u}", source_id="site", contact=LeadContact(phone="+79160000001"))
         broken = new_event(
-            LeadAssigned(lead=lead, manager_id=manager.id, department_id="d", reason="new_lead", assigned_at=now, sla_deadline=now + timedelta(minutes=15)),
+            LeadAssigned(
+                lead=lead,
+                manager_id=manager.id,
+                department_id="d",
+                reason="new_lead",
+                assigned_at=now,
+                sla_deadline=now + timedelta(minutes=15),
+            ),
             source="/crm/leads",
             subject=lead.lead_id,
         )
         fine = new_event(
-            LeadSlaBreached(lead=lead, manager_id=manager.id, department_id="d", head_manager_id=None, deadline=now, breached_at=now, breach_number=1),
+            LeadSlaBreached(
+                lead=lead,
+                manager_id=manager.id,
+                department_id="d",
+                head_manager_id=None,
+                deadline=now,
+                breached_at=now,
+                breach_number=1,
+            ),
             source="/crm/leads",
             subject=lead.lead_id,
         )
-        await produce(infra.kafka, "crm.leads", [(r.key, r.value, r.headers) for r in (to_record(broken), to_record(fine))])
-        dead = await read_topic(infra.kafka, "crm.leads.dlq", until=lambda rs: any(headers_of(r).get("ce_id") == broken.id for r in rs), timeout=30)
+        await produce(
+            infra.kafka, "crm.leads", [(r.key, r.value, r.headers) for r in (to_record(broken), to_record(fine))]
+        )
+        dead = await read_topic(
+            infra.kafka,
+            "crm.leads.dlq",
+            until=lambda rs: any(headers_of(r).get("ce_id") == broken.id for r in rs),
+            timeout=30,
+        )
         letter = next(headers_of(r) for r in dead if headers_of(r).get("ce_id") == broken.id)
         assert letter["dlq_reason"] == "poison"
         assert "lead_assigned" in letter["dlq_error"]
@@ -69,7 +97,9 @@ async def test_a_broken_template_dead_letters_the_event_and_the_rest_flow(infra,
             await eventually(urgent_delivered, timeout=20)
             metrics = (await http.get("/metrics")).text
         # other tests' lead.assigned events on the shared topic meet the broken template too
-        counted = re.search(r'notification_broken_templates_total\{language="ru",template="lead_assigned"\} (\d+)', metrics)
+        counted = re.search(
+            r'notification_broken_templates_total\{language="ru",template="lead_assigned"\} (\d+)', metrics
+        )
         assert counted is not None
         assert int(counted.group(1)) >= 1
         time.sleep(0.5)

@@ -42,7 +42,10 @@ class Notifier:
 
     def people(self) -> dict[str, Manager]:
         moscow = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow"))
-        quiet = {"start": (moscow - timedelta(hours=1)).strftime("%H:00"), "end": (moscow + timedelta(hours=2)).strftime("%H:00")}
+        quiet = {
+            "start": (moscow - timedelta(hours=1)).strftime("%H:00"),
+            "end": (moscow + timedelta(hours=2)).strftime("%H:00"),
+        }
         base = {"department_id": f"d-{self.u}", "working_hours": ALL_WEEK}
         specs = {
             "mail": {},
@@ -53,19 +56,38 @@ class Notifier:
             "head": {"language": "en"},
         }
         return {
-            role: Manager.model_validate({"id": f"{role}-{self.u}", "name": role, "email": f"{role}.{self.u}@example.com", **base, **extra})
+            role: Manager.model_validate(
+                {"id": f"{role}-{self.u}", "name": role, "email": f"{role}.{self.u}@example.com", **base, **extra}
+            )
             for role, extra in specs.items()
         }
 
     async def start(self) -> Notifier:
         people = self.people()
         department = Department(id=f"d-{self.u}", name="D", region="Moscow", head_manager_id=people["head"].id)
-        messages = [self._team(DepartmentUpserted(change="created", version=1, department=department), department_key(department.id))]
-        messages += [self._team(ManagerUpserted(change="created", version=1, manager=m), manager_key(m.id)) for m in people.values()]
+        messages = [
+            self._team(
+                DepartmentUpserted(change="created", version=1, department=department), department_key(department.id)
+            )
+        ]
+        messages += [
+            self._team(ManagerUpserted(change="created", version=1, manager=m), manager_key(m.id))
+            for m in people.values()
+        ]
         await produce(self.infra.kafka, "crm.team", messages)
         webhooks = [
-            {"id": f"ok-{self.u}", "url": f"{self.peer.url}/ok-{self.u}", "secret": SECRET, "event_types": ["lead.converted"]},
-            {"id": f"bad-{self.u}", "url": f"{self.peer.url}/bad-{self.u}", "secret": SECRET, "event_types": ["lead.rejected"]},
+            {
+                "id": f"ok-{self.u}",
+                "url": f"{self.peer.url}/ok-{self.u}",
+                "secret": SECRET,
+                "event_types": ["lead.converted"],
+            },
+            {
+                "id": f"bad-{self.u}",
+                "url": f"{self.peer.url}/bad-{self.u}",
+                "secret": SECRET,
+                "event_types": ["lead.rejected"],
+            },
         ]
         (self.workdir / "webhooks.json").write_text(json.dumps(webhooks))
         self.env = {
@@ -89,7 +111,11 @@ class Notifier:
 
     def start_process(self) -> None:
         self.server = start_service(
-            "notifier", env=self.env, port=free_port(), log_path=self.workdir / f"notifier-{time.monotonic_ns()}.log", python=sys.executable
+            "notifier",
+            env=self.env,
+            port=free_port(),
+            log_path=self.workdir / f"notifier-{time.monotonic_ns()}.log",
+            python=sys.executable,
         )
         deadline = time.monotonic() + 30
         while httpx.get(f"{self.server.address}/ready", timeout=5).status_code != 200:
@@ -108,10 +134,18 @@ class Notifier:
         self.peer.stop()
 
     def lead(self, manager: str, *, phone: str = "+79160000001"):
-        return LeadSummary(lead_id=f"L-{uuid.uuid4().hex[:8]}", source_id="site", contact=LeadContact(name="Клиент", phone=phone), product="Кухня")
+        return LeadSummary(
+            lead_id=f"L-{uuid.uuid4().hex[:8]}",
+            source_id="site",
+            contact=LeadContact(name="Клиент", phone=phone),
+            product="Кухня",
+        )
 
     async def send(self, *payloads, repeat: int = 1):
-        records = [to_record(new_event(p, source="/crm/leads", subject=p.lead.lead_id if hasattr(p, "lead") else p.lead_id)) for p in payloads]
+        records = [
+            to_record(new_event(p, source="/crm/leads", subject=p.lead.lead_id if hasattr(p, "lead") else p.lead_id))
+            for p in payloads
+        ]
         await produce(self.infra.kafka, "crm.leads", [(r.key, r.value, r.headers) for r in records] * repeat)
         return records
 
@@ -157,19 +191,38 @@ async def test_a_lead_reaches_its_managers_mailbox_once_even_when_the_event_come
     records = await read_topic(
         notifier.infra.kafka,
         "crm.notifications",
-        until=lambda rs: sum(headers_of(r)["ce_type"] == "notification.delivered" and f"mail-{notifier.u}".encode() in r.value for r in rs) >= 2,
+        until=lambda rs: (
+            sum(
+                headers_of(r)["ce_type"] == "notification.delivered" and f"mail-{notifier.u}".encode() in r.value
+                for r in rs
+            )
+            >= 2
+        ),
     )
     assert records
 
 
 async def _delivered_count(notifier, channel):
-    return [n for n in await notifier.notifications(recipient=f"mail-{notifier.u}", channel=channel) if n["status"] == "delivered"]
+    return [
+        n
+        for n in await notifier.notifications(recipient=f"mail-{notifier.u}", channel=channel)
+        if n["status"] == "delivered"
+    ]
 
 
 async def test_telegram_rate_limits_are_honoured_and_the_message_goes_once(notifier):
     path = f"/bot{TOKEN}/sendMessage"
     notifier.peer.script(
-        path, Answer(429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1", "parameters": {"retry_after": 1}})
+        path,
+        Answer(
+            429,
+            {
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 1",
+                "parameters": {"retry_after": 1},
+            },
+        ),
     )
     await notifier.send(notifier.assigned("tg"))
 
@@ -188,12 +241,18 @@ async def test_webhooks_are_signed_retried_on_5xx_and_failed_on_4xx_visibly(noti
     notifier.peer.script(f"/ok-{notifier.u}", Answer(503, {"error": "busy"}))
     notifier.peer.script(f"/bad-{notifier.u}", Answer(400, {"error": "no such hook"}))
     now = datetime.now(UTC)
-    converted = LeadConverted(lead=notifier.lead("x"), manager_id=f"mail-{notifier.u}", department_id=None, converted_at=now, touches=1)
+    converted = LeadConverted(
+        lead=notifier.lead("x"), manager_id=f"mail-{notifier.u}", department_id=None, converted_at=now, touches=1
+    )
     rejected = LeadRejected(lead_id="L-rej", manager_id=None, source_id="site", reason="spam", rejected_at=now)
     await notifier.send(converted, rejected)
 
     async def outcomes():
-        return {n["recipient"]: n for n in await notifier.notifications(channel="webhook") if n["status"] in ("delivered", "failed")}
+        return {
+            n["recipient"]: n
+            for n in await notifier.notifications(channel="webhook")
+            if n["status"] in ("delivered", "failed")
+        }
 
     await eventually(lambda: _both(outcomes, notifier.u), timeout=20)
     found = await outcomes()
@@ -209,7 +268,9 @@ async def test_webhooks_are_signed_retried_on_5xx_and_failed_on_4xx_visibly(noti
     failures = await read_topic(
         notifier.infra.kafka,
         "crm.notifications",
-        until=lambda rs: any(headers_of(r)["ce_type"] == "notification.failed" and bad["id"].encode() == r.key for r in rs),
+        until=lambda rs: any(
+            headers_of(r)["ce_type"] == "notification.failed" and bad["id"].encode() == r.key for r in rs
+        ),
     )
     assert failures
     async with httpx.AsyncClient(base_url=notifier.server.address, timeout=10) as http:
@@ -245,9 +306,17 @@ async def test_quiet_hours_hold_routine_messages_but_let_urgent_ones_through(not
     await eventually(lambda: notifier.smtp.to(address), timeout=20)
     await eventually(lambda: notifier.smtp.to(f"head.{notifier.u}@example.com"), timeout=20)
     time.sleep(1)
-    assert [m["Subject"] for m in notifier.smtp.to(address)] == [f"СРОЧНО: заявка {urgent.lead.lead_id} не взята вовремя"]
-    assert notifier.smtp.to(f"head.{notifier.u}@example.com")[0]["Subject"].startswith("URGENT")  # the head reads English
-    held = [n for n in await notifier.notifications(recipient=f"quiet-{notifier.u}") if n["cause_event_type"] == "lead.assigned"]
+    assert [m["Subject"] for m in notifier.smtp.to(address)] == [
+        f"СРОЧНО: заявка {urgent.lead.lead_id} не взята вовремя"
+    ]
+    assert notifier.smtp.to(f"head.{notifier.u}@example.com")[0]["Subject"].startswith(
+        "URGENT"
+    )  # the head reads English
+    held = [
+        n
+        for n in await notifier.notifications(recipient=f"quiet-{notifier.u}")
+        if n["cause_event_type"] == "lead.assigned"
+    ]
     assert held[0]["status"] == "pending"
     assert datetime.fromisoformat(held[0]["not_before"]) > datetime.now(UTC) + timedelta(minutes=30)
 
@@ -283,7 +352,13 @@ async def test_restarting_the_notifier_midway_loses_and_duplicates_nothing(notif
 
 async def test_a_webhook_429_is_retried_after_the_time_it_asks_for(notifier):
     notifier.peer.script(f"/ok-{notifier.u}", Answer(429, {"error": "slow down"}, {"Retry-After": "2"}))
-    converted = LeadConverted(lead=notifier.lead("x"), manager_id=f"mail-{notifier.u}", department_id=None, converted_at=datetime.now(UTC), touches=1)
+    converted = LeadConverted(
+        lead=notifier.lead("x"),
+        manager_id=f"mail-{notifier.u}",
+        department_id=None,
+        converted_at=datetime.now(UTC),
+        touches=1,
+    )
     await notifier.send(converted)
     key = f"{converted.lead.lead_id}".encode()
     hooks = lambda: [s for s in notifier.peer.to(f"/ok-{notifier.u}") if key in s.body]  # noqa: E731
@@ -292,6 +367,10 @@ async def test_a_webhook_429_is_retried_after_the_time_it_asks_for(notifier):
     first, second = hooks()[:2]
     assert second.at - first.at >= 1.9  # it waited the Retry-After it was given, not its own shorter backoff
     assert second.json()["event_type"] == "lead.converted"
-    delivered = [n for n in await notifier.notifications(channel="webhook", status="delivered") if n["cause_event_id"] == second.json()["event_id"]]
+    delivered = [
+        n
+        for n in await notifier.notifications(channel="webhook", status="delivered")
+        if n["cause_event_id"] == second.json()["event_id"]
+    ]
     assert delivered[0]["attempts"] == 2
     assert delivered[0]["last_error"] is None

@@ -5,13 +5,16 @@ from datetime import UTC, datetime
 import pytest
 
 from crmhub.schemas.team import Department
+from notifier.adapters.templates import Templates
+from notifier.domain.delivery import BrokenTemplate
 from notifier.domain.routing import DEFAULT_ROUTES, not_before, recipients_for
-from notifier.domain.templates import BrokenTemplate, Templates
 from support.team import directory, manager
 
 ROUTES = {r.event_type: r for r in DEFAULT_ROUTES}
 TEAM = directory(
-    manager("anna", telegram_chat_id="1001", language="en", notifications={"channels": ["telegram", "email", "webhook"]}),
+    manager(
+        "anna", telegram_chat_id="1001", language="en", notifications={"channels": ["telegram", "email", "webhook"]}
+    ),
     manager("olga", notifications={"quiet_hours": {"start": "22:00", "end": "08:00"}}),
     manager("gone", active=False),
     departments=(Department(id="sales", name="S", region="M", timezone="Europe/Moscow", head_manager_id="olga"),),
@@ -28,13 +31,17 @@ def test_an_sla_breach_reaches_the_manager_and_the_head_with_their_own_channels_
 
 
 def test_the_head_of_a_calls_manager_comes_from_the_directory():
-    found = recipients_for(ROUTES["call.callback_overdue"], {"call": {"manager_id": "anna"}}, TEAM, default_channels=("inbox",))
+    found = recipients_for(
+        ROUTES["call.callback_overdue"], {"call": {"manager_id": "anna"}}, TEAM, default_channels=("inbox",)
+    )
     assert [r.manager_id for r in found] == ["anna", "olga"]
 
 
 def test_nobody_or_inactive_recipients_get_nothing():
     assert recipients_for(ROUTES["lead.assigned"], {"manager_id": "gone"}, TEAM, default_channels=("inbox",)) == []
-    assert recipients_for(ROUTES["call.missed"], {"call": {"manager_id": None}}, TEAM, default_channels=("inbox",)) == []
+    assert (
+        recipients_for(ROUTES["call.missed"], {"call": {"manager_id": None}}, TEAM, default_channels=("inbox",)) == []
+    )
 
 
 def test_quiet_hours_hold_non_urgent_messages_until_morning_but_not_urgent_ones():
@@ -46,7 +53,13 @@ def test_quiet_hours_hold_non_urgent_messages_until_morning_but_not_urgent_ones(
 
 
 LEAD = {
-    "lead": {"lead_id": "L1", "source_id": "site", "contact": {"name": None, "phone": "+79160000001", "email": None}, "product": None, "message": None},
+    "lead": {
+        "lead_id": "L1",
+        "source_id": "site",
+        "contact": {"name": None, "phone": "+79160000001", "email": None},
+        "product": None,
+        "message": None,
+    },
     "sla_deadline": "2026-11-26T09:15:00Z",
 }
 

@@ -17,7 +17,12 @@ pytestmark = pytest.mark.integration
 
 
 def _message(account: str, amount: int, fail: str | None = None, key: str | None = None):
-    event = new_event(ProbeRecorded(account=account, amount=amount, fail=fail), source="/crm/test", subject=key or account, time=datetime.now(UTC))
+    event = new_event(
+        ProbeRecorded(account=account, amount=amount, fail=fail),
+        source="/crm/test",
+        subject=key or account,
+        time=datetime.now(UTC),
+    )
     record = to_record(event)
     return event, (record.key, record.value, record.headers)
 
@@ -32,7 +37,9 @@ async def _committed_offsets(bootstrap: str, group: str) -> int:
     return sum(o.offset for o in offsets.values())
 
 
-async def test_consumer_killed_after_storing_effect_reprocesses_without_second_effect(infra, mongo_client, probe, unique):
+async def test_consumer_killed_after_storing_effect_reprocesses_without_second_effect(
+    infra, mongo_client, probe, unique
+):
     topic = f"test.crash.{unique}"
     db = f"t_crash_{unique}"
     account = f"acct-{unique}"
@@ -42,7 +49,9 @@ async def test_consumer_killed_after_storing_effect_reprocesses_without_second_e
     crashed = probe("consume", db, "--topic", topic, "--group", f"g-{unique}", "--crash-after-effect")
     assert await asyncio.to_thread(crashed.wait, 60) == CRASH_EXIT
     assert (await mongo_client[db].totals.find_one({"_id": account}))["total"] == 10
-    assert await _committed_offsets(infra.kafka, f"g-{unique}") == 0, "the offset must not be committed before the handler returned"
+    assert await _committed_offsets(infra.kafka, f"g-{unique}") == 0, (
+        "the offset must not be committed before the handler returned"
+    )
 
     probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
 
@@ -54,7 +63,9 @@ async def test_consumer_killed_after_storing_effect_reprocesses_without_second_e
     assert (await mongo_client[db].totals.find_one({"_id": account}))["total"] == 10
 
 
-async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_flowing(infra, mongo_client, probe, unique):
+async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_flowing(
+    infra, mongo_client, probe, unique
+):
     topic = f"test.dlq.{unique}"
     db = f"t_dlq_{unique}"
     key = f"k-{unique}"  # one key: everything lands on one partition, in this order
@@ -63,7 +74,11 @@ async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_f
     m2 = (m2[0], b'{"account": "bad", "amount": "not a number"}', m2[2])
     closed, m3 = _message("closed", 4, fail="poison", key=key)
     buggy, m4 = _message("buggy", 8, fail="bug", key=key)
-    not_json = (key.encode(), b"\xff{not json", {"ce_id": "raw-1", "ce_type": "test.probe.recorded", "ce_source": "/x", "ce_time": "2026-01-01T00:00:00Z"})
+    not_json = (
+        key.encode(),
+        b"\xff{not json",
+        {"ce_id": "raw-1", "ce_type": "test.probe.recorded", "ce_source": "/x", "ce_time": "2026-01-01T00:00:00Z"},
+    )
     no_headers = (key.encode(), b'{"account": "x", "amount": 1}', {})
     _, m7 = _message("good", 16, fail="flaky2", key=key)
     _, m8 = _message("good", 32, key=key)
@@ -102,7 +117,9 @@ async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_f
     assert (await mongo_client[db].deliveries.find_one({"_id": closed.id}))["n"] == 1
 
 
-async def test_two_consumers_in_one_group_share_the_partitions_and_apply_everything_once(infra, mongo_client, probe, unique):
+async def test_two_consumers_in_one_group_share_the_partitions_and_apply_everything_once(
+    infra, mongo_client, probe, unique
+):
     topic = f"test.share.{unique}"
     db = f"t_share_{unique}"
     from crmhub.kafka import ensure_topics

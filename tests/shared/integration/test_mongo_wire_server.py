@@ -35,7 +35,10 @@ async def test_of_two_writers_holding_the_same_version_exactly_one_wins(mongo_cl
     for round_ in range(20):
         await collection.insert_one({"_id": round_, **new_aggregate({"owner": None}, [])})
         results = await asyncio.gather(
-            *(save_aggregate(collection, round_, expected_version=1, state={"owner": who}, events=[]) for who in ("anna", "boris", "olga"))
+            *(
+                save_aggregate(collection, round_, expected_version=1, state={"owner": who}, events=[])
+                for who in ("anna", "boris", "olga")
+            )
         )
         assert sorted(results) == [False, False, True]
         assert (await collection.find_one({"_id": round_}))["version"] == 2

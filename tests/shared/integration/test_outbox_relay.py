@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 def _account_event(account: str, amount: int):
-    return new_event(ProbeRecorded(account=account, amount=amount), source="/crm/test", subject=account, time=datetime.now(UTC))
+    return new_event(
+        ProbeRecorded(account=account, amount=amount), source="/crm/test", subject=account, time=datetime.now(UTC)
+    )
 
 
 async def test_event_written_with_its_state_reaches_kafka_and_leaves_the_outbox(infra, mongo_client, probe, unique):
@@ -29,7 +31,9 @@ async def test_event_written_with_its_state_reaches_kafka_and_leaves_the_outbox(
     relay = probe("relay", db)
     assert await asyncio.to_thread(relay.wait, 60) == 0
 
-    records = await read_topic(infra.kafka, PROBE_TOPIC.name, until=lambda rs: any(r.key == account.encode() for r in rs))
+    records = await read_topic(
+        infra.kafka, PROBE_TOPIC.name, until=lambda rs: any(r.key == account.encode() for r in rs)
+    )
     mine = [r for r in records if r.key == account.encode()]
     assert len(mine) == 1
     headers = headers_of(mine[0])
@@ -45,7 +49,9 @@ async def test_event_written_with_its_state_reaches_kafka_and_leaves_the_outbox(
     assert doc["balance"] == 5
 
 
-async def test_relay_crash_between_publish_and_clear_resends_same_id_and_consumer_applies_once(infra, mongo_client, probe, unique):
+async def test_relay_crash_between_publish_and_clear_resends_same_id_and_consumer_applies_once(
+    infra, mongo_client, probe, unique
+):
     db = f"t_relaycrash_{unique}"
     account = f"acct-{unique}"
     event = _account_event(account, 7)
@@ -59,7 +65,9 @@ async def test_relay_crash_between_publish_and_clear_resends_same_id_and_consume
 
     recovered = probe("relay", db)
     assert await asyncio.to_thread(recovered.wait, 60) == 0
-    records = await read_topic(infra.kafka, PROBE_TOPIC.name, until=lambda rs: sum(r.key == account.encode() for r in rs) >= 2)
+    records = await read_topic(
+        infra.kafka, PROBE_TOPIC.name, until=lambda rs: sum(r.key == account.encode() for r in rs) >= 2
+    )
     ids = [headers_of(r)["ce_id"] for r in records if r.key == account.encode()]
     assert ids == [event.id, event.id]
     assert (await mongo_client[db].accounts.find_one({"_id": account}))["outbox"] == []

@@ -11,7 +11,8 @@ import pytest
 from crmhub.events import new_event, to_record
 from crmhub.kafka import make_broker
 from crmhub.schemas.team import Manager, ManagerUpserted
-from crmhub.team_directory import TeamDirectoryFollower, manager_key
+from crmhub.team_directory import manager_key
+from crmhub.team_follower import TeamDirectoryFollower
 from support.kafka import produce
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,12 @@ async def test_caught_up_means_everything_present_at_start_has_been_applied(infr
     for manager_id in ids:
         manager = Manager(id=manager_id, name="Bench", department_id=f"d-{unique}", email=f"{manager_id}@example.com")
         record = to_record(
-            new_event(ManagerUpserted(change="created", version=1, manager=manager), source="/test", subject=manager_key(manager_id), time=datetime.now(UTC))
+            new_event(
+                ManagerUpserted(change="created", version=1, manager=manager),
+                source="/test",
+                subject=manager_key(manager_id),
+                time=datetime.now(UTC),
+            )
         )
         messages.append((record.key, record.value, record.headers))
     await produce(infra.kafka, "crm.team", messages)

@@ -44,7 +44,9 @@ def test_emails_normalize_lowercased_or_none(raw, expected):
 
 
 def test_masking_hides_phones_and_emails_but_keeps_dates_and_ids():
-    text = "lead from +7 (912) 345-67-89, 89123456789 and Ivan.Petrov@example.com at 2026-11-26 22:10:24, id 6a6227e3-97cb"
+    text = (
+        "lead from +7 (912) 345-67-89, 89123456789 and Ivan.Petrov@example.com at 2026-11-26 22:10:24, id 6a6227e3-97cb"
+    )
     masked = mask_contacts(text)
     assert "345-67" not in masked
     assert "9123456789" not in masked
@@ -54,7 +56,9 @@ def test_masking_hides_phones_and_emails_but_keeps_dates_and_ids():
     assert "6a6227e3-97cb" in masked
 
 
-@given(st.from_regex(r"\+7 ?9\d{2} ?\d{3}[ -]?\d{2}[ -]?\d{2}", fullmatch=True), st.text(alphabet="abc ,.:", max_size=20))
+@given(
+    st.from_regex(r"\+7 ?9\d{2} ?\d{3}[ -]?\d{2}[ -]?\d{2}", fullmatch=True), st.text(alphabet="abc ,.:", max_size=20)
+)
 def test_no_phone_number_survives_masking(phone, padding):
     masked = mask_contacts(f"{padding} {phone} {padding}")
     digits = re.sub(r"\D", "", phone)

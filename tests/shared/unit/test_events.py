@@ -10,8 +10,12 @@ from crmhub.topics import TEAM
 
 
 def _department_event():
-    data = DepartmentUpserted(change="created", version=1, department=Department(id="sales", name="Продажи", region="Moscow"))
-    return new_event(data, source="/crm/motivation", subject="department:sales", time=datetime(2026, 11, 26, 10, 0, tzinfo=UTC))
+    data = DepartmentUpserted(
+        change="created", version=1, department=Department(id="sales", name="Продажи", region="Moscow")
+    )
+    return new_event(
+        data, source="/crm/motivation", subject="department:sales", time=datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    )
 
 
 def test_event_round_trips_through_kafka_binary_mode():

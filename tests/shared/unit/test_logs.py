@@ -26,7 +26,12 @@ def test_log_lines_are_json_with_service_and_the_event_being_handled():
 
 
 def test_contacts_are_masked_in_messages_and_extra_fields():
-    line = _format("new lead %s <%s>", "+79123456789", "anna@example.com", contact={"phone": "8 912 345 67 89", "email": "Boris@example.com"})
+    line = _format(
+        "new lead %s <%s>",
+        "+79123456789",
+        "anna@example.com",
+        contact={"phone": "8 912 345 67 89", "email": "Boris@example.com"},
+    )
     dumped = json.dumps(line)
     assert "9123456789" not in dumped
     assert "912 345 67 89" not in dumped

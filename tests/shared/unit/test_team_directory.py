@@ -8,7 +8,9 @@ from crmhub.team_directory import TeamDirectory
 
 
 def _manager_event(version: int, *, manager_id: str = "anna", active: bool = True) -> ManagerUpserted:
-    manager = Manager(id=manager_id, name=f"Anna v{version}", department_id="sales", email=f"{manager_id}@example.com", active=active)
+    manager = Manager(
+        id=manager_id, name=f"Anna v{version}", department_id="sales", email=f"{manager_id}@example.com", active=active
+    )
     return ManagerUpserted(change="updated", version=version, manager=manager)
 
 
@@ -24,7 +26,9 @@ def test_newer_versions_replace_older_ones_and_stale_ones_are_ignored():
 
 def test_departments_and_managers_with_the_same_id_do_not_collide():
     directory = TeamDirectory()
-    directory.apply(DepartmentUpserted(change="created", version=5, department=Department(id="anna", name="Dept", region="Moscow")))
+    directory.apply(
+        DepartmentUpserted(change="created", version=5, department=Department(id="anna", name="Dept", region="Moscow"))
+    )
     assert directory.apply(_manager_event(1))
     assert directory.department("anna").name == "Dept"
     assert directory.manager("anna").name == "Anna v1"
@@ -39,7 +43,13 @@ def test_managers_of_a_department_lists_active_ones_by_default():
     assert [m.id for m in directory.managers_of("sales", active_only=False)] == ["a", "b", "c"]
 
 
-@given(st.lists(st.tuples(st.sampled_from(["anna", "boris", "olga"]), st.integers(min_value=1, max_value=30)), min_size=1, max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["anna", "boris", "olga"]), st.integers(min_value=1, max_value=30)),
+        min_size=1,
+        max_size=60,
+    )
+)
 def test_any_order_and_duplication_of_events_converges_to_the_highest_versions(deliveries):
     directory = TeamDirectory()
     for manager_id, version in deliveries:

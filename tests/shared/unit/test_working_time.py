@@ -15,7 +15,11 @@ ANNA = manager("anna", working_hours=NINE_TO_SIX)
 
 def msk(day: int, hour: int, minute: int = 0) -> datetime:
     """2026-11-<day> at hour:minute Moscow time (UTC+3), as UTC."""
-    return datetime(2026, 11, day, hour - 3, minute, tzinfo=UTC) if hour >= 3 else datetime(2026, 11, day - 1, hour + 21, minute, tzinfo=UTC)
+    return (
+        datetime(2026, 11, day, hour - 3, minute, tzinfo=UTC)
+        if hour >= 3
+        else datetime(2026, 11, day - 1, hour + 21, minute, tzinfo=UTC)
+    )
 
 
 def test_on_duty_follows_local_working_hours():
@@ -31,7 +35,9 @@ def test_the_same_hours_mean_different_utc_in_another_time_zone():
 
 
 def test_absence_and_inactivity_take_a_manager_off_duty():
-    away = manager("anna", working_hours=NINE_TO_SIX, absences=[{"kind": "sick", "start": msk(26, 0, 0), "end": msk(27, 12)}])
+    away = manager(
+        "anna", working_hours=NINE_TO_SIX, absences=[{"kind": "sick", "start": msk(26, 0, 0), "end": msk(27, 12)}]
+    )
     assert not is_on_duty(away, MSK, msk(26, 12))
     assert next_duty_start(away, MSK, msk(26, 12)) == msk(27, 12)
     assert not is_on_duty(manager("anna", working_hours=NINE_TO_SIX, active=False), MSK, msk(26, 12))
@@ -45,10 +51,14 @@ def test_next_duty_start_skips_the_weekend():
 
 def test_working_time_deadline_spans_evenings_weekends_and_absences():
     assert add_working_time(ANNA, MSK, msk(26, 10), timedelta(minutes=15)) == msk(26, 10, 15)
-    assert add_working_time(ANNA, MSK, msk(27, 17, 50), timedelta(minutes=15)) == datetime(2026, 11, 30, 6, 5, tzinfo=UTC)
+    assert add_working_time(ANNA, MSK, msk(27, 17, 50), timedelta(minutes=15)) == datetime(
+        2026, 11, 30, 6, 5, tzinfo=UTC
+    )
     # Thursday 20:00 + 10 working hours = all of Friday (9 h) + Monday 09:00-10:00
     assert add_working_time(ANNA, MSK, msk(26, 20), timedelta(hours=10)) == datetime(2026, 11, 30, 7, tzinfo=UTC)
-    away = manager("anna", working_hours=NINE_TO_SIX, absences=[{"kind": "other", "start": msk(26, 10, 5), "end": msk(26, 11)}])
+    away = manager(
+        "anna", working_hours=NINE_TO_SIX, absences=[{"kind": "other", "start": msk(26, 10, 5), "end": msk(26, 11)}]
+    )
     assert add_working_time(away, MSK, msk(26, 10), timedelta(minutes=15)) == msk(26, 11, 10)
 
 

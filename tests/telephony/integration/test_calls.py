@@ -44,10 +44,12 @@ def phones(infra, tmp_path_factory):
         "TELEPHONY_MONGODB_DATABASE": f"{hub.database}_telephony",
         "TELEPHONY_PROVIDERS_FILE": str(path),
         "TELEPHONY_OUTBOX_POLL_SECONDS": "0.2",
-        "TELEPHONY_SCHEDULER_SECONDS": "0.2",
+        "TELEPHONY_TIMER_POLL_SECONDS": "0.2",
         "TELEPHONY_SETTLE_SECONDS": "2",
     }
-    server = start_service("telephony", env=env, port=free_port(), log_path=hub.workdir / "telephony.log", python=sys.executable)
+    server = start_service(
+        "telephony", env=env, port=free_port(), log_path=hub.workdir / "telephony.log", python=sys.executable
+    )
     yield hub, server
     server.stop()
     hub.stop()
@@ -80,9 +82,21 @@ async def test_a_missed_call_then_a_call_back_measures_the_delay(phones):
             assert (await _post(http, pbx, body)).status_code == 200
         back = f"out-{uuid.uuid4().hex[:6]}"
         await _post(
-            http, pbx, {"call_id": back, "event": "started", "at": _at(), "direction": "outbound", "caller": "101", "callee": client, "extension": "101"}
+            http,
+            pbx,
+            {
+                "call_id": back,
+                "event": "started",
+                "at": _at(),
+                "direction": "outbound",
+                "caller": "101",
+                "callee": client,
+                "extension": "101",
+            },
         )
-        await _post(http, pbx, {"call_id": back, "event": "ended", "at": _at(30), "outcome": "answered", "talk_seconds": 25})
+        await _post(
+            http, pbx, {"call_id": back, "event": "ended", "at": _at(30), "outcome": "answered", "talk_seconds": 25}
+        )
         calls = (await http.get("/v1/calls", params={"number": client})).json()["items"]
         missed = next(c for c in calls if c["provider_call_id"] == call_id)
 
@@ -101,7 +115,11 @@ async def test_a_missed_call_then_a_call_back_measures_the_delay(phones):
     )
     assert 15 <= detail["callback"]["delay_seconds"] <= 30
     records = await read_topic(
-        hub.kafka, "crm.calls", until=lambda rs: any(headers_of(r)["ce_type"] == "call.callback_made" and r.key == missed["call_id"].encode() for r in rs)
+        hub.kafka,
+        "crm.calls",
+        until=lambda rs: any(
+            headers_of(r)["ce_type"] == "call.callback_made" and r.key == missed["call_id"].encode() for r in rs
+        ),
     )
     mine = [headers_of(r)["ce_type"] for r in records if r.key == missed["call_id"].encode()]
     assert mine == ["call.started", "call.missed", "call.callback_made"]  # the final outcome published once
@@ -114,20 +132,38 @@ async def test_no_call_back_in_the_window_is_overdue(phones):
         await _post(
             http,
             f"fast-{hub.unique}",
-            {"call_id": call_id, "event": "ended", "at": _at(), "direction": "inbound", "caller": phone(), "callee": "+74951110000", "outcome": "missed"},
+            {
+                "call_id": call_id,
+                "event": "ended",
+                "at": _at(),
+                "direction": "inbound",
+                "caller": phone(),
+                "callee": "+74951110000",
+                "outcome": "missed",
+            },
         )
         listed = (await http.get("/v1/calls", params={"outcome": "missed"})).json()["items"]
         record = next(c for c in listed if c["provider_call_id"] == call_id)
 
         async def overdue():
-            return ((await http.get(f"/v1/calls/{record['call_id']}")).json()["callback"] or {}).get("status") == "overdue"
+            return ((await http.get(f"/v1/calls/{record['call_id']}")).json()["callback"] or {}).get(
+                "status"
+            ) == "overdue"
 
         await eventually(overdue, timeout=20)
         stats = (await http.get("/v1/stats/calls", params={"group_by": "line"})).json()
     records = await read_topic(
-        hub.kafka, "crm.calls", until=lambda rs: any(headers_of(r)["ce_type"] == "call.callback_overdue" and r.key == record["call_id"].encode() for r in rs)
+        hub.kafka,
+        "crm.calls",
+        until=lambda rs: any(
+            headers_of(r)["ce_type"] == "call.callback_overdue" and r.key == record["call_id"].encode() for r in rs
+        ),
     )
-    overdue_event = next(json.loads(r.value) for r in records if headers_of(r)["ce_type"] == "call.callback_overdue" and r.key == record["call_id"].encode())
+    overdue_event = next(
+        json.loads(r.value)
+        for r in records
+        if headers_of(r)["ce_type"] == "call.callback_overdue" and r.key == record["call_id"].encode()
+    )
     assert overdue_event["call"]["call_id"] == record["call_id"]
     assert sum(g["callbacks_overdue"] for g in stats["groups"]) >= 1
 
@@ -173,10 +209,18 @@ async def test_bad_requests_store_nothing(phones, mongo_client):
         assert (await _post(http, "no-such-provider", body)).status_code == 404
         assert (await _post(http, f"fenced-{hub.unique}", body)).status_code == 403
         assert (
-            await http.post(f"/v1/telephony/pbx-{hub.unique}/events", content=b"{", headers={"X-Api-Key": KEY, "Content-Type": "application/json"})
+            await http.post(
+                f"/v1/telephony/pbx-{hub.unique}/events",
+                content=b"{",
+                headers={"X-Api-Key": KEY, "Content-Type": "application/json"},
+            )
         ).status_code == 400
         assert (await _post(http, f"pbx-{hub.unique}", {**body, "caller": {"$ne": 1}})).status_code == 422
-        assert (await http.post(f"/v1/telephony/pbx-{hub.unique}/events", content=b"x" * 400_000, headers={"X-Api-Key": KEY})).status_code == 413
+        assert (
+            await http.post(
+                f"/v1/telephony/pbx-{hub.unique}/events", content=b"x" * 400_000, headers={"X-Api-Key": KEY}
+            )
+        ).status_code == 413
         weird = await _post(http, f"pbx-{hub.unique}", {**body, "call_id": "weird-1", "caller": "anonymous"})
         assert weird.status_code == 200  # an unparseable number is kept as given and flagged
         record = (await http.get(f"/v1/calls/{weird.json()['calls'][0]}")).json()["call"]
@@ -188,7 +232,14 @@ async def test_an_end_whose_start_never_comes_is_published_once_it_settles(phone
     hub, server = phones
     call_id = f"orphan-{uuid.uuid4().hex[:6]}"
     async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
-        stored = await _post(http, f"pbx-{hub.unique}", {"call_id": call_id, "event": "ended", "at": _at(-1), "outcome": "missed"})
+        stored = await _post(
+            http, f"pbx-{hub.unique}", {"call_id": call_id, "event": "ended", "at": _at(-1), "outcome": "missed"}
+        )
     key = stored.json()["calls"][0].encode()
-    records = await read_topic(hub.kafka, "crm.calls", until=lambda rs: any(r.key == key and headers_of(r)["ce_type"] == "call.missed" for r in rs), timeout=20)
+    records = await read_topic(
+        hub.kafka,
+        "crm.calls",
+        until=lambda rs: any(r.key == key and headers_of(r)["ce_type"] == "call.missed" for r in rs),
+        timeout=20,
+    )
     assert [headers_of(r)["ce_type"] for r in records if r.key == key] == ["call.started", "call.missed"]

@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from telephony.adapters.formats import FORMATS, Received, Rejected, mango, twilio, zadarma
+from crmhub.intake import IntakeError, Received
+from telephony.adapters.formats import FORMATS, mango, twilio, zadarma
 from telephony.adapters.providers import Provider
 from telephony.domain.call import merge
 
@@ -17,7 +18,15 @@ JSON = "application/json"
 
 
 def provider(fmt: str, **extra) -> Provider:
-    return Provider.model_validate({"id": f"p-{fmt}", "format": fmt, "secret": "s3cret-value-123", "extensions": {"101": "anna", "102": "boris"}, **extra})
+    return Provider.model_validate(
+        {
+            "id": f"p-{fmt}",
+            "format": fmt,
+            "secret": "s3cret-value-123",
+            "extensions": {"101": "anna", "102": "boris"},
+            **extra,
+        }
+    )
 
 
 def request(
@@ -30,7 +39,14 @@ def request(
     url: str = "https://hub.example/v1/telephony/p/events",
 ) -> Received:
     raw = body.encode() if isinstance(body, str) else body
-    return Received(method=method, url=url, headers={"content-type": content_type, **(headers or {})}, query=query or {}, body=raw, client_ip="127.0.0.1")
+    return Received(
+        method=method,
+        url=url,
+        headers={"content-type": content_type, **(headers or {})},
+        query=query or {},
+        body=raw,
+        client_ip="127.0.0.1",
+    )
 
 
 def run(fmt: str, received: Received, **extra):
@@ -60,7 +76,9 @@ CDR = {
 
 
 def test_asterisk_cdr_local_times_take_the_providers_zone():
-    parsed = run("asterisk", request(json.dumps(CDR), headers={"x-api-key": "s3cret-value-123"}), timezone="Asia/Novosibirsk")
+    parsed = run(
+        "asterisk", request(json.dumps(CDR), headers={"x-api-key": "s3cret-value-123"}), timezone="Asia/Novosibirsk"
+    )
     call = merge(parsed.facts)
     assert call.started_at == datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 12:00 in Novosibirsk (UTC+7)
     assert call.answered_at == datetime(2026, 11, 26, 5, 0, 7, tzinfo=UTC)
@@ -69,7 +87,14 @@ def test_asterisk_cdr_local_times_take_the_providers_zone():
 
 
 def test_asterisk_legs_of_one_call_merge_by_linkedid():
-    busy_leg = {**CDR, "uniqueid": "1700000000.2", "dstchannel": "SIP/102-00000003", "disposition": "NO ANSWER", "billsec": "0", "answer": ""}
+    busy_leg = {
+        **CDR,
+        "uniqueid": "1700000000.2",
+        "dstchannel": "SIP/102-00000003",
+        "disposition": "NO ANSWER",
+        "billsec": "0",
+        "answer": "",
+    }
     parsed = run("asterisk", request(json.dumps([busy_leg, CDR]), headers={"x-api-key": "s3cret-value-123"}))
     call = merge(parsed.facts)
     assert call.outcome == "answered"
@@ -77,28 +102,54 @@ def test_asterisk_legs_of_one_call_merge_by_linkedid():
 
 
 def test_asterisk_outbound_from_an_extension():
-    cdr = {**CDR, "src": "101", "dst": "89165554433", "channel": "SIP/101-0000", "dstchannel": "SIP/trunk-0001", "disposition": "NO ANSWER", "billsec": "0"}
+    cdr = {
+        **CDR,
+        "src": "101",
+        "dst": "89165554433",
+        "channel": "SIP/101-0000",
+        "dstchannel": "SIP/trunk-0001",
+        "disposition": "NO ANSWER",
+        "billsec": "0",
+    }
     call = merge(run("asterisk", request(json.dumps(cdr), headers={"x-api-key": "s3cret-value-123"})).facts)
     assert (call.direction, call.outcome, call.extension) == ("outbound", "missed", "101")
 
 
 def test_asterisk_needs_its_key_and_a_real_disposition():
-    with pytest.raises(Rejected) as error:
+    with pytest.raises(IntakeError) as error:
         run("asterisk", request(json.dumps(CDR), headers={"x-api-key": "wrong"}))
     assert error.value.status == 401
-    with pytest.raises(Rejected, match="disposition"):
+    with pytest.raises(IntakeError, match="disposition"):
         run("asterisk", request(json.dumps({**CDR, "disposition": "MAYBE"}), headers={"x-api-key": "s3cret-value-123"}))
 
 
 def _zadarma(fields: dict[str, str], signed: tuple[str, ...]) -> Received:
-    return request(urlencode(fields), FORM, headers={"signature": zadarma.sign("s3cret-value-123", *(fields[f] for f in signed))})
+    return request(
+        urlencode(fields), FORM, headers={"signature": zadarma.sign("s3cret-value-123", *(fields[f] for f in signed))}
+    )
 
 
 def test_zadarma_notifications_with_their_signatures():
-    base = {"pbx_call_id": "in_123", "caller_id": "+79165554433", "called_did": "74951110000", "call_start": "2026-11-26 12:00:00"}
+    base = {
+        "pbx_call_id": "in_123",
+        "caller_id": "+79165554433",
+        "called_did": "74951110000",
+        "call_start": "2026-11-26 12:00:00",
+    }
     start = run("zadarma", _zadarma({"event": "NOTIFY_START", **base}, ("caller_id", "called_did", "call_start")))
-    answer = run("zadarma", _zadarma({"event": "NOTIFY_ANSWER", **base, "destination": "101"}, ("caller_id", "destination", "call_start")))
-    end_fields = {"event": "NOTIFY_END", **base, "internal": "101", "duration": "95", "disposition": "answered", "status_code": "16", "is_recorded": "1"}
+    answer = run(
+        "zadarma",
+        _zadarma({"event": "NOTIFY_ANSWER", **base, "destination": "101"}, ("caller_id", "destination", "call_start")),
+    )
+    end_fields = {
+        "event": "NOTIFY_END",
+        **base,
+        "internal": "101",
+        "duration": "95",
+        "disposition": "answered",
+        "status_code": "16",
+        "is_recorded": "1",
+    }
     end = run("zadarma", _zadarma(end_fields, ("caller_id", "called_did", "call_start")))
     call = merge(start.facts + answer.facts + end.facts)
     assert (call.direction, call.outcome, call.extension, call.line) == ("inbound", "answered", "101", "74951110000")
@@ -118,7 +169,7 @@ def test_zadarma_unanswered_incoming_is_missed_and_forged_signatures_are_refused
     call = merge(run("zadarma", _zadarma(fields, ("caller_id", "called_did", "call_start"))).facts)
     assert call.outcome == "missed"
     forged = request(urlencode(fields), FORM, headers={"signature": zadarma.sign("guess", "x")})
-    with pytest.raises(Rejected) as error:
+    with pytest.raises(IntakeError) as error:
         run("zadarma", forged)
     assert error.value.status == 401
 
@@ -131,7 +182,11 @@ def test_zadarma_url_check_echoes_zd_echo():
 def _mango(payload: dict, event: str) -> Received:
     body = json.dumps(payload)
     return request(
-        urlencode({"vpbx_api_key": "mango-key", "sign": mango.sign("mango-key", body, "s3cret-value-123"), "json": body}), FORM, query={"event": event}
+        urlencode(
+            {"vpbx_api_key": "mango-key", "sign": mango.sign("mango-key", body, "s3cret-value-123"), "json": body}
+        ),
+        FORM,
+        query={"event": event},
     )
 
 
@@ -171,20 +226,46 @@ def test_mango_call_states_out_of_order_and_the_summary():
 
 def test_mango_sign_must_cover_key_json_and_salt():
     received = _mango({"entry_id": "x", "call_state": "Appeared", "timestamp": 1}, "call")
-    with pytest.raises(Rejected) as error:
+    with pytest.raises(IntakeError) as error:
         run("mango", received, key="other-key")
     assert error.value.status == 401
 
 
 def _twilio(params: dict[str, str], url: str = "https://hub.example/v1/telephony/p/events") -> Received:
-    return request(urlencode(params), FORM, headers={"x-twilio-signature": twilio.signature("s3cret-value-123", url, params)}, url=url)
+    return request(
+        urlencode(params),
+        FORM,
+        headers={"x-twilio-signature": twilio.signature("s3cret-value-123", url, params)},
+        url=url,
+    )
 
 
 def test_twilio_status_callbacks_signed_over_url_and_sorted_params():
-    common = {"CallSid": "CA123", "AccountSid": "AC1", "From": "+79165554433", "To": "+74951110000", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    ringing = run("twilio", _twilio({**common, "CallStatus": "ringing", "SequenceNumber": "0", "Timestamp": "Thu, 26 Nov 2026 12:00:00 +0000"}))
+    common = {
+        "CallSid": "CA123",
+        "AccountSid": "AC1",
+        "From": "+79165554433",
+        "To": "+74951110000",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+    ringing = run(
+        "twilio",
+        _twilio(
+            {**common, "CallStatus": "ringing", "SequenceNumber": "0", "Timestamp": "Thu, 26 Nov 2026 12:00:00 +0000"}
+        ),
+    )
     done = run(
-        "twilio", _twilio({**common, "CallStatus": "no-answer", "SequenceNumber": "2", "Timestamp": "Thu, 26 Nov 2026 12:00:30 +0000", "CallDuration": "0"})
+        "twilio",
+        _twilio(
+            {
+                **common,
+                "CallStatus": "no-answer",
+                "SequenceNumber": "2",
+                "Timestamp": "Thu, 26 Nov 2026 12:00:30 +0000",
+                "CallDuration": "0",
+            }
+        ),
     )
     call = merge(ringing.facts + done.facts)
     assert (call.direction, call.outcome) == ("inbound", "missed")
@@ -195,7 +276,7 @@ def test_twilio_checks_the_public_url_it_was_given():
     params = {"CallSid": "CA1", "CallStatus": "completed", "CallDuration": "10", "From": "+1", "To": "+2"}
     received = _twilio(params, url="https://public.example/hook")
     run("twilio", received, public_url="https://public.example/hook")
-    with pytest.raises(Rejected):
+    with pytest.raises(IntakeError):
         run("twilio", received, public_url="https://other.example/hook")
 
 
@@ -209,11 +290,26 @@ def test_bitrix24_register_and_finish():
         "LINE_NUMBER": "74952220000",
         "CRM_CREATE": "1",
     }
-    finish = {"CALL_ID": "externalCall.abc", "USER_PHONE_INNER": "102", "DURATION": "0", "STATUS_CODE": "304", "CALL_END_DATE": "2026-11-26T12:00:40+03:00"}
+    finish = {
+        "CALL_ID": "externalCall.abc",
+        "USER_PHONE_INNER": "102",
+        "DURATION": "0",
+        "STATUS_CODE": "304",
+        "CALL_END_DATE": "2026-11-26T12:00:40+03:00",
+    }
     key = {"x-api-key": "s3cret-value-123"}
-    call = merge(run("bitrix24", request(json.dumps(register), headers=key)).facts + run("bitrix24", request(json.dumps(finish), headers=key)).facts)
-    assert (call.direction, call.caller, call.outcome, call.line, call.extension) == ("inbound", "+79165554433", "missed", "74952220000", "102")
-    with pytest.raises(Rejected, match="STATUS_CODE"):
+    call = merge(
+        run("bitrix24", request(json.dumps(register), headers=key)).facts
+        + run("bitrix24", request(json.dumps(finish), headers=key)).facts
+    )
+    assert (call.direction, call.caller, call.outcome, call.line, call.extension) == (
+        "inbound",
+        "+79165554433",
+        "missed",
+        "74952220000",
+        "102",
+    )
+    with pytest.raises(IntakeError, match="STATUS_CODE"):
         run("bitrix24", request(json.dumps({**finish, "STATUS_CODE": "999"}), headers=key))
 
 
@@ -229,6 +325,6 @@ def test_bitrix24_register_and_finish():
     ],
 )
 def test_canonical_json_refuses_what_it_cannot_use(body, status):
-    with pytest.raises(Rejected) as error:
+    with pytest.raises(IntakeError) as error:
         run("json", request(body, headers={"x-api-key": "s3cret-value-123"}))
     assert error.value.status == status

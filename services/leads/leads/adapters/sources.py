@@ -3,13 +3,11 @@ and limits. Loaded from the JSON file named by LEADS_SOURCES_FILE (docs/leads.md
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from crmhub.config_files import FrozenConfig, SecretRef, load_config
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from leads.domain.assignment import OffDutyPolicy, Pool, Rule, Strategy
 from leads.domain.submission import Blocklist
@@ -18,11 +16,7 @@ Format = Literal["json", "form", "tilda", "bitrix24", "typeform", "amocrm"]
 SourceId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Auth(_Config):
+class Auth(SecretRef):
     """How a source proves who it is.
 
     - api_key: the secret in a header (default X-Api-Key) or, for senders that cannot set
@@ -33,20 +27,13 @@ class Auth(_Config):
     """
 
     type: Literal["api_key", "hmac", "typeform"] = "api_key"
-    secret: str | None = None
-    secret_env: str | None = None
     header: str = "X-Api-Key"
     query_param: str | None = "api_key"
     signature_header: str = "X-Signature"
     tolerance_seconds: int = 300
 
-    def resolved_secret(self) -> str | None:
-        if self.secret_env:
-            return os.environ.get(self.secret_env) or None
-        return self.secret
 
-
-class PoolConfig(_Config):
+class PoolConfig(FrozenConfig):
     department_id: str | None = None
     manager_ids: tuple[str, ...] = ()
     strategy: Strategy = "round_robin"
@@ -55,7 +42,7 @@ class PoolConfig(_Config):
         return Pool(self.department_id, tuple(sorted(self.manager_ids)), self.strategy)
 
 
-class RuleConfig(_Config):
+class RuleConfig(FrozenConfig):
     source_id: str | None = None
     product: str | None = None
     region: str | None = None
@@ -63,7 +50,7 @@ class RuleConfig(_Config):
     pool: PoolConfig
 
 
-class AssignmentConfig(_Config):
+class AssignmentConfig(FrozenConfig):
     pool: PoolConfig = PoolConfig()
     rules: tuple[RuleConfig, ...] = ()
     off_duty: OffDutyPolicy = "wait"
@@ -72,7 +59,7 @@ class AssignmentConfig(_Config):
         return [Rule(r.pool.pool(), r.source_id, r.product, r.region, r.campaign) for r in self.rules]
 
 
-class Source(_Config):
+class Source(FrozenConfig):
     id: SourceId
     format: Format
     auth: Auth
@@ -95,7 +82,7 @@ class Source(_Config):
         return self
 
 
-class BlocklistConfig(_Config):
+class BlocklistConfig(FrozenConfig):
     phones: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
@@ -110,7 +97,7 @@ class BlocklistConfig(_Config):
         )
 
 
-class SourcesConfig(_Config):
+class SourcesConfig(FrozenConfig):
     sources: tuple[Source, ...]
     blocklist: BlocklistConfig = BlocklistConfig()
 
@@ -125,17 +112,12 @@ class SourcesConfig(_Config):
         return next((s for s in self.sources if s.id == source_id), None)
 
 
-DEMO_SECRETS = frozenset({"demo-key", "demo-secret", "changeme", "secret"})
-
-
 def load_sources(path: str | None, *, environment: str) -> SourcesConfig:
     """The sources file; in production a source without a real secret stops the service."""
-    if not path:
-        return SourcesConfig(sources=())
-    config = SourcesConfig.model_validate(json.loads(Path(path).read_text()))
-    if environment == "production":
-        for source in config.sources:
-            secret = source.auth.resolved_secret()
-            if not secret or secret in DEMO_SECRETS or len(secret) < 12:
-                raise ValueError(f"source {source.id}: production needs a real secret (12+ characters, not a demo value)")
-    return config
+    return load_config(
+        path,
+        SourcesConfig,
+        empty=lambda: SourcesConfig(sources=()),
+        environment=environment,
+        secrets=lambda c: ((f"source {s.id}", s.auth) for s in c.sources),
+    )

@@ -19,7 +19,7 @@ from typing import Literal
 
 from crmhub.schemas.team import Department, Manager
 from crmhub.team_directory import TeamDirectory
-from crmhub.working_time import add_working_time, is_on_duty, next_duty_start
+from crmhub.working_time import add_working_time, is_on_duty, next_duty_start, workplace_of
 
 Strategy = Literal["round_robin", "least_loaded"]
 OffDutyPolicy = Literal["wait", "head"]
@@ -50,12 +50,27 @@ class Rule:
     campaign: str | None = None
 
     def matches(self, *, source_id: str, product: str | None, region: str | None, campaign: str | None) -> bool:
-        wanted = {"source_id": self.source_id, "product": self.product, "region": self.region, "campaign": self.campaign}
+        wanted = {
+            "source_id": self.source_id,
+            "product": self.product,
+            "region": self.region,
+            "campaign": self.campaign,
+        }
         given = {"source_id": source_id, "product": product, "region": region, "campaign": campaign}
-        return all(value is None or (given[name] or "").casefold() == value.casefold() for name, value in wanted.items())
+        return all(
+            value is None or (given[name] or "").casefold() == value.casefold() for name, value in wanted.items()
+        )
 
 
-def choose_pool(rules: Sequence[Rule], default: Pool, *, source_id: str, product: str | None, region: str | None, campaign: str | None) -> Pool:
+def choose_pool(
+    rules: Sequence[Rule],
+    default: Pool,
+    *,
+    source_id: str,
+    product: str | None,
+    region: str | None,
+    campaign: str | None,
+) -> Pool:
     for rule in rules:
         if rule.matches(source_id=source_id, product=product, region=region, campaign=campaign):
             return rule.pool
@@ -89,7 +104,9 @@ def members_of(pool: Pool, directory: TeamDirectory, loads: Mapping[str, int]) -
 
 
 def is_available(member: Member, now: datetime) -> bool:
-    return is_on_duty(member.manager, member.department.timezone, now) and member.open_leads < member.manager.capacity
+    return (
+        is_on_duty(member.manager, workplace_of(member.department), now) and member.open_leads < member.manager.capacity
+    )
 
 
 def _after_cursor(members: Sequence[Member], cursor: str | None) -> list[Member]:
@@ -100,7 +117,14 @@ def _after_cursor(members: Sequence[Member], cursor: str | None) -> list[Member]
     return later + [m for m in members if m.manager.id <= cursor]
 
 
-def pick(members: Sequence[Member], *, strategy: Strategy, cursor: str | None, now: datetime, exclude: frozenset[str] = frozenset()) -> Member | None:
+def pick(
+    members: Sequence[Member],
+    *,
+    strategy: Strategy,
+    cursor: str | None,
+    now: datetime,
+    exclude: frozenset[str] = frozenset(),
+) -> Member | None:
     ordered = [m for m in _after_cursor(members, cursor) if m.manager.id not in exclude and is_available(m, now)]
     if not ordered:
         return None
@@ -119,7 +143,6 @@ class Decision:
     sla_deadline: datetime | None = None
     retry_at: datetime | None = None
     cursor: str | None = None
-    via_head: bool = False
     reason: str = ""
 
 
@@ -136,16 +159,29 @@ def decide(
 ) -> Decision:
     chosen = pick(members, strategy=pool.strategy, cursor=cursor, now=now, exclude=exclude)
     if chosen is not None:
-        deadline = add_working_time(chosen.manager, chosen.department.timezone, now, sla)
+        deadline = add_working_time(chosen.manager, workplace_of(chosen.department), now, sla)
         return Decision(chosen.manager.id, chosen.department.id, deadline, cursor=chosen.manager.id, reason="available")
-    starts = [s for m in members if m.manager.id not in exclude and (s := next_duty_start(m.manager, m.department.timezone, now)) is not None]
+    starts = [
+        s
+        for m in members
+        if m.manager.id not in exclude
+        and (s := next_duty_start(m.manager, workplace_of(m.department), now)) is not None
+    ]
     if off_duty == "head":
         head = _head_of(pool, members, directory)
         if head is not None and head.manager.id not in exclude:
-            deadline = add_working_time(head.manager, head.department.timezone, now, sla)
-            return Decision(head.manager.id, head.department.id, deadline, cursor=cursor, via_head=True, reason="nobody on duty: the head of department")
+            deadline = add_working_time(head.manager, workplace_of(head.department), now, sla)
+            return Decision(
+                head.manager.id,
+                head.department.id,
+                deadline,
+                cursor=cursor,
+                reason="nobody on duty: the head of department",
+            )
     retry = min(starts) if starts else None
-    return Decision(retry_at=retry, cursor=cursor, reason="nobody on duty" if starts else "nobody can take leads from this pool")
+    return Decision(
+        retry_at=retry, cursor=cursor, reason="nobody on duty" if starts else "nobody can take leads from this pool"
+    )
 
 
 def _head_of(pool: Pool, members: Sequence[Member], directory: TeamDirectory) -> Member | None:

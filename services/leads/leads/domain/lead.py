@@ -1,14 +1,15 @@
-"""The Lead aggregate: its state and the transitions of its life, each returning the events it
-causes. No I/O: the store writes the new state and these events in one update."""
+"""The Lead aggregate: its state and the transitions of its life. Each transition records the
+events it causes and the timers it needs (the first-response SLA, the next try to assign) on the
+lead itself; no I/O: the store writes the new state and those events in one update."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from crmhub.events import CloudEvent, EventData, new_event
+from crmhub.aggregate import Aggregate
 from crmhub.schemas.leads import (
     OPEN_STATUSES,
     AssignReason,
@@ -29,6 +30,10 @@ from leads.domain.submission import Channel, Submission
 
 SOURCE = "/crm/leads"
 TOUCHES_KEPT = 100
+# Timer kinds the lead asks for (crmhub.timers): its first-response deadline, and the next try
+# to find a manager when nobody could take it.
+SLA_TIMER = "lead.sla"
+ASSIGN_TIMER = "lead.assign"
 
 
 class LeadConflict(Exception):
@@ -58,10 +63,9 @@ class Assignment(BaseModel):
     sla_deadline: datetime | None
 
 
-class Lead(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Lead(Aggregate):
+    event_source: ClassVar[str] = SOURCE
 
-    id: str
     source_id: str
     channel: Channel
     status: LeadStatus = "new"
@@ -105,13 +109,10 @@ class Lead(BaseModel):
             utm=self.utm,
         )
 
-    def _event(self, data: EventData, now: datetime) -> CloudEvent:
-        return new_event(data, source=SOURCE, subject=self.id, time=now)
-
     # --- creation and touches ---------------------------------------------------------------
 
     @classmethod
-    def new(cls, lead_id: str, submission: Submission, *, call_id: str | None = None) -> tuple[Lead, list[CloudEvent]]:
+    def new(cls, lead_id: str, submission: Submission, *, call_id: str | None = None) -> Lead:
         lead = cls(
             id=lead_id,
             source_id=submission.source_id,
@@ -137,12 +138,13 @@ class Lead(BaseModel):
             call_id=call_id,
             created_at=lead.created_at,
         )
-        return lead, [lead._event(created, submission.received_at)]
+        lead.record_event(created, at=submission.received_at)
+        return lead
 
-    def add_touch(self, touch_id: str, submission: Submission, *, matched_by: str, call_id: str | None = None) -> list[CloudEvent]:
+    def add_touch(self, touch_id: str, submission: Submission, *, matched_by: str, call_id: str | None = None) -> None:
         """A later submission (or call) from the same person: kept as history, no second lead."""
         if any(t.touch_id == touch_id for t in self.touches):
-            return []
+            return
         touch = Touch(
             touch_id=touch_id,
             at=submission.received_at,
@@ -169,11 +171,13 @@ class Lead(BaseModel):
             call_id=call_id,
             at=submission.received_at,
         )
-        return [self._event(duplicate, submission.received_at)]
+        self.record_event(duplicate, at=submission.received_at)
 
     # --- assignment --------------------------------------------------------------------------
 
-    def assign(self, *, manager_id: str, department_id: str, now: datetime, sla_deadline: datetime | None, reason: AssignReason) -> list[CloudEvent]:
+    def assign(
+        self, *, manager_id: str, department_id: str, now: datetime, sla_deadline: datetime | None, reason: AssignReason
+    ) -> None:
         if not self.is_open or self.status == "in_work":
             raise LeadConflict(f"lead {self.id} is {self.status}; it cannot be assigned")
         previous = self.manager_id
@@ -182,7 +186,17 @@ class Lead(BaseModel):
         self.department_id = department_id
         self.sla_deadline = sla_deadline
         self.assign_after = None
-        self.assignments = [*self.assignments, Assignment(manager_id=manager_id, department_id=department_id, at=now, reason=reason, sla_deadline=sla_deadline)]
+        self.assignments = [
+            *self.assignments,
+            Assignment(
+                manager_id=manager_id, department_id=department_id, at=now, reason=reason, sla_deadline=sla_deadline
+            ),
+        ]
+        self.cancel_timer(ASSIGN_TIMER)
+        if sla_deadline is not None:
+            self.schedule(SLA_TIMER, sla_deadline)
+        else:
+            self.cancel_timer(SLA_TIMER)
         assigned = LeadAssigned(
             lead=self.summary(),
             manager_id=manager_id,
@@ -192,14 +206,30 @@ class Lead(BaseModel):
             assigned_at=now,
             sla_deadline=sla_deadline,
         )
-        return [self._event(assigned, now)]
+        self.record_event(assigned, at=now)
 
-    def wait_until(self, moment: datetime | None) -> None:
+    def wait_until(self, moment: datetime) -> None:
         """Nobody can take the lead now: try again at `moment` (the next shift start)."""
         self.assign_after = moment
+        self.schedule(ASSIGN_TIMER, moment)
 
-    def breach_sla(self, *, now: datetime, head_manager_id: str | None) -> list[CloudEvent]:
-        if self.status != "assigned" or self.sla_deadline is None or self.manager_id is None or self.department_id is None:
+    def extend_sla(self, deadline: datetime) -> None:
+        """Nobody else can take it over after a breach: the same manager gets a new deadline."""
+        self.sla_deadline = deadline
+        self.assign_after = None
+        self.schedule(SLA_TIMER, deadline)
+
+    def _closed_for_timers(self) -> None:
+        self.cancel_timer(SLA_TIMER)
+        self.cancel_timer(ASSIGN_TIMER)
+
+    def breach_sla(self, *, now: datetime, head_manager_id: str | None) -> None:
+        if (
+            self.status != "assigned"
+            or self.sla_deadline is None
+            or self.manager_id is None
+            or self.department_id is None
+        ):
             raise LeadConflict(f"lead {self.id} is not waiting for its first response")
         self.sla_breaches += 1
         breached = LeadSlaBreached(
@@ -211,13 +241,13 @@ class Lead(BaseModel):
             breached_at=now,
             breach_number=self.sla_breaches,
         )
-        return [self._event(breached, now)]
+        self.record_event(breached, at=now)
 
     # --- the manager's actions ------------------------------------------------------------------
 
-    def take(self, manager_id: str, *, now: datetime) -> list[CloudEvent]:
+    def take(self, manager_id: str, *, now: datetime) -> None:
         if self.status == "in_work" and self.manager_id == manager_id:
-            return []
+            return
         if self.status != "assigned":
             raise LeadConflict(f"lead {self.id} is {self.status}; only an assigned lead can be taken")
         if self.manager_id != manager_id:
@@ -226,6 +256,7 @@ class Lead(BaseModel):
         # escalated was not answered in time, whoever takes it afterwards.
         within = self.sla_breaches == 0 and (self.sla_deadline is None or now <= self.sla_deadline)
         self.status = "in_work"
+        self._closed_for_timers()
         self.taken_at = now
         self.taken_within_sla = within
         assigned_at = self.assignments[-1].at if self.assignments else self.created_at
@@ -237,14 +268,15 @@ class Lead(BaseModel):
             response_seconds=max(0.0, (now - assigned_at).total_seconds()),
             within_sla=within,
         )
-        return [self._event(taken, now)]
+        self.record_event(taken, at=now)
 
-    def convert(self, *, manager_id: str, now: datetime, comment: str | None) -> list[CloudEvent]:
+    def convert(self, *, manager_id: str, now: datetime, comment: str | None) -> None:
         if self.status != "in_work":
             raise LeadConflict(f"lead {self.id} is {self.status}; take it into work before converting it")
         if self.manager_id != manager_id:
             raise LeadConflict(f"lead {self.id} is in the work of {self.manager_id}, not {manager_id}")
         self.status = "converted"
+        self._closed_for_timers()
         self.closed_at = now
         self.close_comment = comment
         converted = LeadConverted(
@@ -257,14 +289,22 @@ class Lead(BaseModel):
             custom=self.custom,
             touches=self.touch_count,
         )
-        return [self._event(converted, now)]
+        self.record_event(converted, at=now)
 
-    def reject(self, *, reason: RejectReason, comment: str | None, now: datetime) -> list[CloudEvent]:
+    def reject(self, *, reason: RejectReason, comment: str | None, now: datetime) -> None:
         if not self.is_open:
             raise LeadConflict(f"lead {self.id} is already {self.status}")
         self.status = "rejected"
+        self._closed_for_timers()
         self.closed_at = now
         self.reject_reason = reason
         self.close_comment = comment
-        rejected = LeadRejected(lead_id=self.id, manager_id=self.manager_id, source_id=self.source_id, reason=reason, comment=comment, rejected_at=now)
-        return [self._event(rejected, now)]
+        rejected = LeadRejected(
+            lead_id=self.id,
+            manager_id=self.manager_id,
+            source_id=self.source_id,
+            reason=reason,
+            comment=comment,
+            rejected_at=now,
+        )
+        self.record_event(rejected, at=now)

@@ -7,58 +7,39 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from typing import Any, Literal, Protocol
 
 from crmhub.contacts import normalize_email, normalize_phone
 from crmhub.schemas.leads import LeadContact, Utm
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 CustomValue = str | int | float | bool | None
 Channel = Literal["form", "phone", "api"]
 
 
-def _check_custom(value: dict[str, CustomValue]) -> dict[str, CustomValue]:
-    for key, item in value.items():
-        if not key or len(key) > 64 or key.startswith("$") or "." in key or "\x00" in key:
-            raise ValueError(f"custom field name {key[:64]!r} is not allowed (1-64 characters, no '$' prefix, no '.')")
-        if isinstance(item, str) and len(item) > 2000:
-            raise ValueError(f"custom field {key!r} is longer than 2000 characters")
-    return value
+class EnteredUtm(Protocol):
+    source: str | None
+    medium: str | None
+    campaign: str | None
+    content: str | None
+    term: str | None
 
 
-class UtmInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    source: Text | None = None
-    medium: Text | None = None
-    campaign: Text | None = None
-    content: Text | None = None
-    term: Text | None = None
+class EnteredLead(Protocol):
+    """What a person entered, in the canonical fields (validated at the edge: leads.adapters.formats.canonical)."""
 
+    name: str | None
+    phone: str | None
+    email: str | None
+    message: str | None
+    product: str | None
+    region: str | None
+    page_url: str | None
+    consent: bool | None
+    custom: dict[str, CustomValue]
+    submission_id: str | None
 
-class LeadInput(BaseModel):
-    """The canonical JSON lead (`POST /v1/leads`, sources of format `json`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Text | None = None
-    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
-    message: LongText | None = None
-    product: Text | None = None
-    region: Text | None = None
-    page_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    utm: UtmInput = UtmInput()
-    consent: bool | None = None
-    custom: Annotated[dict[str, CustomValue], Field(max_length=50)] = {}
-    submission_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-
-    @field_validator("custom")
-    @classmethod
-    def _custom(cls, value: dict[str, CustomValue]) -> dict[str, CustomValue]:
-        return _check_custom(value)
+    @property
+    def utm(self) -> EnteredUtm: ...
 
 
 class InvalidSubmission(ValueError):
@@ -103,7 +84,7 @@ class Submission:
 
 
 def normalize(
-    lead: LeadInput,
+    lead: EnteredLead,
     *,
     source_id: str,
     channel: Channel,
@@ -130,7 +111,13 @@ def normalize(
         product=lead.product or default_product,
         region=lead.region or default_region,
         page_url=lead.page_url or None,
-        utm=Utm(**lead.utm.model_dump()),
+        utm=Utm(
+            source=lead.utm.source,
+            medium=lead.utm.medium,
+            campaign=lead.utm.campaign,
+            content=lead.utm.content,
+            term=lead.utm.term,
+        ),
         consent=lead.consent,
         custom=dict(lead.custom),
         submission_key=submission_key or lead.submission_id,

@@ -3,13 +3,13 @@ its state, its version and its outbox; a change and its event are written in one
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Generic
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from crmhub.aggregate_store import Stored
 from crmhub.mongo import Document
 from crmhub.outbox import new_aggregate, outbox_entries, save_aggregate
 from crmhub.schemas.team import Department, Manager
@@ -34,7 +34,7 @@ class DirectoryStore(Generic[Member]):
         model: type[Member],
         *,
         unique_fields: tuple[str, ...] = (),
-        on_stored: Callable[[str, str, list[Document]], None] = lambda collection, doc_id, entries: None,
+        on_stored: Stored = lambda collection, doc_id, entries: None,
     ) -> None:
         self.collection = collection
         self.model: type[Member] = model
@@ -94,13 +94,15 @@ class DirectoryStore(Generic[Member]):
     async def list(self, *, filters: dict[str, Any], limit: int, offset: int) -> tuple[list[tuple[Member, int]], int]:
         query = {k: v for k, v in filters.items() if v is not None}
         total = await self.collection.count_documents(query)
-        docs = await self.collection.find(query, {"outbox": 0}).sort("_id", ASCENDING).skip(offset).limit(limit).to_list()
+        docs = (
+            await self.collection.find(query, {"outbox": 0}).sort("_id", ASCENDING).skip(offset).limit(limit).to_list()
+        )
         return [self._from_document(d) for d in docs], total
 
 
-def department_store(collection: AsyncCollection[Document], on_stored: Callable[[str, str, list[Document]], None]) -> DirectoryStore[Department]:
+def department_store(collection: AsyncCollection[Document], on_stored: Stored) -> DirectoryStore[Department]:
     return DirectoryStore(collection, Department, on_stored=on_stored)
 
 
-def manager_store(collection: AsyncCollection[Document], on_stored: Callable[[str, str, list[Document]], None]) -> DirectoryStore[Manager]:
+def manager_store(collection: AsyncCollection[Document], on_stored: Stored) -> DirectoryStore[Manager]:
     return DirectoryStore(collection, Manager, unique_fields=("email",), on_stored=on_stored)

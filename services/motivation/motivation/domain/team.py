@@ -38,7 +38,9 @@ def create(state: Member, *, source: str, now: datetime) -> Revision[Member]:
     return Revision(state, 1, announce(state, version=1, change="created", source=source, now=now))
 
 
-def revise(current: Member, version: int, changes: dict[str, Any], *, source: str, now: datetime) -> Revision[Member] | None:
+def revise(
+    current: Member, version: int, changes: dict[str, Any], *, source: str, now: datetime
+) -> Revision[Member] | None:
     """Apply field changes; None when the result equals the current state.
 
     Raises pydantic.ValidationError when the changed entry is invalid, naming the field.

@@ -5,7 +5,6 @@ webhooks (HMAC-signed), the in-app inbox, and the log (for demos). Each `send` e
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -17,6 +16,7 @@ from email.mime.text import MIMEText
 import aiosmtplib
 import httpx
 
+from crmhub.intake import sign_timestamped
 from notifier.adapters.delivery_store import DeliveryStore
 
 log = logging.getLogger("notifier.channels")
@@ -54,7 +54,15 @@ class SmtpSettings:
 
 
 class Channels:
-    def __init__(self, *, store: DeliveryStore, smtp: SmtpSettings | None, telegram_base_url: str, telegram_token: str | None, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        *,
+        store: DeliveryStore,
+        smtp: SmtpSettings | None,
+        telegram_base_url: str,
+        telegram_token: str | None,
+        http: httpx.AsyncClient,
+    ) -> None:
         self.store = store
         self.smtp = smtp
         self.telegram_base_url = telegram_base_url.rstrip("/")
@@ -62,14 +70,22 @@ class Channels:
         self.http = http
 
     async def send(self, channel: str, message: Outgoing) -> None:
-        handler = {"email": self._email, "telegram": self._telegram, "webhook": self._webhook, "inbox": self._inbox, "log": self._log}.get(channel)
+        handler = {
+            "email": self._email,
+            "telegram": self._telegram,
+            "webhook": self._webhook,
+            "inbox": self._inbox,
+            "log": self._log,
+        }.get(channel)
         if handler is None:
             raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
         await handler(message)
 
     async def _email(self, message: Outgoing) -> None:
         if self.smtp is None or not message.email:
-            raise DeliveryError("e-mail is not configured (NOTIFIER_SMTP_HOST) or the recipient has no address", retryable=False)
+            raise DeliveryError(
+                "e-mail is not configured (NOTIFIER_SMTP_HOST) or the recipient has no address", retryable=False
+            )
         # MIMEText + Header: CPython 3.11's default header folding drops the space between two
         # encoded words, which garbles long Cyrillic subjects; Header keeps them intact.
         mail = MIMEText(message.text, "plain", "utf-8")
@@ -94,10 +110,14 @@ class Channels:
 
     async def _telegram(self, message: Outgoing) -> None:
         if not self.telegram_token or not message.telegram_chat_id:
-            raise DeliveryError("Telegram is not configured (NOTIFIER_TELEGRAM_TOKEN) or the recipient has no chat id", retryable=False)
+            raise DeliveryError(
+                "Telegram is not configured (NOTIFIER_TELEGRAM_TOKEN) or the recipient has no chat id", retryable=False
+            )
         url = f"{self.telegram_base_url}/bot{self.telegram_token}/sendMessage"
         try:
-            response = await self.http.post(url, json={"chat_id": message.telegram_chat_id, "text": f"{message.subject}\n\n{message.text}"[:4096]})
+            response = await self.http.post(
+                url, json={"chat_id": message.telegram_chat_id, "text": f"{message.subject}\n\n{message.text}"[:4096]}
+            )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"Telegram unreachable: {exc}", retryable=True) from None
         try:
@@ -110,17 +130,28 @@ class Channels:
         if response.status_code == 429:
             retry_after = float((body.get("parameters") or {}).get("retry_after") or 1)
             raise DeliveryError(f"Telegram rate limit: {description}", retryable=True, retry_after=retry_after)
-        raise DeliveryError(f"Telegram answered {response.status_code}: {description}", retryable=response.status_code >= 500)
+        raise DeliveryError(
+            f"Telegram answered {response.status_code}: {description}", retryable=response.status_code >= 500
+        )
 
     async def _webhook(self, message: Outgoing) -> None:
         if not message.webhook_url or not message.webhook_secret:
             raise DeliveryError("webhook endpoint has no url or secret", retryable=False)
         body = json.dumps(
-            {"notification_id": message.notification_id, "subject": message.subject, "text": message.text, **(message.payload or {})}, ensure_ascii=False
+            {
+                "notification_id": message.notification_id,
+                "subject": message.subject,
+                "text": message.text,
+                **(message.payload or {}),
+            },
+            ensure_ascii=False,
         ).encode()
-        stamp = int(time.time())
-        signature = hmac.new(message.webhook_secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json", "X-Signature": f"t={stamp},v1={signature}", "Idempotency-Key": message.notification_id}
+        signature = sign_timestamped(message.webhook_secret, int(time.time()), body)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Signature": signature,
+            "Idempotency-Key": message.notification_id,
+        }
         try:
             response = await self.http.post(message.webhook_url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -132,12 +163,18 @@ class Channels:
         if response.status_code == 429 or response.status_code >= 500:
             retry_after = response.headers.get("retry-after")
             raise DeliveryError(
-                f"webhook answered {response.status_code}", retryable=True, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None
+                f"webhook answered {response.status_code}",
+                retryable=True,
+                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
             )
-        raise DeliveryError(f"webhook answered {response.status_code}: the endpoint refuses it, retrying will not help", retryable=False)
+        raise DeliveryError(
+            f"webhook answered {response.status_code}: the endpoint refuses it, retrying will not help", retryable=False
+        )
 
     async def _inbox(self, message: Outgoing) -> None:
-        await self.store.put_in_inbox(message.notification_id, message.recipient, message.subject, message.text, datetime.now(UTC))
+        await self.store.put_in_inbox(
+            message.notification_id, message.recipient, message.subject, message.text, datetime.now(UTC)
+        )
 
     async def _log(self, message: Outgoing) -> None:
         log.info("notification for %s: %s | %s", message.recipient, message.subject, message.text.replace("\n", " / "))

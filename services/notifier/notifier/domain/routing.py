@@ -29,10 +29,34 @@ class Route:
 
 
 DEFAULT_ROUTES: tuple[Route, ...] = (
-    Route("lead.assigned", ("manager",), "lead_assigned", False, "the manager given a lead: who, phone, what they want, the SLA deadline"),
-    Route("lead.sla_breached", ("manager", "head"), "lead_sla_breached", True, "a lead not taken in time: the manager and the head of department"),
-    Route("call.missed", ("manager",), "call_missed", False, "a missed call waits for a call back: the manager it was meant for"),
-    Route("call.callback_overdue", ("manager", "head"), "callback_overdue", True, "nobody called back in time: the manager and the head"),
+    Route(
+        "lead.assigned",
+        ("manager",),
+        "lead_assigned",
+        False,
+        "the manager given a lead: who, phone, what they want, the SLA deadline",
+    ),
+    Route(
+        "lead.sla_breached",
+        ("manager", "head"),
+        "lead_sla_breached",
+        True,
+        "a lead not taken in time: the manager and the head of department",
+    ),
+    Route(
+        "call.missed",
+        ("manager",),
+        "call_missed",
+        False,
+        "a missed call waits for a call back: the manager it was meant for",
+    ),
+    Route(
+        "call.callback_overdue",
+        ("manager", "head"),
+        "callback_overdue",
+        True,
+        "nobody called back in time: the manager and the head",
+    ),
 )
 
 
@@ -78,7 +102,9 @@ def _usable(manager: Manager, wanted: Sequence[Channel]) -> tuple[Channel, ...]:
     return tuple(dict.fromkeys(usable))
 
 
-def recipients_for(route: Route, payload: dict[str, Any], directory: TeamDirectory, *, default_channels: Sequence[Channel]) -> list[Recipient]:
+def recipients_for(
+    route: Route, payload: dict[str, Any], directory: TeamDirectory, *, default_channels: Sequence[Channel]
+) -> list[Recipient]:
     found: dict[str, Recipient] = {}
     for rule in route.recipients:
         manager_id = _manager_of(payload) if rule == "manager" else _head_of(payload, directory)

@@ -2,19 +2,31 @@
 
 Every provider event becomes one or more `CallFact`s (started, answered, ended, recording,
 redirect). The record is a fold over the *set* of facts that depends on nothing but the facts
-themselves: any order and any duplication of a call's events give the same record.
+themselves: any order and any duplication of a call's events give the same record. The `Call`
+aggregate keeps the facts and records the events the record deserves, each once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 
-from crmhub.schemas.calls import CallRecord, Direction, Outcome
+from pydantic import BaseModel
+
+from crmhub.aggregate import Aggregate, Schedule
+from crmhub.schemas.calls import (
+    CallCompleted,
+    CallMissed,
+    CallRecord,
+    CallRecordingReady,
+    CallStarted,
+    Direction,
+    Outcome,
+)
 
 FactKind = Literal["started", "answered", "ended", "recording", "redirected"]
 # When facts disagree about the outcome, the strongest evidence wins: a call that anybody
@@ -43,7 +55,9 @@ class CallFact:
     @property
     def fact_id(self) -> str:
         """Equal facts have equal ids: a redelivered event adds nothing."""
-        body = json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}, sort_keys=True)
+        body = json.dumps(
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}, sort_keys=True
+        )
         return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
@@ -135,7 +149,9 @@ def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound"
         answered_at=answered_at,
         ended_at=ended_at,
         outcome=outcome,
-        talk_seconds=max(talk) if talk else (max(0.0, (ended_at - answered_at).total_seconds()) if ended_at and answered_at else None),
+        talk_seconds=max(talk)
+        if talk
+        else (max(0.0, (ended_at - answered_at).total_seconds()) if ended_at and answered_at else None),
         recording_url=recordings[-1].recording_url if recordings else None,
         redirects=tuple(dict.fromkeys(f.redirect_to for f in ordered if f.redirect_to)),
     )
@@ -151,7 +167,14 @@ def _last_extension(ordered: list[CallFact]) -> str | None:
 
 
 def to_record(
-    merged: MergedCall, *, call_id: str, provider_id: str, numbers: Numbers, line: str | None, campaign: str | None, manager_id: str | None
+    merged: MergedCall,
+    *,
+    call_id: str,
+    provider_id: str,
+    numbers: Numbers,
+    line: str | None,
+    campaign: str | None,
+    manager_id: str | None,
 ) -> CallRecord:
     return CallRecord(
         call_id=call_id,
@@ -174,3 +197,79 @@ def to_record(
         recording_url=merged.recording_url,
         redirects=list(merged.redirects),
     )
+
+
+SOURCE = "/crm/telephony"
+# A final call still missing its start (and so the client's number) is published with what is
+# known once this timer fires (the provider's start may never come).
+SETTLE_TIMER = "call.settle"
+
+
+class Published(BaseModel):
+    """Which of the call's events were recorded already: each is published once."""
+
+    started: bool = False
+    final: bool = False
+    recordings: list[str] = []
+
+
+class Call(Aggregate):
+    """One call: the facts received (deduplicated by fact id), the merged record, and what was
+    announced. `id` is the hub's call id."""
+
+    event_source: ClassVar[str] = SOURCE
+
+    provider_id: str
+    facts: list[CallFact] = []
+    record: CallRecord | None = None
+    final: bool = False
+    published: Published = Published()
+
+    def add_facts(
+        self,
+        new: Iterable[CallFact],
+        *,
+        record_of: Callable[[MergedCall], CallRecord],
+        now: datetime,
+        settle_after: timedelta,
+    ) -> bool:
+        """Take in what a provider said; False when every fact was known (nothing changes)."""
+        known = {f.fact_id for f in self.facts}
+        added = {f.fact_id: f for f in new if f.fact_id not in known}
+        if not added:
+            return False
+        self.facts = [*self.facts, *added.values()]
+        self._announce(record_of(merge(self.facts)), settled=False, now=now, settle_after=settle_after)
+        return True
+
+    def settle(self, *, record_of: Callable[[MergedCall], CallRecord], now: datetime) -> None:
+        """The start never came: publish the final outcome with what is known."""
+        if self.final and not self.published.final:
+            self._announce(record_of(merge(self.facts)), settled=True, now=now, settle_after=timedelta(0))
+
+    def _announce(self, record: CallRecord, *, settled: bool, now: datetime, settle_after: timedelta) -> None:
+        """Record the events this record now deserves that were not recorded before.
+
+        The final outcome waits until the client's number is known: providers may deliver a
+        call's end before its start, and the outcome is published only once.
+        """
+        self.record = record
+        self.final = record.outcome is not None and record.ended_at is not None
+        published = self.published.model_copy(deep=True)
+        if not published.started:
+            self.record_event(CallStarted(call=record), at=now)
+            published.started = True
+        if self.final and not published.final:
+            if record.client_number or settled:
+                missed = record.direction == "inbound" and record.outcome != "answered"
+                self.record_event(CallMissed(call=record) if missed else CallCompleted(call=record), at=now)
+                published.final = True
+                self.cancel_timer(SETTLE_TIMER)
+            elif not any(isinstance(c, Schedule) and c.kind == SETTLE_TIMER for c in self.timer_changes):
+                # counted from when the end arrived: a CDR posted long after the call still
+                # gives the provider's start its chance to arrive
+                self.schedule(SETTLE_TIMER, now + settle_after)
+        if self.final and record.recording_url and record.recording_url not in published.recordings:
+            self.record_event(CallRecordingReady(call_id=record.call_id, recording_url=record.recording_url), at=now)
+            published.recordings = [*published.recordings, record.recording_url]
+        self.published = published

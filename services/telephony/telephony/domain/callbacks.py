@@ -1,23 +1,28 @@
 """The missed-call loop: a missed inbound call opens an obligation to call back; the first
 outbound call to that number afterwards fulfils it (with the delay measured); none within the
-window of working time makes it overdue. No I/O."""
+window of working time makes it overdue. The `Callback` aggregate records its events and asks
+for its deadline timer itself. No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import ClassVar, Literal
 
-from crmhub.schemas.calls import CallRecord
+from crmhub.aggregate import Aggregate
+from crmhub.schemas.calls import CallbackMade, CallbackOverdue, CallRecord
 from crmhub.schemas.team import Manager
-from crmhub.working_time import add_working_time
+from crmhub.working_time import Place, add_working_time
 
+SOURCE = "/crm/telephony"
+DEADLINE_TIMER = "callback.deadline"
 CallbackStatus = Literal["open", "made", "overdue"]
 
 
-@dataclass
-class Callback:
-    missed_call_id: str
+class Callback(Aggregate):
+    """One missed inbound call's obligation; `id` is the missed call's id."""
+
+    event_source: ClassVar[str] = SOURCE
+
     number: str
     missed_at: datetime
     deadline: datetime
@@ -27,36 +32,66 @@ class Callback:
     callback_call_id: str | None = None
     delay_seconds: float | None = None
     called_back_at: datetime | None = None
+    overdue_at: datetime | None = None
+
+    @property
+    def missed_call_id(self) -> str:
+        return self.id
+
+    def mark_overdue(self, missed: CallRecord, *, now: datetime) -> None:
+        if self.status != "open" or self.deadline > now:
+            return
+        self.status = "overdue"
+        self.overdue_at = now
+        self.record_event(CallbackOverdue(call=missed, deadline=self.deadline), at=now)
 
 
-def deadline_for(missed_at: datetime, window: timedelta, *, manager: Manager | None, timezone: str | None) -> datetime:
+def deadline_for(missed_at: datetime, window: timedelta, *, manager: Manager | None, place: Place | None) -> datetime:
     """The window counts in the working time of the manager the call was meant for; without one, in clock time."""
-    if manager is not None and timezone is not None:
-        deadline = add_working_time(manager, timezone, missed_at, window)
+    if manager is not None and place is not None:
+        deadline = add_working_time(manager, place, missed_at, window)
         if deadline is not None:
             return deadline
     return missed_at + window
 
 
-def open_callback(missed: CallRecord, *, window: timedelta, manager: Manager | None, timezone: str | None) -> Callback:
+def open_callback(missed: CallRecord, *, window: timedelta, manager: Manager | None, place: Place | None) -> Callback:
     missed_at = missed.ended_at or missed.started_at
-    return Callback(
-        missed_call_id=missed.call_id,
+    callback = Callback(
+        id=missed.call_id,
         number=missed.client_number,
         missed_at=missed_at,
-        deadline=deadline_for(missed_at, window, manager=manager, timezone=timezone),
+        deadline=deadline_for(missed_at, window, manager=manager, place=place),
         manager_id=missed.manager_id,
         line=missed.line,
     )
+    callback.schedule(DEADLINE_TIMER, callback.deadline)
+    return callback
 
 
 def calls_back(callback: Callback, call: CallRecord) -> bool:
     """An outbound call to the number that started after the miss."""
-    return callback.status != "made" and call.direction == "outbound" and call.callee == callback.number and call.started_at >= callback.missed_at
+    return (
+        callback.status != "made"
+        and call.direction == "outbound"
+        and call.callee == callback.number
+        and call.started_at >= callback.missed_at
+    )
 
 
-def record_callback(callback: Callback, call: CallRecord) -> None:
+def record_callback(callback: Callback, call: CallRecord, *, now: datetime | None = None) -> None:
+    if not calls_back(callback, call):
+        return
     callback.status = "made"
     callback.callback_call_id = call.call_id
     callback.called_back_at = call.started_at
     callback.delay_seconds = max(0.0, (call.started_at - callback.missed_at).total_seconds())
+    callback.cancel_timer(DEADLINE_TIMER)
+    made = CallbackMade(
+        missed_call_id=callback.id,
+        callback_call_id=call.call_id,
+        number=callback.number,
+        manager_id=call.manager_id,
+        delay_seconds=callback.delay_seconds,
+    )
+    callback.record_event(made, at=now or call.started_at)

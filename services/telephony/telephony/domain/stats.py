@@ -36,7 +36,17 @@ def call_figures(
 
     def group(name: str | None) -> dict[str, Any]:
         return groups.setdefault(
-            name, {"key": name, "incoming": 0, "outgoing": 0, "missed": 0, "answered_in_time": 0, "_talk": [], "_delays": [], "callbacks_overdue": 0}
+            name,
+            {
+                "key": name,
+                "incoming": 0,
+                "outgoing": 0,
+                "missed": 0,
+                "answered_in_time": 0,
+                "_talk": [],
+                "_delays": [],
+                "callbacks_overdue": 0,
+            },
         )
 
     for call in calls:
@@ -60,7 +70,9 @@ def call_figures(
     result = []
     for figures in groups.values():
         talk, delays = figures.pop("_talk"), sorted(figures.pop("_delays"))
-        figures["answered_in_time_share"] = figures["answered_in_time"] / figures["incoming"] if figures["incoming"] else None
+        figures["answered_in_time_share"] = (
+            figures["answered_in_time"] / figures["incoming"] if figures["incoming"] else None
+        )
         figures["average_talk_seconds"] = statistics.fmean(talk) if talk else None
         figures["callback_delay_p50_seconds"] = _percentile(delays, 0.5)
         figures["callback_delay_p90_seconds"] = _percentile(delays, 0.9)

@@ -1,16 +1,25 @@
-"""Kafka entrypoints of the telephony service."""
+"""Kafka subscribers of the telephony service: its own call events drive the missed-call loop."""
 
 from __future__ import annotations
 
 from crmhub import topics
+from crmhub.events import CloudEvent
+from crmhub.schemas.calls import CallCompleted, CallMissed
 from crmhub.service import HubService
-from telephony.handlers import TelephonyHandlers
+from telephony.service_layer import callbacks
+from telephony.service_layer.context import Telephony
 
 
-def subscribe(service: HubService, handlers: TelephonyHandlers) -> None:
+def subscribe(service: HubService, deps: Telephony) -> None:
+    async def on_missed(event: CloudEvent, payload: CallMissed) -> None:
+        await callbacks.on_missed(deps, event, payload)
+
+    async def on_completed(event: CloudEvent, payload: CallCompleted) -> None:
+        await callbacks.on_completed(deps, event, payload)
+
     service.consumes(
         topics.CALLS,
         group="telephony.callbacks",
-        handler=handlers.on_call_event,
+        handlers={CallMissed: on_missed, CallCompleted: on_completed},
         description="Its own call events: call.missed opens a call-back obligation, an outbound call.completed fulfils it.",
     )

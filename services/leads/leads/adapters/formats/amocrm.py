@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from leads.adapters.formats.common import FormatError, Parsed, json_value, obj, require_media_type
+from crmhub.intake import Received, invalid, json_value, require_media_type
+from leads.adapters.formats.common import Parsed, obj
 
 if TYPE_CHECKING:
     from leads.adapters.sources import Source
@@ -21,30 +22,40 @@ def _contact_values(contact: dict[str, Any], code: str) -> list[str]:
     values = []
     for field in contact.get("custom_fields_values") or []:
         if isinstance(field, dict) and field.get("field_code") == code:
-            values += [v["value"] for v in field.get("values") or [] if isinstance(v, dict) and isinstance(v.get("value"), str)]
+            values += [
+                v["value"] for v in field.get("values") or [] if isinstance(v, dict) and isinstance(v.get("value"), str)
+            ]
     return values
 
 
-def parse(body: bytes, content_type: str, source: Source) -> Parsed:
-    require_media_type(content_type, "application/json")
-    payload = json_value(body)
+def parse(source: Source, received: Received) -> Parsed:
+    require_media_type(received, "application/json")
+    payload = json_value(received.body)
     if isinstance(payload, list):
         if len(payload) != 1:
-            raise FormatError(422, "validation_failed", "send one unsorted lead per request")
+            raise invalid("send one unsorted lead per request")
         payload = payload[0]
     if not isinstance(payload, dict):
-        raise FormatError(422, "validation_failed", "request body must be an unsorted-lead object")
+        raise invalid("request body must be an unsorted-lead object")
     embedded = obj(payload.get("_embedded"))
     contacts = [c for c in embedded.get("contacts") or [] if isinstance(c, dict)]
     leads = [lead for lead in embedded.get("leads") or [] if isinstance(lead, dict)]
     if not contacts:
-        raise FormatError(422, "validation_failed", "_embedded.contacts: an unsorted lead needs a contact")
+        raise invalid("_embedded.contacts: an unsorted lead needs a contact")
     contact = contacts[0]
     metadata = obj(payload.get("metadata"))
-    name = contact.get("name") or " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if isinstance(p, str) and p) or None
+    name = (
+        contact.get("name")
+        or " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if isinstance(p, str) and p)
+        or None
+    )
     phones = _contact_values(contact, "PHONE")
     emails = _contact_values(contact, "EMAIL")
-    named = (("amocrm_form_id", metadata.get("form_id")), ("amocrm_form_name", metadata.get("form_name")), ("amocrm_source_name", payload.get("source_name")))
+    named = (
+        ("amocrm_form_id", metadata.get("form_id")),
+        ("amocrm_form_name", metadata.get("form_name")),
+        ("amocrm_source_name", payload.get("source_name")),
+    )
     custom = {k: str(v) for k, v in named if v}
     if leads and leads[0].get("price") is not None:
         custom["price"] = str(leads[0]["price"])

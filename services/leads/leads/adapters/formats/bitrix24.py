@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from leads.adapters.formats.common import FormatError, Parsed, json_object, require_media_type
+from crmhub.intake import Received, invalid, json_object, require_media_type
+from leads.adapters.formats.common import Parsed
 
 if TYPE_CHECKING:
     from leads.adapters.sources import Source
@@ -20,22 +21,22 @@ def _values(entries: Any, field: str) -> list[str]:
     if entries is None:
         return []
     if not isinstance(entries, list):
-        raise FormatError(422, "validation_failed", f"fields.{field} must be a list of {{VALUE, VALUE_TYPE}} objects")
+        raise invalid(f"fields.{field} must be a list of {{VALUE, VALUE_TYPE}} objects")
     values = []
     for entry in entries[:20]:
         if not isinstance(entry, dict) or not isinstance(entry.get("VALUE"), str):
-            raise FormatError(422, "validation_failed", f"fields.{field}: every entry needs a string VALUE")
+            raise invalid(f"fields.{field}: every entry needs a string VALUE")
         if entry["VALUE"].strip():
             values.append(entry["VALUE"].strip())
     return values
 
 
-def parse(body: bytes, content_type: str, source: Source) -> Parsed:
-    require_media_type(content_type, "application/json")
-    payload = json_object(body)
+def parse(source: Source, received: Received) -> Parsed:
+    require_media_type(received, "application/json")
+    payload = json_object(received.body)
     raw = payload.get("fields")
     if not isinstance(raw, dict):
-        raise FormatError(422, "validation_failed", "fields: a crm.lead.add body needs a `fields` object")
+        raise invalid("fields: a crm.lead.add body needs a `fields` object")
     text = {k: v for k, v in raw.items() if isinstance(v, str)}
     name = " ".join(p for p in (text.get("NAME"), text.get("SECOND_NAME"), text.get("LAST_NAME")) if p) or None
     phones = _values(raw.get("PHONE"), "PHONE")
@@ -46,9 +47,14 @@ def parse(body: bytes, content_type: str, source: Source) -> Parsed:
         "email": emails[0] if emails else None,
         "message": text.get("COMMENTS") or None,
         "region": text.get("ADDRESS_REGION") or text.get("ADDRESS_CITY") or None,
-        "utm": {part: text.get(f"UTM_{part.upper()}") or None for part in ("source", "medium", "campaign", "content", "term")},
+        "utm": {
+            part: text.get(f"UTM_{part.upper()}") or None
+            for part in ("source", "medium", "campaign", "content", "term")
+        },
     }
-    custom: dict[str, Any] = {k: v for k, v in text.items() if k.startswith("UF_CRM_") or k in ("TITLE", "SOURCE_ID", "SOURCE_DESCRIPTION")}
+    custom: dict[str, Any] = {
+        k: v for k, v in text.items() if k.startswith("UF_CRM_") or k in ("TITLE", "SOURCE_ID", "SOURCE_DESCRIPTION")
+    }
     if len(phones) > 1:
         custom["other_phones"] = ", ".join(phones[1:])
     if len(emails) > 1:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from leads.adapters.formats.common import Parsed, json_object, require_media_type
+from crmhub.intake import Received, json_object, require_media_type
+from leads.adapters.formats.common import Parsed
 
 if TYPE_CHECKING:
     from leads.adapters.sources import Source
 
 
-def parse(body: bytes, content_type: str, source: Source) -> Parsed:
-    require_media_type(content_type, "application/json")
-    fields = json_object(body)
+def parse(source: Source, received: Received) -> Parsed:
+    require_media_type(received, "application/json")
+    fields = json_object(received.body)
     honeypot = fields.pop(source.honeypot_field, None) if source.honeypot_field else None
     return Parsed(fields=fields, honeypot=honeypot)

@@ -11,21 +11,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from leads.adapters.formats.common import Parsed, canonical_from_flat, form_fields, json_object, media_type, require_media_type
+from crmhub.intake import Received, form_fields, json_object, require_media_type
+from leads.adapters.formats.common import Parsed, canonical_from_flat
 
 if TYPE_CHECKING:
     from leads.adapters.sources import Source
 
 
-def parse(body: bytes, content_type: str, source: Source) -> Parsed:
-    require_media_type(content_type, "application/x-www-form-urlencoded", "application/json")
-    flat: dict[str, Any] = json_object(body) if media_type(content_type) == "application/json" else form_fields(body)
+def parse(source: Source, received: Received) -> Parsed:
+    require_media_type(received, "application/x-www-form-urlencoded", "application/json")
+    flat: dict[str, Any] = (
+        json_object(received.body) if received.media_type == "application/json" else form_fields(received.body)
+    )
     if flat.get("test") == "test" and len(flat) <= 2:
         return Parsed(probe=True)
     honeypot = flat.pop(source.honeypot_field, None) if source.honeypot_field else None
     tranid = str(flat.pop("tranid", "") or "") or None
     formid = flat.pop("formid", None)
-    fields = canonical_from_flat({k: v for k, v in flat.items() if isinstance(v, str)}, field_map=source.field_map, drop=("cookies",))
+    fields = canonical_from_flat(
+        {k: v for k, v in flat.items() if isinstance(v, str)}, field_map=source.field_map, drop=("cookies",)
+    )
     if formid:
         fields.setdefault("custom", {})["tilda_formid"] = str(formid)
     return Parsed(fields=fields, submission_key=f"tilda:{tranid}" if tranid else None, honeypot=honeypot)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from leads.adapters.formats.common import ALIASES, FormatError, Parsed, json_object, obj, require_media_type
+from crmhub.intake import Received, invalid, json_object, require_media_type
+from leads.adapters.formats.common import ALIASES, Parsed, obj
 
 if TYPE_CHECKING:
     from leads.adapters.sources import Source
@@ -28,20 +29,22 @@ def _answer_value(answer: dict[str, Any]) -> Any:
     return value
 
 
-def parse(body: bytes, content_type: str, source: Source) -> Parsed:
-    require_media_type(content_type, "application/json")
-    payload = json_object(body)
+def parse(source: Source, received: Received) -> Parsed:
+    require_media_type(received, "application/json")
+    payload = json_object(received.body)
     if payload.get("event_type") != "form_response":
-        raise FormatError(422, "validation_failed", f"event_type: only form_response is taken in, got {payload.get('event_type')!r}")
+        raise invalid(f"event_type: only form_response is taken in, got {payload.get('event_type')!r}")
     response = payload.get("form_response")
     if not isinstance(response, dict) or not isinstance(response.get("answers", []), list):
-        raise FormatError(422, "validation_failed", "form_response.answers: missing or not a list")
-    by_ref = {alias: canonical for canonical, aliases in ALIASES.items() for alias in aliases} | {k.lower(): v for k, v in source.field_map.items()}
+        raise invalid("form_response.answers: missing or not a list")
+    by_ref = {alias: canonical for canonical, aliases in ALIASES.items() for alias in aliases} | {
+        k.lower(): v for k, v in source.field_map.items()
+    }
     fields: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for answer in response.get("answers", []):
         if not isinstance(answer, dict):
-            raise FormatError(422, "validation_failed", "form_response.answers: every answer must be an object")
+            raise invalid("form_response.answers: every answer must be an object")
         field = obj(answer.get("field"))
         ref = str(field.get("ref") or field.get("id") or "").lower()
         value = _answer_value(answer)

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from types import ModuleType
+from typing import Protocol
 
+from crmhub.intake import IntakeFormat, Received
 from telephony.adapters.formats import asterisk, bitrix24, canonical_json, mango, twilio, zadarma
-from telephony.adapters.formats.common import Parsed, Received, Rejected
+from telephony.adapters.formats.common import Parsed
+from telephony.adapters.providers import Provider
 
-FORMATS: dict[str, ModuleType] = {"json": canonical_json, "asterisk": asterisk, "zadarma": zadarma, "mango": mango, "twilio": twilio, "bitrix24": bitrix24}
 
-__all__ = ["FORMATS", "Parsed", "Received", "Rejected"]
+class ProviderFormat(IntakeFormat[Provider, Parsed], Protocol):
+    """A telephony format also proves the request comes from the provider (its own signature scheme)."""
+
+    def verify(self, config: Provider, received: Received, /) -> None: ...
+
+
+FORMATS: dict[str, ProviderFormat] = {
+    "json": canonical_json,
+    "asterisk": asterisk,
+    "zadarma": zadarma,
+    "mango": mango,
+    "twilio": twilio,
+    "bitrix24": bitrix24,
+}
+
+__all__ = ["FORMATS", "Parsed", "ProviderFormat"]

@@ -13,12 +13,19 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from crmhub.intake import Received, invalid, json_value, require_media_type
 from crmhub.schemas.calls import Direction, Outcome
-from telephony.adapters.formats.common import Parsed, Received, check_api_key, field_of, invalid, json_body, local_time, require
+from telephony.adapters.formats.common import Parsed, check_api_key, field_of, local_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
-DISPOSITIONS: dict[str, Outcome] = {"ANSWERED": "answered", "NO ANSWER": "missed", "BUSY": "busy", "FAILED": "failed", "CONGESTION": "failed"}
+DISPOSITIONS: dict[str, Outcome] = {
+    "ANSWERED": "answered",
+    "NO ANSWER": "missed",
+    "BUSY": "busy",
+    "FAILED": "failed",
+    "CONGESTION": "failed",
+}
 _CHANNEL_EXTENSION = re.compile(r"^[A-Za-z0-9]+/([^-@]+)")
 
 
@@ -50,11 +57,30 @@ def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
     ended = local_time(str(end_text), provider, "end") if end_text else started + timedelta(seconds=duration)
     outcome = DISPOSITIONS[disposition]
     facts = [
-        CallFact("started", call_id, started, direction=direction, caller=src, callee=dst, line=dst if direction == "inbound" else None),
-        CallFact("ended", call_id, ended, outcome=outcome, talk_seconds=billsec if outcome == "answered" else None, extension=answered_extension),
+        CallFact(
+            "started",
+            call_id,
+            started,
+            direction=direction,
+            caller=src,
+            callee=dst,
+            line=dst if direction == "inbound" else None,
+        ),
+        CallFact(
+            "ended",
+            call_id,
+            ended,
+            outcome=outcome,
+            talk_seconds=billsec if outcome == "answered" else None,
+            extension=answered_extension,
+        ),
     ]
     if cdr.get("answer") and outcome == "answered":
-        facts.append(CallFact("answered", call_id, local_time(str(cdr["answer"]), provider, "answer"), extension=answered_extension))
+        facts.append(
+            CallFact(
+                "answered", call_id, local_time(str(cdr["answer"]), provider, "answer"), extension=answered_extension
+            )
+        )
     if answered_extension and direction == "inbound":
         facts.append(CallFact("redirected", call_id, started, redirect_to=answered_extension))
     if cdr.get("recordingfile"):
@@ -63,8 +89,8 @@ def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
-    require(received, "application/json")
-    body = json_body(received.body)
+    require_media_type(received, "application/json")
+    body = json_value(received.body)
     records = body if isinstance(body, list) else [body]
     if not records or len(records) > 100 or not all(isinstance(r, dict) for r in records):
         raise invalid("send one CDR object, or a list of 1-100 of them")

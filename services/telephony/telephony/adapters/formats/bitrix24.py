@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from crmhub.intake import Received, invalid, json_value, require_media_type
 from crmhub.schemas.calls import Direction, Outcome
-from telephony.adapters.formats.common import Parsed, Received, check_api_key, field_of, invalid, json_body, local_time, require
+from telephony.adapters.formats.common import Parsed, check_api_key, field_of, local_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -35,8 +36,8 @@ def verify(provider: Provider, received: Received) -> None:
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
-    require(received, "application/json")
-    data = json_body(received.body)
+    require_media_type(received, "application/json")
+    data = json_value(received.body)
     if not isinstance(data, dict):
         raise invalid("body must be a JSON object")
     call_id = field_of(data, "CALL_ID")
@@ -49,9 +50,23 @@ def parse(provider: Provider, received: Received) -> Parsed:
             duration = float(data.get("DURATION") or 0)
         except (TypeError, ValueError):
             raise invalid("DURATION must be a number of seconds") from None
-        ended = local_time(str(data["CALL_END_DATE"]), provider, "CALL_END_DATE") if data.get("CALL_END_DATE") else datetime.now(UTC)
+        ended = (
+            local_time(str(data["CALL_END_DATE"]), provider, "CALL_END_DATE")
+            if data.get("CALL_END_DATE")
+            else datetime.now(UTC)
+        )
         outcome = STATUS[code]
-        facts = [CallFact("ended", call_id, ended, seq=9, outcome=outcome, talk_seconds=duration if outcome == "answered" else None, extension=extension)]
+        facts = [
+            CallFact(
+                "ended",
+                call_id,
+                ended,
+                seq=9,
+                outcome=outcome,
+                talk_seconds=duration if outcome == "answered" else None,
+                extension=extension,
+            )
+        ]
         if outcome == "answered":
             facts.append(CallFact("answered", call_id, ended - timedelta(seconds=duration), extension=extension))
         if data.get("RECORD_URL"):
@@ -63,7 +78,11 @@ def parse(provider: Provider, received: Received) -> Parsed:
     direction = TYPES[kind]
     number = field_of(data, "PHONE_NUMBER")
     line = data.get("LINE_NUMBER")
-    started = local_time(str(data["CALL_START_DATE"]), provider, "CALL_START_DATE") if data.get("CALL_START_DATE") else datetime.now(UTC)
+    started = (
+        local_time(str(data["CALL_START_DATE"]), provider, "CALL_START_DATE")
+        if data.get("CALL_START_DATE")
+        else datetime.now(UTC)
+    )
     caller, callee = (number, line or extension) if direction == "inbound" else (extension or line, number)
     return Parsed(
         facts=[

@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from telephony.adapters.formats.common import Parsed, Received, check_api_key, invalid, json_body, require
+from crmhub.intake import Received, invalid, json_value, require_media_type
+from telephony.adapters.formats.common import Parsed, check_api_key
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -42,9 +43,9 @@ def verify(provider: Provider, received: Received) -> None:
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
-    require(received, "application/json")
+    require_media_type(received, "application/json")
     try:
-        event = CallEventInput.model_validate(json_body(received.body))
+        event = CallEventInput.model_validate(json_value(received.body))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise invalid(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None

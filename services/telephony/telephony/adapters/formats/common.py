@@ -1,31 +1,17 @@
-"""What every telephony format shares: the request as received, the result, errors, helpers."""
+"""What the telephony formats share: the result and readers of provider fields. Reading bodies,
+errors and API keys are the shared intake kit's (crmhub.intake)."""
 
 from __future__ import annotations
 
-import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+from crmhub import intake
+from crmhub.intake import Received, invalid
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
-
-
-@dataclass(frozen=True)
-class Received:
-    method: str
-    url: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    body: bytes
-    client_ip: str
-
-    @property
-    def media_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 @dataclass(frozen=True)
@@ -35,50 +21,11 @@ class Parsed:
     reply: tuple[str, str] | None = None
 
 
-class Rejected(ValueError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-def unauthorized(message: str) -> Rejected:
-    return Rejected(401, "unauthorized", message)
-
-
-def invalid(message: str) -> Rejected:
-    return Rejected(422, "validation_failed", message)
-
-
-def require(received: Received, *media_types: str) -> None:
-    if received.media_type not in media_types:
-        raise Rejected(415, "unsupported_media_type", f"expected {' or '.join(media_types)}, got {received.media_type or 'no Content-Type'!r}")
-
-
-def form(received: Received) -> dict[str, str]:
-    try:
-        text = received.body.decode("utf-8")
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=200))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejected(400, "malformed_form", f"request body is not a URL-encoded form: {exc}") from None
-
-
-def json_body(raw: bytes | str) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise Rejected(400, "malformed_json", "body is not valid JSON") from None
-
-
 def check_api_key(provider: Provider, received: Received) -> None:
-    secret = provider.resolved_secret()
     given = received.headers.get(provider.api_key_header.lower()) or (
         received.query.get(provider.api_key_query_param) if provider.api_key_query_param else None
     )
-    if not secret or not given:
-        raise unauthorized(f"missing API key: send it in the {provider.api_key_header} header")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise unauthorized("wrong API key")
+    intake.check_api_key(secret=provider.resolved_secret(), given=given, header=provider.api_key_header)
 
 
 def field_of(data: dict[str, Any], name: str) -> str:

@@ -15,8 +15,9 @@ import hashlib
 import hmac
 from typing import Any
 
+from crmhub.intake import Received, form_fields, invalid, json_value, require_media_type, unauthorized
 from crmhub.schemas.calls import Direction
-from telephony.adapters.formats.common import Parsed, Received, form, invalid, json_body, require, unauthorized, unix_time
+from telephony.adapters.formats.common import Parsed, unix_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -28,8 +29,8 @@ def sign(api_key: str, payload: str, salt: str) -> str:
 
 
 def verify(provider: Provider, received: Received) -> None:
-    require(received, "application/x-www-form-urlencoded")
-    data = form(received)
+    require_media_type(received, "application/x-www-form-urlencoded")
+    data = form_fields(received.body, join_repeated=False)
     salt = provider.resolved_secret()
     if not salt or not provider.key:
         raise unauthorized("provider has no vpbx_api_key / salt configured")
@@ -45,7 +46,7 @@ def _party(data: dict[str, Any], side: str) -> dict[str, Any]:
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
-    data = json_body(form(received).get("json", ""))
+    data = json_value(form_fields(received.body, join_repeated=False).get("json", ""))
     if not isinstance(data, dict):
         raise invalid("json must be an object")
     kind = received.query.get("event") or ("summary" if "entry_result" in data else "call")
@@ -82,7 +83,14 @@ def parse(provider: Provider, received: Received) -> Parsed:
             ),
         ]
         if answered and data.get("talk_time"):
-            facts.append(CallFact("answered", call_id, unix_time(data["talk_time"], "talk_time"), extension=target.get("extension") or source.get("extension")))
+            facts.append(
+                CallFact(
+                    "answered",
+                    call_id,
+                    unix_time(data["talk_time"], "talk_time"),
+                    extension=target.get("extension") or source.get("extension"),
+                )
+            )
         return Parsed(facts=facts)
     state = data.get("call_state")
     at = unix_time(data.get("timestamp"), "timestamp")
@@ -90,7 +98,14 @@ def parse(provider: Provider, received: Received) -> Parsed:
     extension = target.get("extension")
     if state == "Appeared":
         fact = CallFact(
-            "started", call_id, at, seq=seq, caller=source.get("number"), callee=target.get("number"), line=target.get("line_number"), redirect_to=extension
+            "started",
+            call_id,
+            at,
+            seq=seq,
+            caller=source.get("number"),
+            callee=target.get("number"),
+            line=target.get("line_number"),
+            redirect_to=extension,
         )
     elif state == "Connected":
         fact = CallFact("answered", call_id, at, seq=seq, extension=extension)

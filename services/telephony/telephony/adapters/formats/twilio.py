@@ -15,12 +15,19 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from crmhub.intake import Received, form_fields, invalid, require_media_type, unauthorized
 from crmhub.schemas.calls import Outcome
-from telephony.adapters.formats.common import Parsed, Received, field_of, form, invalid, require, unauthorized
+from telephony.adapters.formats.common import Parsed, field_of
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
-FINAL: dict[str, Outcome] = {"completed": "answered", "busy": "busy", "failed": "failed", "no-answer": "missed", "canceled": "cancelled"}
+FINAL: dict[str, Outcome] = {
+    "completed": "answered",
+    "busy": "busy",
+    "failed": "failed",
+    "no-answer": "missed",
+    "canceled": "cancelled",
+}
 
 
 def signature(token: str, url: str, params: dict[str, str]) -> str:
@@ -29,18 +36,20 @@ def signature(token: str, url: str, params: dict[str, str]) -> str:
 
 
 def verify(provider: Provider, received: Received) -> None:
-    require(received, "application/x-www-form-urlencoded")
+    require_media_type(received, "application/x-www-form-urlencoded")
     token = provider.resolved_secret()
     given = received.headers.get("x-twilio-signature", "")
     if not token or not given:
         raise unauthorized("missing X-Twilio-Signature header")
     url = provider.public_url or received.url
-    if not hmac.compare_digest(given.encode(), signature(token, url, form(received)).encode()):
+    if not hmac.compare_digest(
+        given.encode(), signature(token, url, form_fields(received.body, join_repeated=False)).encode()
+    ):
         raise unauthorized("X-Twilio-Signature does not match the URL and parameters")
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
-    data = form(received)
+    data = form_fields(received.body, join_repeated=False)
     call_id = field_of(data, "CallSid")
     try:
         at = parsedate_to_datetime(data["Timestamp"]).astimezone(UTC) if data.get("Timestamp") else datetime.now(UTC)
@@ -48,7 +57,11 @@ def parse(provider: Provider, received: Received) -> Parsed:
     except (TypeError, ValueError):
         raise invalid("Timestamp or SequenceNumber is malformed") from None
     direction = "inbound" if data.get("Direction", "inbound") == "inbound" else "outbound"
-    parties = {"direction": direction, "caller": data.get("From") or data.get("Caller"), "callee": data.get("To") or data.get("Called")}
+    parties = {
+        "direction": direction,
+        "caller": data.get("From") or data.get("Caller"),
+        "callee": data.get("To") or data.get("Called"),
+    }
     if direction == "inbound":
         parties["line"] = data.get("To") or data.get("Called")
     if data.get("RecordingUrl"):
@@ -64,6 +77,16 @@ def parse(provider: Provider, received: Received) -> Parsed:
     outcome = FINAL[status]
     if direction == "inbound" and outcome != "answered":
         outcome = "missed"
-    facts = [CallFact("ended", call_id, at, seq=seq, outcome=outcome, talk_seconds=duration if outcome == "answered" else None, **parties)]  # type: ignore[arg-type]
+    facts = [
+        CallFact(
+            "ended",
+            call_id,
+            at,
+            seq=seq,
+            outcome=outcome,
+            talk_seconds=duration if outcome == "answered" else None,
+            **parties,  # type: ignore[arg-type]
+        )
+    ]
     facts.append(CallFact("started", call_id, at - timedelta(seconds=duration), seq=0, **parties))  # type: ignore[arg-type]
     return Parsed(facts=facts)

@@ -15,8 +15,9 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crmhub.intake import Received, form_fields, invalid, require_media_type, unauthorized
 from crmhub.schemas.calls import Outcome
-from telephony.adapters.formats.common import Parsed, Received, field_of, form, invalid, local_time, require, unauthorized
+from telephony.adapters.formats.common import Parsed, field_of, local_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -53,7 +54,7 @@ def sign(secret: str, *values: str) -> str:
 def verify(provider: Provider, received: Received) -> None:
     if received.method == "GET":
         return  # the zd_echo check carries no signature
-    data = form(received)
+    data = form_fields(received.body, join_repeated=False)
     event = data.get("event", "")
     if event not in SIGNED_FIELDS:
         raise invalid(f"event: {event or 'missing'!r} is not a Zadarma notification")
@@ -72,20 +73,30 @@ def parse(provider: Provider, received: Received) -> Parsed:
         if not echo:
             raise invalid("zd_echo: a GET is only the URL check and needs zd_echo")
         return Parsed(reply=(echo[:200], "text/plain"))
-    require(received, "application/x-www-form-urlencoded")
-    data: dict[str, Any] = form(received)
+    require_media_type(received, "application/x-www-form-urlencoded")
+    data: dict[str, Any] = form_fields(received.body, join_repeated=False)
     event = data["event"]
     call_id = field_of(data, "pbx_call_id")
     if event == "NOTIFY_RECORD":
         link = data.get("link") or data.get("call_id_with_rec")
-        at = local_time(field_of(data, "call_start"), provider, "call_start") if data.get("call_start") else datetime.now(UTC)
+        at = (
+            local_time(field_of(data, "call_start"), provider, "call_start")
+            if data.get("call_start")
+            else datetime.now(UTC)
+        )
         return Parsed(facts=[CallFact("recording", call_id, at, recording_url=str(link))])
     start = local_time(field_of(data, "call_start"), provider, "call_start")
     if event == "NOTIFY_START":
         return Parsed(
             facts=[
                 CallFact(
-                    "started", call_id, start, direction="inbound", caller=data.get("caller_id"), callee=data.get("called_did"), line=data.get("called_did")
+                    "started",
+                    call_id,
+                    start,
+                    direction="inbound",
+                    caller=data.get("caller_id"),
+                    callee=data.get("called_did"),
+                    line=data.get("called_did"),
                 )
             ]
         )
@@ -107,13 +118,29 @@ def parse(provider: Provider, received: Received) -> Parsed:
     if event == "NOTIFY_END" and outcome != "answered":
         outcome = "missed"  # whether the client gave up or nobody was free, somebody must call back
     facts = [
-        CallFact("ended", call_id, ended, seq=9, outcome=outcome, talk_seconds=duration if outcome == "answered" else None, extension=data.get("internal"))
+        CallFact(
+            "ended",
+            call_id,
+            ended,
+            seq=9,
+            outcome=outcome,
+            talk_seconds=duration if outcome == "answered" else None,
+            extension=data.get("internal"),
+        )
     ]
     if event == "NOTIFY_OUT_END":
         facts.append(_outbound_start(call_id, start, data))
     else:
         facts.append(
-            CallFact("started", call_id, start, direction="inbound", caller=data.get("caller_id"), callee=data.get("called_did"), line=data.get("called_did"))
+            CallFact(
+                "started",
+                call_id,
+                start,
+                direction="inbound",
+                caller=data.get("caller_id"),
+                callee=data.get("called_did"),
+                line=data.get("called_did"),
+            )
         )
     return Parsed(facts=facts)
 
@@ -121,4 +148,12 @@ def parse(provider: Provider, received: Received) -> Parsed:
 def _outbound_start(call_id: str, start: datetime, data: dict[str, Any]) -> CallFact:
     """NOTIFY_OUT_START and NOTIFY_OUT_END both say who called whom from which extension."""
     caller = data.get("caller_id") or data.get("internal")
-    return CallFact("started", call_id, start, direction="outbound", caller=caller, callee=data.get("destination"), extension=data.get("internal"))
+    return CallFact(
+        "started",
+        call_id,
+        start,
+        direction="outbound",
+        caller=caller,
+        callee=data.get("destination"),
+        extension=data.get("internal"),
+    )

@@ -1,10 +1,10 @@
 """Message texts: Jinja2 templates per event and language (Russian by default, English too).
-A template file's first line is the subject, the rest the body. Undefined values are errors:
+Loaded from files (the shipped ones, or NOTIFIER_TEMPLATES_DIR). A template file's first line is
+the subject, the rest the body. Undefined values are errors:
 a broken template must fail loudly, not send a half-empty message."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,17 +13,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, pass_context
 from jinja2.runtime import Context
 
+from notifier.domain.delivery import BrokenTemplate, Message
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-class BrokenTemplate(Exception):
-    """A template that cannot render this event (a poison message for the consumer)."""
-
-
-@dataclass(frozen=True)
-class Message:
-    subject: str
-    text: str
 
 
 @pass_context

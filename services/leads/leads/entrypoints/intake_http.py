@@ -1,0 +1,74 @@
+"""HTTP intake of the leads service: the canonical JSON endpoint and one endpoint per configured
+source. Translate the request, hand it to `take_in`, translate the outcome; the client gets 202
+only after the lead is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from crmhub.schemas.team import ENTITY_ID_PATTERN
+from crmhub.web import ApiError
+from leads.adapters.sources import Source
+from leads.entrypoints.dependencies import LeadsDep, ReceivedDep
+from leads.entrypoints.schemas import IntakeAccepted
+from leads.service_layer.context import Leads
+from leads.service_layer.intake import source_by_id, source_for_api_key, take_in
+from leads.service_layer.limits import RateLimited
+
+IdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
+
+
+async def _answer(deps: Leads, source: Source, received: ReceivedDep) -> Response:
+    try:
+        taken = await take_in(deps, source, received)
+    except RateLimited as exc:
+        raise ApiError(429, exc.code, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+    if taken.outcome == "probe":
+        return JSONResponse({"status": "ok", "probe": True})
+    if taken.outcome != "discarded" and source.thank_you_url and source.format == "form":
+        separator = "&" if "?" in source.thank_you_url else "?"
+        return RedirectResponse(
+            f"{source.thank_you_url}{separator}{urlencode({'lead_id': taken.lead_id})}", status_code=303
+        )
+    return JSONResponse(IntakeAccepted(lead_id=taken.lead_id, status=taken.outcome).model_dump(), status_code=202)
+
+
+def intake_router() -> APIRouter:
+    router = APIRouter(tags=["intake"])
+
+    @router.post(
+        "/v1/leads",
+        status_code=202,
+        response_model=IntakeAccepted,
+        summary="Submit a lead in the canonical JSON form (X-Api-Key of a `json` source)",
+    )
+    async def submit_lead(deps: LeadsDep, received: ReceivedDep) -> Response:
+        return await _answer(deps, source_for_api_key(deps, received.headers.get("x-api-key", "")), received)
+
+    @router.post(
+        "/v1/intake/{source_id}",
+        status_code=202,
+        response_model=IntakeAccepted,
+        summary="Take in a submission from a configured source (json, form, tilda, bitrix24, typeform, amocrm)",
+    )
+    async def intake(deps: LeadsDep, received: ReceivedDep, source_id: IdPath) -> Response:
+        return await _answer(deps, source_by_id(deps, source_id), received)
+
+    @router.get("/v1/sources", summary="The configured intake sources (without secrets)")
+    async def list_sources(deps: LeadsDep) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": s.id,
+                "format": s.format,
+                "auth": s.auth.type,
+                "sla_minutes": s.sla_minutes,
+                "assignment": s.assignment.model_dump(mode="json"),
+            }
+            for s in deps.sources.sources
+        ]
+
+    return router

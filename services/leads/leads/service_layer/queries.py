@@ -1,0 +1,26 @@
+"""What people read: one lead, a page of leads, the figures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from crmhub.aggregate import NotFound
+from leads.domain.lead import Lead
+from leads.domain.stats import GroupBy, LeadFigures, lead_figures
+from leads.service_layer.context import Leads
+
+
+async def get_lead(deps: Leads, lead_id: str) -> Lead:
+    lead = await deps.store.leads.get(lead_id)
+    if lead is None:
+        raise NotFound(f"no lead {lead_id!r}")
+    return lead
+
+
+async def list_leads(deps: Leads, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Lead], int]:
+    return await deps.store.search(filters, limit=limit, offset=offset)
+
+
+async def figures(deps: Leads, *, group_by: GroupBy, start: datetime | None, end: datetime | None) -> list[LeadFigures]:
+    return lead_figures(await deps.store.stats_rows(start=start, end=end), group_by)

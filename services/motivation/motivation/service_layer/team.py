@@ -1,0 +1,98 @@
+"""The team directory's use cases: add, change, read and list departments and managers.
+
+A change is decided by the pure rules (`motivation.domain.team`), references are checked
+(a manager's department, a department's head), and the entry is written with its event under
+a version guard; a concurrent change is retried from a fresh read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from crmhub.aggregate import NotFound
+from crmhub.aggregate_store import retry_on_conflict
+from crmhub.schemas.team import Department, Manager
+from motivation.adapters.team_store import DirectoryStore, VersionConflict
+from motivation.domain.team import create, revise
+
+Entry = TypeVar("Entry", Department, Manager)
+
+
+class InvalidReference(ValueError):
+    """The entry names a department or manager that does not exist (HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass
+class Team:
+    departments: DirectoryStore[Department]
+    managers: DirectoryStore[Manager]
+    source: str
+    now: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Kind(Generic[Entry]):
+    """One kind of directory entry: its name, its store, and how its references are checked."""
+
+    singular: str
+    store: Callable[[Team], DirectoryStore[Entry]]
+    check_references: Callable[[Team, Entry], Any]
+
+
+async def _department_refs(team: Team, department: Department) -> None:
+    if department.head_manager_id is not None and await team.managers.get(department.head_manager_id) is None:
+        raise InvalidReference("head_manager_id", f"no manager with id {department.head_manager_id!r}")
+
+
+async def _manager_refs(team: Team, manager: Manager) -> None:
+    if await team.departments.get(manager.department_id) is None:
+        raise InvalidReference("department_id", f"no department with id {manager.department_id!r}")
+
+
+DEPARTMENTS: Kind[Department] = Kind("department", lambda team: team.departments, _department_refs)
+MANAGERS: Kind[Manager] = Kind("manager", lambda team: team.managers, _manager_refs)
+
+
+async def add(team: Team, kind: Kind[Entry], state: Entry) -> tuple[Entry, int]:
+    revision = create(state, source=team.source, now=team.now())
+    await kind.check_references(team, revision.state)
+    await kind.store(team).add(revision)
+    return revision.state, revision.version
+
+
+async def get(team: Team, kind: Kind[Entry], entry_id: str) -> tuple[Entry, int]:
+    found = await kind.store(team).get(entry_id)
+    if found is None:
+        raise NotFound(f"no {kind.singular} with id {entry_id!r}")
+    return found
+
+
+async def change(team: Team, kind: Kind[Entry], entry_id: str, changes: dict[str, Any]) -> tuple[Entry, int]:
+    """Apply field changes; a change that changes nothing writes nothing (repeating it is harmless)."""
+    result: tuple[Entry, int] | None = None
+
+    async def attempt() -> bool:
+        nonlocal result
+        current, version = await get(team, kind, entry_id)
+        revision = revise(current, version, changes, source=team.source, now=team.now())
+        if revision is None:
+            result = (current, version)
+            return True
+        await kind.check_references(team, revision.state)
+        try:
+            await kind.store(team).save(revision, expected_version=version)
+        except VersionConflict:
+            return False
+        result = (revision.state, revision.version)
+        return True
+
+    await retry_on_conflict(attempt, what=f"{kind.singular} {entry_id!r}", retries=5)
+    assert result is not None
+    return result

@@ -1,0 +1,103 @@
+"""Sending: a delivery's timer fires, the message goes out on its channel, and the outcome is
+recorded: delivered, another attempt later (exponential backoff, or the channel's own
+Retry-After), or failed after the last attempt (with `notification.failed`). The timer's lease
+keeps two instances from sending one delivery at once; a digest first claims every held message
+of its recipient, so each one goes out in exactly one digest."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from crmhub.timers import Timer
+from notifier import metrics
+from notifier.adapters.channels import DeliveryError, Outgoing
+from notifier.domain.delivery import Delivery
+from notifier.service_layer.context import Notifier
+
+log = logging.getLogger("notifier.dispatch")
+
+
+async def send(deps: Notifier, timer: Timer) -> None:
+    store = deps.store.deliveries
+    delivery = await store.get(timer.subject)
+    now = deps.now()
+    if delivery is None or not delivery.open or delivery.held_by_another(now):
+        return  # sent, failed for good, or in a digest another sender holds (its timer stays)
+    batch = [delivery]
+    if delivery.digest:
+        batch = await _claim_digest(deps, delivery, now)
+        if delivery.id not in {d.id for d in batch}:
+            # another sender is folding this recipient's digest: look again shortly (if it took
+            # this one along, there is nothing to do then; if it died, this one goes out)
+            assert store.timers is not None
+            await store.timers.schedule(timer.key, timer.kind, now + timedelta(seconds=1))
+            if not batch:
+                return
+    try:
+        await deps.channels.send(batch[0].channel, _outgoing(deps, batch))
+    except DeliveryError as exc:
+        for item in batch:
+            await _failed_attempt(deps, item, exc)
+        return
+    for item in batch:
+        sent = await store.change(item.id, lambda d: d.delivered(now=deps.now()))
+        metrics.NOTIFICATIONS.labels(item.channel, "delivered").inc()
+        if sent.delivered_at is not None:
+            metrics.DELIVERY_LATENCY.labels(item.channel).observe(
+                max(0.0, (sent.delivered_at - sent.event_time).total_seconds())
+            )
+
+
+async def _failed_attempt(deps: Notifier, item: Delivery, exc: DeliveryError) -> None:
+    def fail(delivery: Delivery) -> None:
+        delivery.attempt_failed(
+            str(exc), retryable=exc.retryable, retry_after=exc.retry_after, now=deps.now(), policy=deps.policy
+        )
+
+    after = await deps.store.deliveries.change(item.id, fail)
+    if after.status == "failed":
+        metrics.NOTIFICATIONS.labels(item.channel, "failed").inc()
+        log.error("delivery %s failed for good after %d attempt(s): %s", item.id, after.attempts, exc)
+    else:
+        metrics.NOTIFICATIONS.labels(item.channel, "retried").inc()
+        log.warning(
+            "delivery %s failed (attempt %d), next at %s: %s",
+            item.id,
+            after.attempts,
+            after.next_attempt_at.isoformat(),
+            exc,
+        )
+
+
+async def _claim_digest(deps: Notifier, delivery: Delivery, now: datetime) -> list[Delivery]:
+    """Claim the recipient's held messages oldest first; stop at the first one another sender
+    holds, so two senders never split one digest between them."""
+    batch: list[Delivery] = []
+    for held in await deps.store.held_for(delivery.recipient, delivery.channel):
+        held.claim(now=now, lease=deps.lease)
+        if not await deps.store.deliveries.save(held):
+            break
+        batch.append(held)
+    return batch
+
+
+def _outgoing(deps: Notifier, batch: list[Delivery]) -> Outgoing:
+    first = batch[0]
+    contacts = first.contacts or {}
+    endpoint = next((w for w in deps.webhooks if w.id == contacts.get("webhook_id")), None)
+    subject, text = first.subject, first.text
+    if len(batch) > 1:
+        subject = f"{len(batch)} notifications: {first.subject} …"
+        text = "\n\n".join(f"• {item.subject}\n{item.text}" for item in batch)
+    return Outgoing(
+        notification_id=first.id,
+        recipient=first.recipient,
+        subject=subject,
+        text=text,
+        email=contacts.get("email"),
+        telegram_chat_id=contacts.get("telegram_chat_id"),
+        webhook_url=endpoint.url if endpoint else None,
+        webhook_secret=endpoint.secret if endpoint else None,
+        payload=contacts.get("payload"),
+    )

@@ -1,0 +1,90 @@
+"""Events -> deliveries: route the event, resolve recipients from the team directory, render the
+message in each recipient's language, and store one delivery per (event, recipient, channel)
+with its send timer. That is the consumer's whole effect, so the offset is committed only once
+the deliveries are stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmhub.events import CloudEvent, EventData, PoisonMessage
+from notifier import metrics
+from notifier.domain.delivery import BrokenTemplate, Delivery, Message
+from notifier.domain.routing import not_before, recipients_for
+from notifier.service_layer.context import Notifier
+
+
+async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> None:
+    route = deps.routes.get(event.type)
+    now = deps.now()
+    if route is not None:
+        for recipient in recipients_for(route, event.data, deps.directory, default_channels=deps.default_channels):
+            try:
+                message = deps.templates.render(
+                    route.template, recipient.language, event.data, timezone=recipient.timezone
+                )
+            except BrokenTemplate as exc:
+                metrics.BROKEN_TEMPLATES.labels(route.template, recipient.language).inc()
+                raise PoisonMessage(str(exc)) from exc
+            wait_until = not_before(recipient, urgent=route.urgent, now=now)
+            contacts: dict[str, Any] = {"email": recipient.email, "telegram_chat_id": recipient.telegram_chat_id}
+            for channel in recipient.channels:
+                await _queue(
+                    deps,
+                    event,
+                    recipient.manager_id,
+                    channel,
+                    message,
+                    contacts,
+                    urgent=route.urgent,
+                    wait_until=wait_until,
+                )
+    for endpoint in deps.webhooks:
+        if event.type in endpoint.event_types or "*" in endpoint.event_types:
+            message = Message(subject=event.type, text=f"{event.type} {event.subject}")
+            contacts = {
+                "webhook_id": endpoint.id,
+                "payload": {
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "subject": event.subject,
+                    "data": event.data,
+                },
+            }
+            await _queue(
+                deps, event, f"webhook:{endpoint.id}", "webhook", message, contacts, urgent=True, wait_until=None
+            )
+
+
+async def _queue(
+    deps: Notifier,
+    event: CloudEvent,
+    recipient: str,
+    channel: str,
+    message: Message,
+    contacts: dict[str, Any],
+    *,
+    urgent: bool,
+    wait_until: Any,
+) -> None:
+    now = deps.now()
+    in_burst = (
+        not urgent
+        and await deps.store.recent_count(recipient, channel, now - deps.policy.burst_window) >= deps.policy.burst_limit
+    )
+    delivery = Delivery.queue(
+        cause_event_id=event.id,
+        cause_event_type=event.type,
+        event_time=event.time,
+        urgent=urgent,
+        recipient=recipient,
+        channel=channel,
+        message=message,
+        contacts=contacts,
+        now=now,
+        not_before=wait_until,
+        in_burst=in_burst,
+        policy=deps.policy,
+    )
+    if await deps.store.deliveries.add(delivery):
+        metrics.NOTIFICATIONS.labels(channel, "queued").inc()

@@ -1,0 +1,42 @@
+"""Provider webhooks: translate the request, hand it to the use case, translate the outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from crmhub.intake import Received
+from crmhub.schemas.team import ENTITY_ID_PATTERN
+from telephony.entrypoints.dependencies import ReceivedDep, TelephonyDep
+from telephony.service_layer import calls
+from telephony.service_layer.context import Telephony
+
+IdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
+
+
+async def _take_in(deps: Telephony, provider_id: str, received: Received) -> Response:
+    provider = calls.provider_by_id(deps, provider_id)
+    parsed = calls.read_request(provider, received)
+    if parsed.reply is not None:
+        return PlainTextResponse(parsed.reply[0], media_type=parsed.reply[1])
+    call_ids = await calls.receive(deps, provider, parsed.facts)
+    return JSONResponse({"status": "ok", "calls": call_ids})
+
+
+def intake_router() -> APIRouter:
+    router = APIRouter(tags=["telephony"])
+
+    @router.post(
+        "/v1/telephony/{provider_id}/events",
+        summary="Events from a configured provider (json, asterisk, zadarma, mango, twilio, bitrix24)",
+    )
+    async def provider_events(deps: TelephonyDep, received: ReceivedDep, provider_id: IdPath) -> Response:
+        return await _take_in(deps, provider_id, received)
+
+    @router.get("/v1/telephony/{provider_id}/events", summary="A provider's URL check (Zadarma's zd_echo)")
+    async def provider_check(deps: TelephonyDep, received: ReceivedDep, provider_id: IdPath) -> Response:
+        return await _take_in(deps, provider_id, received)
+
+    return router

@@ -1,0 +1,36 @@
+"""What people read: a call with its call-back, pages of calls and call-backs, the figures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from crmhub.aggregate import NotFound
+from crmhub.schemas.calls import CallRecord
+from telephony.domain.callbacks import Callback
+from telephony.domain.stats import GroupBy, call_figures
+from telephony.service_layer.context import Telephony
+
+
+async def call_with_callback(deps: Telephony, call_id: str) -> tuple[CallRecord, Callback | None]:
+    call = await deps.store.calls.get(call_id)
+    if call is None or call.record is None:
+        raise NotFound(f"no call {call_id!r}")
+    return call.record, await deps.store.callbacks.get(call_id)
+
+
+async def figures(
+    deps: Telephony, *, group_by: GroupBy, start: datetime | None, end: datetime | None
+) -> tuple[float, list[dict[str, Any]]]:
+    """(the answer standard in seconds, the figures per group)."""
+    calls = await deps.store.records_between(start, end)
+    callbacks = await deps.store.callbacks_between(start, end)
+    standard = max((p.answer_standard_seconds for p in deps.providers.providers), default=15.0)
+
+    def department_of(manager_id: str | None) -> str | None:
+        manager = deps.directory.manager(manager_id) if manager_id else None
+        return manager.department_id if manager else None
+
+    return standard, call_figures(
+        calls, callbacks, group_by=group_by, answer_standard_seconds=standard, department_of=department_of
+    )

@@ -1,0 +1,287 @@
+"""Durable timers: "do this at that time", kept in the owning service's database.
+
+A timer is one document in the service's `timers` collection, `_id` = its key (for example
+`lead.sla:<lead id>`): scheduling the same key again moves it (and starts a new generation),
+cancelling deletes it. Every instance of the service runs a `TimerRunner`, which
+
+- finds due timers of the kinds it handles, claims each one with a lease (a conditional
+  update: of two instances exactly one gets it), calls the kind's handler and deletes the timer
+  only after the handler returned;
+- lets a lease expire when its holder dies (kill -9 included): the timer is fired again by
+  whoever comes next, with the same `firing_id`, so handlers must be idempotent. The hub's
+  handlers are: they re-check the aggregate's own state (a deadline that was met or moved
+  is not breached twice) and write through version-guarded updates;
+- retries a handler that failed, with backoff, and never drops a timer.
+
+Aggregates ask for timers as they change (`Aggregate.schedule` / `cancel_timer`), and
+`AggregateStore` applies those requests: schedules *before* the aggregate is written and
+cancels *after*, so a crash in between leaves at most a spare timer, whose handler finds
+nothing to do, and never a missing one. The aggregate stays the truth; a timer is a durable
+reminder to look at it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from crmhub import metrics
+from crmhub.aggregate import Schedule, TimerChange
+from crmhub.mongo import Document
+
+log = logging.getLogger("crmhub.timers")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Timer:
+    key: str
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any]
+    generation: int
+    attempts: int = 0
+
+    @property
+    def subject(self) -> str:
+        """What the timer is about: the key without its kind."""
+        return self.key.removeprefix(f"{self.kind}:")
+
+    @property
+    def firing_id(self) -> str:
+        """The same for every attempt to fire this scheduling of the timer: effects keyed by it happen once."""
+        return f"{self.key}#{self.generation}"
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Timer:
+        return cls(
+            key=doc["_id"],
+            kind=doc["kind"],
+            due_at=_aware(doc["due_at"]),
+            payload=dict(doc.get("payload") or {}),
+            generation=int(doc.get("generation", 1)),
+            attempts=int(doc.get("attempts", 0)),
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class TimerStore:
+    """The `timers` collection of one service."""
+
+    def __init__(
+        self, collection: AsyncCollection[Document], *, on_scheduled: Callable[[datetime], None] = lambda due_at: None
+    ) -> None:
+        self.collection = collection
+        self._on_scheduled = on_scheduled
+
+    async def ensure_indexes(self) -> None:
+        # Used by real MongoDB; the embedded wire server scans, which stays cheap because the
+        # collection holds pending timers only (fired ones are deleted).
+        await self.collection.create_index([("due_at", ASCENDING)])
+
+    async def schedule(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
+        await self.collection.update_one(
+            {"_id": key},
+            {
+                "$set": {
+                    "kind": kind,
+                    "due_at": due_at,
+                    "payload": payload or {},
+                    "lease_until": EPOCH,
+                    "attempts": 0,
+                    "scheduled_at": datetime.now(UTC),
+                },
+                "$inc": {"generation": 1},
+            },
+            upsert=True,
+        )
+        metrics.TIMERS_SCHEDULED.labels(kind).inc()
+        self._on_scheduled(due_at)
+
+    async def cancel(self, key: str) -> None:
+        await self.collection.delete_one({"_id": key})
+
+    async def apply(self, changes: Iterable[TimerChange]) -> None:
+        for change in changes:
+            if isinstance(change, Schedule):
+                await self.schedule(change.key, change.kind, change.due_at, change.payload)
+            else:
+                await self.cancel(change.key)
+
+    async def get(self, key: str) -> Timer | None:
+        doc = await self.collection.find_one({"_id": key})
+        return None if doc is None else Timer.from_document(doc)
+
+    async def due(self, now: datetime, kinds: Sequence[str], *, limit: int) -> list[Timer]:
+        query = {"due_at": {"$lte": now}, "lease_until": {"$lte": now}, "kind": {"$in": list(kinds)}}
+        docs = await self.collection.find(query).sort([("due_at", ASCENDING)]).limit(limit).to_list()
+        return [Timer.from_document(d) for d in docs]
+
+    async def next_due_at(self, kinds: Sequence[str]) -> datetime | None:
+        docs = (
+            await self.collection.find({"kind": {"$in": list(kinds)}}, {"due_at": 1})
+            .sort([("due_at", ASCENDING)])
+            .limit(1)
+            .to_list()
+        )
+        return _aware(docs[0]["due_at"]) if docs else None
+
+    async def claim(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Take the timer for `lease`; False when another instance holds it or it was moved or cancelled."""
+        claimed = await self.collection.find_one_and_update(
+            {"_id": timer.key, "generation": timer.generation, "lease_until": {"$lte": now}},
+            {"$set": {"lease_until": now + lease, "owner": owner}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return claimed is not None
+
+    async def done(self, timer: Timer) -> None:
+        """Fired: remove it, unless it was scheduled again meanwhile (then the new time stands)."""
+        await self.collection.delete_one({"_id": timer.key, "generation": timer.generation})
+
+    async def retry_at(self, timer: Timer, moment: datetime, error: str) -> None:
+        await self.collection.update_one(
+            {"_id": timer.key, "generation": timer.generation},
+            {"$set": {"lease_until": moment, "last_error": error[:2000]}, "$inc": {"attempts": 1}},
+        )
+
+    async def count(self) -> int:
+        return await self.collection.count_documents({})
+
+
+TimerHandler = Callable[[Timer], Awaitable[None]]
+
+
+class TimerRunner:
+    """Fires the due timers of the kinds registered with `on`, in every instance of a service."""
+
+    def __init__(
+        self,
+        store: TimerStore,
+        *,
+        poll_seconds: float = 1.0,
+        lease: timedelta = timedelta(seconds=30),
+        concurrency: int = 8,
+        batch_size: int = 100,
+        max_backoff: timedelta = timedelta(minutes=5),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.lease = lease
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.max_backoff = max_backoff
+        self.now = now
+        self.owner = owner or uuid.uuid4().hex
+        self._handlers: dict[str, TimerHandler] = {}
+        self._wake = asyncio.Event()
+        self._soonest: datetime | None = None
+
+    def on(self, kind: str, handler: TimerHandler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"timer kind {kind!r} has a handler already")
+        self._handlers[kind] = handler
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def nudge(self, due_at: datetime) -> None:
+        """A timer was scheduled in this process: wake up for it if it is due before the next poll."""
+        if self._soonest is None or due_at < self._soonest:
+            self._soonest = due_at
+            self._wake.set()
+
+    async def fire_due(self) -> int:
+        """One round: claim and fire what is due now; the number of timers fired."""
+        if not self._handlers:
+            return 0
+        now = self.now()
+        due = await self.store.due(now, self.kinds, limit=self.batch_size)
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def one(timer: Timer) -> int:
+            async with limit:
+                return await self._fire(timer)
+
+        return sum(await asyncio.gather(*(one(t) for t in due)))
+
+    async def _fire(self, timer: Timer) -> int:
+        now = self.now()
+        if not await self.store.claim(timer, owner=self.owner, now=now, lease=self.lease):
+            return 0
+        try:
+            await self._handlers[timer.kind](timer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            backoff = min(timedelta(seconds=2 ** min(timer.attempts, 16)), self.max_backoff)
+            log.exception(
+                "timer %s (%s) failed on attempt %d; it fires again in %ss",
+                timer.key,
+                timer.kind,
+                timer.attempts + 1,
+                backoff.total_seconds(),
+            )
+            metrics.TIMERS_FIRED.labels(timer.kind, "failed").inc()
+            await self.store.retry_at(timer, self.now() + backoff, f"{type(exc).__name__}: {exc}")
+            return 0
+        await self.store.done(timer)
+        metrics.TIMERS_FIRED.labels(timer.kind, "fired").inc()
+        metrics.TIMER_LATENESS.labels(timer.kind).observe(max(0.0, (now - timer.due_at).total_seconds()))
+        return 1
+
+    async def run(self, stopping: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
+        """Until `stopping` is set: a round in progress finishes (and records what it fired)."""
+        if ready is not None:
+            waiter = asyncio.ensure_future(ready.wait())
+            stopper = asyncio.ensure_future(stopping.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+        failures = 0
+        while not stopping.is_set():
+            self._wake.clear()
+            try:
+                fired = await self.fire_due()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("timer round failed; timers stay stored and are fired later")
+                fired = 0
+                await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+            if self._soonest is not None and self._soonest <= self.now():
+                self._soonest = None  # that round fired it
+            if fired >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sleep(stopping), self._wait_seconds())
+
+    def _wait_seconds(self) -> float:
+        if self._soonest is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.0, (self._soonest - self.now()).total_seconds()))
+
+    async def _sleep(self, stopping: asyncio.Event) -> None:
+        wake = asyncio.ensure_future(self._wake.wait())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({wake, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+            stop.cancel()

@@ -1,0 +1,143 @@
+"""The leads use cases end to end in memory: the same wiring as the service (`bootstrap`), with
+in-memory stores and a clock the test moves. Intake, assignment, the SLA timer and its breach,
+the manager's actions — in milliseconds, without servers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crmhub.aggregate import NotFound
+from crmhub.intake import IntakeError, Received
+from leads.adapters.sources import SourcesConfig
+from leads.bootstrap import bootstrap
+from leads.domain.lead import LeadConflict
+from leads.service_layer import assignment, intake, lifecycle
+from support.memory import MemoryLeadStore
+from support.team import directory, manager
+
+KEY = "site-key-0123456789"
+SOURCES = SourcesConfig.model_validate(
+    {
+        "sources": [
+            {
+                "id": "site",
+                "format": "json",
+                "auth": {"secret": KEY},
+                "sla_minutes": 15,
+                "assignment": {"pool": {"department_id": "sales"}},
+            }
+        ]
+    }
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # Thursday, 12:00 in Moscow
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def hub():
+    clock = Clock()
+    store = MemoryLeadStore()
+    deps = bootstrap(
+        store=store, directory=directory(manager("anna"), manager("boris"), manager("head")), sources=SOURCES, now=clock
+    )
+    return deps, store, clock
+
+
+def _form(body: dict, *, key: str = KEY, **headers: str) -> Received:
+    return Received(
+        "POST",
+        "http://hub/v1/leads",
+        {"content-type": "application/json", "x-api-key": key, **headers},
+        {},
+        json.dumps(body).encode(),
+        "127.0.0.1",
+    )
+
+
+async def _submit(deps, body: dict, **headers: str):
+    return await intake.take_in(deps, deps.sources.by_id("site"), _form(body, **headers))
+
+
+async def test_a_submission_becomes_an_assigned_lead_with_its_events_and_its_sla_timer(hub):
+    deps, store, clock = hub
+    taken = await _submit(deps, {"name": "Пётр", "phone": "8 (912) 000-00-01"})
+    assert taken.outcome == "created"
+    lead = await store.leads.get(taken.lead_id)
+    assert lead.status == "assigned"
+    assert [e["type"] for e in store.leads.published()] == ["lead.created", "lead.assigned"]
+    timer = store.timers.pending[f"lead.sla:{lead.id}"]
+    assert timer.due_at == clock.now + timedelta(minutes=15)
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_same_lead_and_stores_nothing_new(hub):
+    deps, store, _ = hub
+    first = await _submit(deps, {"phone": "+79120000002"}, **{"idempotency-key": "order-7"})
+    again = await _submit(deps, {"phone": "+79120000002"}, **{"idempotency-key": "order-7"})
+    assert (again.lead_id, again.outcome) == (first.lead_id, "repeated")
+    assert len(store.leads.documents) == 1
+    assert len(store.leads.published()) == 2
+
+
+async def test_the_same_person_again_is_a_touch_of_the_open_lead(hub):
+    deps, store, _ = hub
+    first = await _submit(deps, {"phone": "+79120000003"})
+    second = await _submit(deps, {"phone": "+79120000003", "email": "p@example.com", "message": "ещё раз"})
+    assert (second.lead_id, second.outcome) == (first.lead_id, "merged")
+    lead = await store.leads.get(first.lead_id)
+    assert (lead.touch_count, lead.contact.email) == (2, "p@example.com")
+
+
+async def test_a_wrong_key_is_refused_before_anything_is_stored(hub):
+    deps, store, _ = hub
+    with pytest.raises(IntakeError) as refused:
+        await intake.take_in(deps, deps.sources.by_id("site"), _form({"phone": "+79120000004"}, key="guess"))
+    assert refused.value.status == 401
+    assert store.leads.documents == {}
+
+
+async def test_a_missed_sla_breaches_once_tells_the_head_and_passes_the_lead_on(hub):
+    deps, store, clock = hub
+    taken = await _submit(deps, {"phone": "+79120000005"})
+    first_manager = (await store.leads.get(taken.lead_id)).manager_id
+    timer = store.timers.pending[f"lead.sla:{taken.lead_id}"]
+    clock.now = timer.due_at + timedelta(seconds=1)
+    await assignment.escalate(deps, timer)
+    await assignment.escalate(deps, timer)  # the same firing again (a crash before it was marked done)
+    lead = await store.leads.get(taken.lead_id)
+    assert lead.sla_breaches == 1
+    assert lead.manager_id not in (None, first_manager)
+    breached = [e for e in store.leads.published() if e["type"] == "lead.sla_breached"]
+    assert [e["data"]["head_manager_id"] for e in breached] == ["head"]
+    assert store.timers.pending[f"lead.sla:{lead.id}"].due_at == clock.now + timedelta(minutes=15)
+
+
+async def test_taking_the_lead_in_time_cancels_its_sla_timer_and_a_late_firing_changes_nothing(hub):
+    deps, store, clock = hub
+    taken = await _submit(deps, {"phone": "+79120000006"})
+    lead = await store.leads.get(taken.lead_id)
+    timer = store.timers.pending[f"lead.sla:{lead.id}"]
+    await lifecycle.take(deps, lead.id, lead.manager_id)
+    assert f"lead.sla:{lead.id}" not in store.timers.pending
+    clock.now = timer.due_at + timedelta(minutes=1)
+    await assignment.escalate(deps, timer)  # a spare timer left by a crash: nothing to do
+    assert (await store.leads.get(lead.id)).sla_breaches == 0
+
+
+async def test_only_the_assigned_manager_can_take_it_and_unknown_leads_are_not_found(hub):
+    deps, store, _ = hub
+    taken = await _submit(deps, {"phone": "+79120000007"})
+    lead = await store.leads.get(taken.lead_id)
+    other = "boris" if lead.manager_id != "boris" else "anna"
+    with pytest.raises(LeadConflict):
+        await lifecycle.take(deps, lead.id, other)
+    with pytest.raises(NotFound):
+        await lifecycle.take(deps, "no-such-lead", "anna")

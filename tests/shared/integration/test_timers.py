@@ -1,0 +1,119 @@
+"""Durable timers against the real MongoDB-wire server: a due timer fires exactly once across a
+kill -9 of its process and across two running instances; moved timers fire at their new time,
+cancelled ones never; a failing handler is retried and its timer kept; /metrics counts it all."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import REGISTRY
+
+from crmhub.timers import Timer, TimerRunner, TimerStore
+from support.kafka import eventually
+from support.probe import CRASH_EXIT
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_due_timer_fires_exactly_once_across_a_kill_9_of_its_process(infra, mongo_client, probe, unique):
+    db_name = f"t_timers_{unique}"
+    db = mongo_client[db_name]
+    store = TimerStore(db["timers"])
+    await store.schedule(f"probe.tick:{unique}", "probe.tick", datetime.now(UTC))
+    firing_id = f"probe.tick:{unique}#1"
+
+    crashed = probe("timers", db_name, "--lease", "2", "--crash-after-effect")
+    await asyncio.to_thread(crashed.wait, 60)
+    assert crashed.returncode == CRASH_EXIT
+    assert await db.effects.count_documents({}) == 1
+    assert await store.get(f"probe.tick:{unique}") is not None  # not marked fired: it must fire again
+
+    probe("timers", db_name, "--lease", "2")
+    await eventually(lambda: _gone(store, f"probe.tick:{unique}"), timeout=30)
+    assert await db.effects.count_documents({}) == 1  # the effect happened once
+    assert (await db.firings.find_one({"_id": firing_id}))["n"] == 2  # fired again after the crash, same firing id
+
+
+async def _gone(store: TimerStore, key: str) -> bool:
+    return await store.get(key) is None
+
+
+async def test_two_running_instances_fire_each_due_timer_once(infra, mongo_client, probe, unique):
+    db_name = f"t_timers_{unique}"
+    db = mongo_client[db_name]
+    store = TimerStore(db["timers"])
+    now = datetime.now(UTC)
+    for i in range(150):
+        await store.schedule(f"probe.tick:{unique}-{i}", "probe.tick", now + timedelta(milliseconds=10 * i))
+    probe("timers", db_name)
+    probe("timers", db_name)
+    await eventually(lambda: _all_fired(store), timeout=60)
+    firings = await db.firings.find().to_list()
+    assert len(firings) == 150
+    assert [f["_id"] for f in firings if f["n"] != 1] == []
+    assert await db.effects.count_documents({}) == 150
+
+
+async def _all_fired(store: TimerStore) -> bool:
+    return await store.count() == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_moved_timer_fires_at_its_new_time_and_a_cancelled_one_never(mongo_client, unique):
+    clock = Clock()
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    runner = TimerRunner(store, now=clock)
+    fired: list[str] = []
+
+    async def remember(timer: Timer) -> None:
+        fired.append(timer.firing_id)
+
+    runner.on("deal.follow_up", remember)
+    await store.schedule("deal.follow_up:a", "deal.follow_up", clock.now + timedelta(minutes=5))
+    await store.schedule("deal.follow_up:b", "deal.follow_up", clock.now + timedelta(minutes=5))
+    await store.schedule("deal.follow_up:a", "deal.follow_up", clock.now + timedelta(minutes=30))  # moved
+    await store.cancel("deal.follow_up:b")
+    clock.now += timedelta(minutes=10)
+    assert await runner.fire_due() == 0
+    clock.now += timedelta(minutes=30)
+    assert await runner.fire_due() == 1
+    assert fired == ["deal.follow_up:a#2"]
+    assert await runner.fire_due() == 0  # fired timers are gone
+
+
+async def test_a_failing_handler_keeps_its_timer_and_it_fires_again_after_a_backoff(mongo_client, unique):
+    clock = Clock()
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    runner = TimerRunner(store, now=clock)
+    attempts: list[datetime] = []
+
+    async def flaky(timer: Timer) -> None:
+        attempts.append(clock.now)
+        if len(attempts) == 1:
+            raise ConnectionError("the mail server is down")
+
+    runner.on("task.due", flaky)
+    await store.schedule("task.due:t1", "task.due", clock.now)
+    before = _sample("crmhub_timers_fired_total", kind="task.due", outcome="fired")
+    assert await runner.fire_due() == 0
+    assert (await store.get("task.due:t1")).attempts == 1
+    assert await runner.fire_due() == 0  # backing off
+    clock.now += timedelta(seconds=2)
+    assert await runner.fire_due() == 1
+    assert len(attempts) == 2
+    assert await store.get("task.due:t1") is None
+    assert _sample("crmhub_timers_fired_total", kind="task.due", outcome="fired") == before + 1
+    assert _sample("crmhub_timer_lateness_seconds_count", kind="task.due") >= 1
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
