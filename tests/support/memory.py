@@ -16,6 +16,11 @@ from crmhub.outbox import OUTBOX
 from crmhub.timers import Timer, TimerStore
 from leads.adapters.lead_store import Claim, LeadStore
 from leads.domain.lead import Lead
+from notifier.adapters.delivery_store import DeliveryStore
+from notifier.domain.delivery import Delivery
+from telephony.adapters.call_store import CallStore
+from telephony.domain.call import Call
+from telephony.domain.callbacks import Callback
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -49,6 +54,20 @@ class MemoryAggregates(AggregateStore[A]):
     def published(self) -> list[Document]:
         """Every event written to an outbox so far (a relay would publish them)."""
         return [entry for doc in self.documents.values() for entry in doc[OUTBOX]]
+
+    async def find(self, query: Document, *, limit: int = 100) -> list[A]:
+        """Equality and `$in` on top-level fields: what the services' own queries use."""
+
+        def matches(doc: Document) -> bool:
+            for field, wanted in query.items():
+                if isinstance(wanted, dict) and "$in" in wanted:
+                    if doc.get(field) not in wanted["$in"]:
+                        return False
+                elif doc.get(field) != wanted:
+                    return False
+            return True
+
+        return [self.from_document(d) for d in self.documents.values() if matches(d)][:limit]
 
     async def _find_one(self, aggregate_id: Any) -> Document | None:
         doc = self.documents.get(aggregate_id)
@@ -130,3 +149,35 @@ class MemoryLeadStore(LeadStore):
             return False
         self._pools[pool_key] = (cursor, expected_version + 1)
         return True
+
+
+class MemoryCallStore(CallStore):
+    def __init__(self) -> None:
+        self.timers = MemoryTimers()
+        super().__init__(
+            MemoryAggregates("calls", Call, self.timers), MemoryAggregates("callbacks", Callback, self.timers)
+        )
+
+
+class MemoryDeliveryStore(DeliveryStore):
+    def __init__(self) -> None:
+        self.timers = MemoryTimers()
+        self.deliveries = MemoryAggregates("deliveries", Delivery, self.timers)
+        self.inbox_messages: dict[str, Document] = {}
+
+    async def recent_count(self, recipient: str, channel: str, since: datetime) -> int:
+        docs = self.deliveries.documents.values()
+        return sum(
+            1
+            for d in docs
+            if (d["recipient"], d["channel"]) == (recipient, channel) and d["created_at"] >= since and not d["digest"]
+        )
+
+    async def held_for(self, recipient: str, channel: str) -> list[Delivery]:
+        held = await self.deliveries.find(
+            {"recipient": recipient, "channel": channel, "status": "pending", "digest": True}
+        )
+        return sorted(held, key=lambda d: d.created_at)
+
+    async def put_in_inbox(self, notification_id: str, manager_id: str, subject: str, text: str, now: datetime) -> None:
+        self.inbox_messages.setdefault(notification_id, {"manager_id": manager_id, "subject": subject, "text": text})

@@ -58,3 +58,17 @@ def test_manager_fields_are_validated_with_a_clear_message(field, value, message
 def test_unknown_time_zone_is_refused():
     with pytest.raises(ValidationError, match="unknown time zone"):
         Department(id="x", name="X", region="Moscow", timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "problem"),
+    [
+        ({"country": "XX"}, "no production calendar is known for country 'XX'"),
+        ({"country": "ru"}, "should match pattern"),
+        ({"days_off": ["2027-01-11"], "working_days": ["2027-01-11"]}, "both a day off and a working day: 2027-01-11"),
+        ({"days_off": ["not a date"]}, "valid date"),
+    ],
+)
+def test_a_department_calendar_names_what_is_wrong(calendar, problem):
+    with pytest.raises(ValidationError, match=problem):
+        Department.model_validate({"id": "d", "name": "D", "region": "R", "calendar": calendar})

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmhub.working_time import add_working_time, is_on_duty, next_duty_start
+from crmhub.schemas.team import Department
+from crmhub.working_time import WorkCalendar, Workplace, add_working_time, is_on_duty, next_duty_start, workplace_of
 from support.team import manager
 
 NINE_TO_SIX = {d: [{"start": "09:00", "end": "18:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -76,3 +77,48 @@ def test_deadlines_are_monotone_and_land_in_working_time(start, minutes, more):
     assert second is not None
     assert begin < first <= second
     assert is_on_duty(ANNA, MSK, first - timedelta(seconds=1))
+
+
+# The production calendar (holidays package): Russia, 2026-2027.
+RU = Workplace(MSK, WorkCalendar(country="RU"))
+
+
+def test_a_lead_on_31_december_gets_its_deadline_after_the_new_year_holidays():
+    # 31 Dec 2026 is a day off moved from 4 Jan; 1-8 Jan are the New Year holidays; 11 Jan, Monday, is the first working day
+    deadline = add_working_time(ANNA, RU, datetime(2026, 12, 30, 14, 55, tzinfo=UTC), timedelta(minutes=15))
+    assert deadline == datetime(2027, 1, 11, 6, 10, tzinfo=UTC)
+    assert not is_on_duty(ANNA, RU, datetime(2026, 12, 31, 9, tzinfo=UTC))
+    assert is_on_duty(ANNA, MSK, datetime(2026, 12, 31, 9, tzinfo=UTC))  # by the weekly hours alone it would be
+
+
+def test_a_transferred_working_saturday_is_worked_with_the_weekday_hours():
+    saturday_noon = datetime(2027, 2, 20, 9, tzinfo=UTC)  # Sat 20 Feb 2027 is a working day in Russia (for Mon 22 Feb)
+    assert is_on_duty(ANNA, RU, saturday_noon)
+    assert not is_on_duty(ANNA, RU, datetime(2027, 2, 22, 9, tzinfo=UTC))
+
+
+def test_a_department_adds_its_own_days_off_and_working_days():
+    own = Workplace(
+        MSK,
+        WorkCalendar(
+            country="RU", days_off=frozenset({date(2026, 11, 26)}), working_days=frozenset({date(2026, 11, 28)})
+        ),
+    )
+    assert not is_on_duty(ANNA, own, msk(26, 12))  # a company day off on a Thursday
+    assert is_on_duty(ANNA, own, msk(28, 12))  # a company working Saturday
+    assert next_duty_start(ANNA, own, msk(25, 19)) == msk(27, 9)
+
+
+def test_a_department_calendar_comes_from_its_directory_entry():
+    department = Department.model_validate(
+        {
+            "id": "spb",
+            "name": "СПб",
+            "region": "St Petersburg",
+            "calendar": {"country": "RU", "days_off": ["2026-11-27"]},
+        }
+    )
+    place = workplace_of(department)
+    assert place.timezone == "Europe/Moscow"
+    assert place.calendar.is_day_off(date(2026, 11, 27))
+    assert place.calendar.is_day_off(date(2026, 11, 4))  # Unity Day

@@ -1,0 +1,124 @@
+"""The notifier's use cases in memory, through its own wiring (`bootstrap`): an event becomes one
+delivery per recipient and channel with its send timer; firing sends it once; a failing channel
+is retried with backoff and then recorded as failed; a burst goes out as one digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crmhub.events import new_event
+from crmhub.schemas.leads import LeadAssigned, LeadContact, LeadSummary
+from notifier.adapters.channels import DeliveryError, Outgoing
+from notifier.adapters.templates import Templates
+from notifier.bootstrap import bootstrap
+from notifier.domain.delivery import Policy
+from notifier.service_layer.dispatch import send
+from notifier.service_layer.events import on_event
+from support.memory import MemoryDeliveryStore
+from support.team import directory, manager
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Channel:
+    """Records what was sent; fails the next `failures` sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+        self.failures = 0
+
+    async def send(self, channel: str, message: Outgoing) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise DeliveryError("SMTP: connection refused", retryable=True)
+        self.sent.append(message)
+
+
+@pytest.fixture
+def notifier():
+    clock, channel, store = Clock(), Channel(), MemoryDeliveryStore()
+    deps = bootstrap(
+        store=store,
+        directory=directory(manager("anna", notifications={"channels": ["email"]})),
+        channels=channel,
+        templates=Templates(),
+        policy=Policy(max_attempts=3, backoff_seconds=2, burst_limit=2, burst_window=timedelta(minutes=1)),
+        now=clock,
+    )
+    return deps, store, channel, clock
+
+
+def _assigned(lead_id: str, at: datetime):
+    summary = LeadSummary(lead_id=lead_id, source_id="site", contact=LeadContact(name="Пётр", phone="+79120000000"))
+    data = LeadAssigned(
+        lead=summary,
+        manager_id="anna",
+        department_id="sales",
+        reason="new_lead",
+        assigned_at=at,
+        sla_deadline=at + timedelta(minutes=15),
+    )
+    return new_event(data, source="/crm/leads", subject=lead_id, time=at), data
+
+
+async def _fire_due(deps, store, clock) -> None:
+    for timer in store.timers.due(clock.now):
+        await send(deps, timer)
+        if store.timers.pending.get(timer.key) == timer:  # the runner removes a fired timer unless it was moved
+            del store.timers.pending[timer.key]
+
+
+async def test_an_event_is_sent_once_however_often_it_arrives_or_its_timer_fires(notifier):
+    deps, store, channel, clock = notifier
+    event, data = _assigned("L1", clock.now)
+    await on_event(deps, event, data)
+    await on_event(deps, event, data)  # redelivered
+    (timer,) = store.timers.due(clock.now)
+    await send(deps, timer)
+    await send(deps, timer)  # fired again after a crash
+    assert len(channel.sent) == 1
+    assert channel.sent[0].email == "anna@example.com"
+    assert [e["type"] for e in store.deliveries.published()] == ["notification.delivered"]
+
+
+async def test_a_failing_channel_is_retried_with_backoff_then_recorded_as_failed(notifier):
+    deps, store, channel, clock = notifier
+    channel.failures = 10
+    event, data = _assigned("L2", clock.now)
+    await on_event(deps, event, data)
+    await _fire_due(deps, store, clock)
+    (delivery,) = await store.deliveries.find({})
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        "pending",
+        1,
+        clock.now + timedelta(seconds=2),
+    )
+    clock.now += timedelta(seconds=2)
+    await _fire_due(deps, store, clock)
+    clock.now += timedelta(seconds=4)
+    await _fire_due(deps, store, clock)
+    (delivery,) = await store.deliveries.find({})
+    assert (delivery.status, delivery.attempts) == ("failed", 3)
+    assert [e["type"] for e in store.deliveries.published()] == ["notification.failed"]
+    assert store.timers.pending == {}
+
+
+async def test_a_burst_to_one_person_goes_out_as_one_digest_at_the_end_of_the_window(notifier):
+    deps, store, channel, clock = notifier
+    for n in range(4):
+        await on_event(deps, *_assigned(f"L-burst-{n}", clock.now))
+    await _fire_due(deps, store, clock)
+    assert len(channel.sent) == 2  # the burst limit
+    clock.now += timedelta(minutes=1)
+    await _fire_due(deps, store, clock)
+    assert len(channel.sent) == 3
+    assert channel.sent[-1].subject.startswith("2 notifications")
+    assert {d.status for d in await store.deliveries.find({})} == {"delivered"}

@@ -1,0 +1,127 @@
+"""The telephony use cases in memory, through the service's own wiring (`bootstrap`): provider
+facts in any order become one call announced once; the missed-call loop opens an obligation
+with a deadline timer, a call back fulfils it, and the timer marks a forgotten one overdue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crmhub.events import CloudEvent
+from crmhub.schemas.calls import CallCompleted, CallMissed
+from support.memory import MemoryCallStore
+from support.team import directory, manager
+from telephony.adapters.providers import ProvidersConfig
+from telephony.bootstrap import bootstrap
+from telephony.domain.call import CallFact
+from telephony.service_layer import callbacks, calls
+
+PROVIDERS = ProvidersConfig.model_validate(
+    {
+        "providers": [
+            {
+                "id": "pbx",
+                "format": "json",
+                "secret": "k" * 16,
+                "extensions": {"101": "anna"},
+                "callback_window_minutes": 30,
+            }
+        ]
+    }
+)
+T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # Thursday 12:00 in Moscow
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def phones():
+    clock = Clock()
+    store = MemoryCallStore()
+    deps = bootstrap(
+        store=store,
+        directory=directory(manager("anna")),
+        providers=PROVIDERS,
+        settle_after=timedelta(seconds=30),
+        now=clock,
+    )
+    return deps, store, clock
+
+
+def _missed(call_id: str, caller: str = "+79165554433") -> list[CallFact]:
+    return [
+        CallFact("ended", call_id, T0 + timedelta(seconds=20), direction="inbound", outcome="missed", extension="101"),
+        CallFact("started", call_id, T0, direction="inbound", caller=caller, callee="+74951110000"),
+    ]
+
+
+def _event(payload) -> CloudEvent:
+    return CloudEvent(
+        id="e1",
+        type=payload.event_type,
+        source="/crm/telephony",
+        subject=payload.call.call_id,
+        time=T0,
+        data=payload.model_dump(mode="json"),
+    )
+
+
+async def test_facts_in_any_order_and_twice_make_one_call_announced_once(phones):
+    deps, store, _ = phones
+    provider = PROVIDERS.by_id("pbx")
+    facts = _missed("c1")
+    (call_id,) = await calls.receive(deps, provider, facts[:1])  # the end first: the outcome waits for the number
+    assert [e["type"] for e in store.calls.published()] == ["call.started"]
+    assert f"call.settle:{call_id}" in store.timers.pending
+    await calls.receive(deps, provider, facts[1:])
+    await calls.receive(deps, provider, facts)  # everything again
+    assert [e["type"] for e in store.calls.published()] == ["call.started", "call.missed"]
+    assert f"call.settle:{call_id}" not in store.timers.pending
+    record = (await store.calls.get(call_id)).record
+    assert (record.caller, record.outcome, record.manager_id) == ("+79165554433", "missed", "anna")
+
+
+async def test_a_missed_call_is_called_back_once_and_its_deadline_timer_goes(phones):
+    deps, store, clock = phones
+    (call_id,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c2"))
+    missed = (await store.calls.get(call_id)).record
+    await callbacks.on_missed(deps, _event(CallMissed(call=missed)), CallMissed(call=missed))
+    await callbacks.on_missed(deps, _event(CallMissed(call=missed)), CallMissed(call=missed))  # redelivered
+    deadline = store.timers.pending[f"callback.deadline:{call_id}"]
+    assert deadline.due_at == missed.ended_at + timedelta(minutes=30)
+    back = missed.model_copy(
+        update={
+            "call_id": "back",
+            "direction": "outbound",
+            "callee": missed.caller,
+            "started_at": T0 + timedelta(minutes=5),
+        }
+    )
+    clock.now = T0 + timedelta(minutes=6)
+    await callbacks.on_completed(deps, _event(CallCompleted(call=back)), CallCompleted(call=back))
+    callback = await store.callbacks.get(call_id)
+    assert (callback.status, callback.delay_seconds) == ("made", 280.0)
+    assert f"callback.deadline:{call_id}" not in store.timers.pending
+    clock.now = deadline.due_at + timedelta(seconds=1)
+    await callbacks.mark_overdue(deps, deadline)  # a spare firing after the call back: nothing
+    assert [e["type"] for e in store.callbacks.published()] == ["call.callback_made"]
+
+
+async def test_a_forgotten_call_back_becomes_overdue_when_its_timer_fires(phones):
+    deps, store, clock = phones
+    (call_id,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c3"))
+    missed = (await store.calls.get(call_id)).record
+    await callbacks.on_missed(deps, _event(CallMissed(call=missed)), CallMissed(call=missed))
+    deadline = store.timers.pending[f"callback.deadline:{call_id}"]
+    clock.now = deadline.due_at + timedelta(seconds=1)
+    await callbacks.mark_overdue(deps, deadline)
+    await callbacks.mark_overdue(deps, deadline)  # fired again after a crash: still one alert
+    assert [e["type"] for e in store.callbacks.published()] == ["call.callback_overdue"]
+    assert (await store.callbacks.get(call_id)).status == "overdue"
