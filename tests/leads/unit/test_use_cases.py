@@ -5,7 +5,7 @@ the manager's actions — in milliseconds, without servers."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from leads.adapters.sources import SourcesConfig
 from leads.bootstrap import bootstrap
 from leads.domain.lead import LeadConflict
 from leads.service_layer import assignment, intake, lifecycle
+from support.clock import Clock
 from support.memory import MemoryLeadStore
 from support.team import directory, manager
 
@@ -32,14 +33,6 @@ SOURCES = SourcesConfig.model_validate(
         ]
     }
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # Thursday, 12:00 in Moscow
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

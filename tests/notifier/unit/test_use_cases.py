@@ -4,7 +4,7 @@ is retried with backoff and then recorded as failed; a burst goes out as one dig
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,16 +16,9 @@ from notifier.bootstrap import bootstrap
 from notifier.domain.delivery import Policy
 from notifier.service_layer.dispatch import send
 from notifier.service_layer.events import on_event
+from support.clock import Clock
 from support.memory import MemoryDeliveryStore
 from support.team import directory, manager
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Channel:

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from crmhub.timers import Timer, TimerRunner, TimerStore
+from support.clock import Clock
 from support.kafka import eventually
 from support.probe import CRASH_EXIT
 
@@ -60,16 +61,8 @@ async def _all_fired(store: TimerStore) -> bool:
     return await store.count() == 0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def test_a_moved_timer_fires_at_its_new_time_and_a_cancelled_one_never(mongo_client, unique):
-    clock = Clock()
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
     runner = TimerRunner(store, now=clock)
     fired: list[str] = []
@@ -91,7 +84,7 @@ async def test_a_moved_timer_fires_at_its_new_time_and_a_cancelled_one_never(mon
 
 
 async def test_a_failing_handler_keeps_its_timer_and_it_fires_again_after_a_backoff(mongo_client, unique):
-    clock = Clock()
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
     runner = TimerRunner(store, now=clock)
     attempts: list[datetime] = []

@@ -10,6 +10,7 @@ import pytest
 
 from crmhub.events import CloudEvent
 from crmhub.schemas.calls import CallCompleted, CallMissed
+from support.clock import Clock
 from support.memory import MemoryCallStore
 from support.team import directory, manager
 from telephony.adapters.providers import ProvidersConfig
@@ -31,14 +32,6 @@ PROVIDERS = ProvidersConfig.model_validate(
     }
 )
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # Thursday 12:00 in Moscow
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
