@@ -21,9 +21,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crmhub import topics
+from crmhub.events import new_event, to_record
 from crmhub.kafka import ensure_topics
 from crmhub.mongo import Document
+from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
+from crmhub.team_directory import department_key, manager_key
 from localservers import ProvisioningError, RunningServer, free_port, start_kafka, start_mongo, start_service
+from support.kafka import produce
+from support.tokens import ADMIN, ADMIN_DEPARTMENT, TokenMint, activate
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
             started.append(server)
             mongo = server.address
         asyncio.run(ensure_topics(kafka, topics.ALL))
+        asyncio.run(_publish_test_admin(kafka))
     except ProvisioningError as exc:
         for server in started:
             server.stop()
@@ -56,6 +62,50 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
     yield Infra(kafka, mongo, tuple(started))
     for server in reversed(started):
         server.stop()
+
+
+async def _publish_test_admin(kafka: str) -> None:
+    """The person the tests' admin tokens name, in the team directory every service reads."""
+    department = Department(id=ADMIN_DEPARTMENT, name="Tests", region="Tests")
+    admin = Manager(
+        id=ADMIN,
+        name="Test administrator",
+        department_id=ADMIN_DEPARTMENT,
+        email="test-admin@example.com",
+        working_hours={},
+    )
+    records = [
+        to_record(
+            new_event(
+                DepartmentUpserted(change="created", version=1, department=department),
+                source="/tests",
+                subject=department_key(department.id),
+            )
+        ),
+        to_record(
+            new_event(
+                ManagerUpserted(change="created", version=1, manager=admin),
+                source="/tests",
+                subject=manager_key(admin.id),
+            )
+        ),
+    ]
+    await produce(kafka, topics.TEAM.name, [(r.key, r.value, r.headers) for r in records])
+
+
+@pytest.fixture(scope="session")
+def mint() -> Iterator[TokenMint]:
+    """Signs the tests' access tokens; every service process of the suite trusts it."""
+    minted = TokenMint()
+    os.environ.update(minted.env())  # inherited by the processes the tests start
+    activate(minted)
+    yield minted
+    minted.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tokens_everywhere(mint: TokenMint) -> None:
+    """Make sure the mint exists before any service process starts."""
 
 
 @pytest.fixture

@@ -303,7 +303,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 def start_service(
     name: str, *, env: dict[str, str], port: int, log_path: Path, python: str | None = None, timeout: float = 60.0
 ) -> RunningServer:
-    """Start one hub service as its own process and wait until /health answers."""
+    """Start one hub service as its own process and wait until /ready answers (Kafka, MongoDB and its read models usable)."""
     import sys
     import urllib.request
 
@@ -322,10 +322,10 @@ def start_service(
         if server.process.poll() is not None:
             raise ProvisioningError(f"service {name} exited with {server.process.returncode}:\n{server.log_tail()}")
         try:
-            with urllib.request.urlopen(f"{server.address}/health", timeout=1) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(f"{server.address}/ready", timeout=5) as response:  # noqa: S310 - loopback only
                 if response.status == 200:
                     return server
         except OSError:
             time.sleep(0.2)
     server.stop()
-    raise ProvisioningError(f"service {name} did not answer /health within {timeout}s:\n{server.log_tail()}")
+    raise ProvisioningError(f"service {name} did not become ready within {timeout}s:\n{server.log_tail()}")

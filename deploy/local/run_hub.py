@@ -35,33 +35,46 @@ _SHIFT = int(os.environ.get("CRMHUB_PORT_BASE", "8000")) - 8000
 PORTS = {name: port + _SHIFT for name, port in SERVICES.items()}
 
 
-def _post(url: str, body: dict[str, Any]) -> int:
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def _call(method: str, url: str, body: dict[str, Any], token: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method=method)  # noqa: S310 - loopback only
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
-            return int(response.status)
+            return int(response.status), json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, {}
 
 
-def seed_demo_team(motivation_url: str) -> None:
-    """Load deploy/demo/team.json through the REST API; entries that exist already are left as they are."""
+def seed_demo_team(motivation_url: str, admin_password: str) -> None:
+    """Sign in as the first administrator and load deploy/demo/team.json through the REST API,
+    with the demo people's accounts (deploy/demo/accounts.json). Entries that exist already are
+    left as they are, so passwords changed since keep working."""
+    status, tokens = _call("POST", f"{motivation_url}/v1/auth/login", {"login": "admin", "password": admin_password})
+    if status != 200:
+        raise ProvisioningError(f"the demo administrator could not sign in (HTTP {status}); was its password changed?")
+    token = tokens["access_token"]
     team = json.loads((DEMO / "team.json").read_text())
+    accounts = json.loads((DEMO / "accounts.json").read_text())
     for department in team["departments"]:
-        _post(f"{motivation_url}/v1/team/departments", department)
+        _call("POST", f"{motivation_url}/v1/team/departments", department, token)
     for manager in team["managers"]:
-        _post(f"{motivation_url}/v1/team/managers", manager)
+        created, _ = _call("POST", f"{motivation_url}/v1/team/managers", manager, token)
+        if created == 201 and manager["id"] in accounts:
+            _call("PUT", f"{motivation_url}/v1/accounts/{manager['id']}", accounts[manager["id"]], token)
     for department_id, head in team["heads"].items():
-        request = urllib.request.Request(  # noqa: S310
-            f"{motivation_url}/v1/team/departments/{department_id}",
-            data=json.dumps({"head_manager_id": head}).encode(),
-            headers={"Content-Type": "application/json"},
-            method="PATCH",
-        )
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
-            pass
+        _call("PATCH", f"{motivation_url}/v1/team/departments/{department_id}", {"head_manager_id": head}, token)
+
+
+def sign_in_help(motivation_url: str, admin_password: str) -> str:
+    accounts = json.loads((DEMO / "accounts.json").read_text())
+    people = [("admin", "admin", admin_password)] + [(who, a["roles"][0], a["password"]) for who, a in accounts.items()]
+    lines = [f"    {who:<8} {role:<8} {password}" for who, role, password in people]
+    return (
+        "  sign in (demo accounts; change a password with POST /v1/auth/password):\n"
+        + "\n".join(lines)
+        + f"\n  token=$(curl -s {motivation_url}/v1/auth/login -H 'Content-Type: application/json' \\\n"
+        + f'      -d \'{{"login":"admin","password":"{admin_password}"}}\' | python -c \'import json,sys; print(json.load(sys.stdin)["access_token"])\')\n'
+    )
 
 
 def main() -> int:
@@ -89,23 +102,38 @@ def main() -> int:
             started.append(server)
             mongo = server.address
         env |= {"KAFKA_BOOTSTRAP_SERVERS": kafka, "MONGODB_URL": mongo}
+        motivation_url = f"http://127.0.0.1:{PORTS['motivation']}"
+        # The motivation service signs the access tokens every service checks; the caller's own
+        # CRMHUB_AUTH_* (another issuer) win.
+        env.setdefault("CRMHUB_AUTH_ISSUER", os.environ.get("CRMHUB_AUTH_ISSUER", motivation_url))
+        env.setdefault(
+            "CRMHUB_AUTH_JWKS_URL", os.environ.get("CRMHUB_AUTH_JWKS_URL", f"{motivation_url}/.well-known/jwks.json")
+        )
+        admin_password = os.environ.get(
+            "MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD", env.get("MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD", "")
+        )
         for name in SERVICES:
             print(f"starting {name} ...", flush=True)
             started.append(start_service(name, env=env, port=PORTS[name], log_path=DATA / "logs" / f"{name}.log"))
-        seed_demo_team(f"http://127.0.0.1:{PORTS['motivation']}")
+        seed_demo_team(motivation_url, admin_password)
     except ProvisioningError as exc:
         print(f"\nthe hub could not start: {exc}", file=sys.stderr)
         for server in reversed(started):
             server.stop()
         return 1
 
-    print("\nThe CRM hub is running (demo configuration). Ctrl-C stops it.\n")
+    print()
     print(f"  Kafka            {kafka}")
     print(f"  MongoDB-wire     {mongo}")
     for name, port in PORTS.items():
         print(f"  {name:<16} http://127.0.0.1:{port}   (docs: /docs, events: /asyncapi, /health, /ready, /metrics)")
     print(f"\n  logs: {DATA / 'logs'}/<service>.log    demo team: deploy/demo/team.json")
-    print(f"  try:  curl -s localhost:{PORTS['motivation']}/v1/team/managers | python -m json.tool\n", flush=True)
+    print(sign_in_help(motivation_url, admin_password))
+    print(
+        f'  try:  curl -s localhost:{PORTS["motivation"]}/v1/team/managers -H "Authorization: Bearer $token" | python -m json.tool\n',
+        flush=True,
+    )
+    print("The CRM hub is running (demo configuration). Ctrl-C stops it.\n", flush=True)
 
     while not stopping:
         for server in started:

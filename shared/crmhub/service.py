@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.specification import AsyncAPI, Specification
@@ -22,8 +23,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crmhub import metrics, topics
+from crmhub.access import PUBLIC_OPERATIONS
 from crmhub.aggregate import Aggregate
 from crmhub.aggregate_store import AggregateStore
+from crmhub.auth import TokenVerifier, TrustedIssuer, parse_role_map
 from crmhub.events import CloudEvent, EventData, KafkaRecord
 from crmhub.kafka import EventConsumer, TypedHandler, ensure_topics, make_broker
 from crmhub.logs import configure_logging
@@ -61,6 +64,7 @@ class HubService:
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._graceful: list[asyncio.Task[None]] = []
+        self.http_client = httpx.AsyncClient(timeout=5)
         self.timers = TimerStore(self.db["timers"], on_scheduled=self._timer_scheduled)
         self.timer_runner = TimerRunner(
             self.timers,
@@ -111,6 +115,31 @@ class HubService:
         )
         consumer.subscribe(description=description)
         return consumer
+
+    def token_verifier(self, fetch: Any = None) -> TokenVerifier:
+        """Checks bearer tokens from the hub's own issuer and, when configured, an OpenID Connect provider."""
+        settings = self.settings
+        issuers = [TrustedIssuer(settings.auth_issuer, settings.auth_jwks_url, settings.auth_audience)]
+        if settings.oidc_issuer and settings.oidc_jwks_url:
+            issuers.append(
+                TrustedIssuer(
+                    settings.oidc_issuer,
+                    settings.oidc_jwks_url,
+                    settings.oidc_audience,
+                    role_claim=settings.oidc_role_claim,
+                    role_map=parse_role_map(settings.oidc_role_map),
+                    subject_claim="email",
+                )
+            )
+        return TokenVerifier(
+            issuers, fetch=fetch or self._fetch_json, directory=self.team.directory if self.team else None
+        )
+
+    async def _fetch_json(self, url: str) -> dict[str, Any]:
+        response = await self.http_client.get(url)
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
 
     def on_timer(self, kind: str, handler: TimerHandler) -> None:
         """Fire `handler` for due timers of `kind` (crmhub.timers), in every instance."""
@@ -206,6 +235,7 @@ class HubService:
         for hook in self._shutdown:
             await hook()
         await self.mongo.close()
+        await self.http_client.aclose()
         log.info("%s stopped", self.settings.service_name)
 
     async def _check_mongo(self) -> tuple[bool, str]:
@@ -237,9 +267,12 @@ class HubService:
         checks: dict[str, ReadinessCheck] = {"mongodb": self._check_mongo, "kafka": self._check_kafka}
         if self.team is not None:
             checks["team_directory"] = self._check_team
-        add_operational_routes(app, service=self.settings.service_name, checks=checks, asyncapi=self.asyncapi)
+        add_operational_routes(
+            app, service=self.settings.service_name, checks=checks, asyncapi=self.asyncapi, public=PUBLIC_OPERATIONS
+        )
         for router in routers:
             app.include_router(router)
+        app.state.verifier = self.token_verifier()
         return app
 
 

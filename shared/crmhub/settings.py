@@ -44,6 +44,19 @@ class HubSettings(BaseSettings):
     timer_poll_seconds: float = 1.0
     timer_lease_seconds: float = 30.0
     timer_concurrency: int = 8
+    # Who signs the bearer tokens every service checks (docs/security.md): the hub's own issuer
+    # (the motivation service) and, optionally, an external OpenID Connect provider.
+    auth_issuer: str = Field(default_factory=lambda: os.environ.get("CRMHUB_AUTH_ISSUER", "http://127.0.0.1:8004"))
+    auth_jwks_url: str = Field(
+        default_factory=lambda: os.environ.get("CRMHUB_AUTH_JWKS_URL", "http://127.0.0.1:8004/.well-known/jwks.json")
+    )
+    auth_audience: str = "crm-hub"
+    oidc_issuer: str | None = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_ISSUER") or None)
+    oidc_jwks_url: str | None = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_JWKS_URL") or None)
+    oidc_audience: str = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_AUDIENCE", "crm-hub"))
+    oidc_role_claim: str = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_ROLE_CLAIM", "roles"))
+    # JSON: the provider's role names -> the hub's (admin, head, manager, accounting)
+    oidc_role_map: str = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_ROLE_MAP", "{}"))
 
     @property
     def database_name(self) -> str:

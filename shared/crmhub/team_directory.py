@@ -49,6 +49,10 @@ class TeamDirectory:
     def manager(self, manager_id: str) -> Manager | None:
         return self.managers.get(manager_id)
 
+    def manager_by_email(self, email: str) -> Manager | None:
+        wanted = email.strip().lower()
+        return next((m for m in self.managers.values() if m.email == wanted), None)
+
     def department(self, department_id: str) -> Department | None:
         return self.departments.get(department_id)
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.specification import Specification, get_asyncapi_html
@@ -228,14 +228,16 @@ def add_operational_routes(
     service: str,
     checks: dict[str, ReadinessCheck],
     asyncapi: Callable[[], Specification],
+    public: Callable[[], Awaitable[None]],
 ) -> None:
-    @app.get("/health", tags=["operations"], summary="Liveness: the process is up")
+    router = APIRouter(tags=["operations"], dependencies=[Depends(public)])
+
+    @router.get("/health", summary="Liveness: the process is up")
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get(
+    @router.get(
         "/ready",
-        tags=["operations"],
         summary="Readiness: Kafka, MongoDB and read models are usable",
         response_model=None,
     )
@@ -254,18 +256,19 @@ def add_operational_routes(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get(
+    @router.get(
         "/asyncapi.json",
-        tags=["operations"],
         summary="AsyncAPI 3.0 document of the events this service sends and receives",
     )
     async def asyncapi_json() -> Any:
         return asyncapi().to_jsonable()
 
-    @app.get("/asyncapi", tags=["operations"], summary="AsyncAPI document, rendered", response_class=HTMLResponse)
+    @router.get("/asyncapi", summary="AsyncAPI document, rendered", response_class=HTMLResponse)
     async def asyncapi_html() -> HTMLResponse:
         return HTMLResponse(get_asyncapi_html(asyncapi(), try_it_out_path=None))
+
+    app.include_router(router)

@@ -108,7 +108,12 @@ class Launcher:
     def __init__(self, data_dir: Path) -> None:
         self.base = _free_port_block()
         self.env = {
-            **{k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL")},
+            # as a newcomer runs it: the hub's own servers and its own sign-in
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL", "CRMHUB_AUTH_ISSUER", "CRMHUB_AUTH_JWKS_URL")
+            },
             "CRMHUB_DATA_DIR": str(data_dir),
             "CRMHUB_PORT_BASE": str(self.base),
             "CRMHUB_KAFKA_PORT": str(free_port()),
@@ -141,6 +146,15 @@ class Launcher:
         rest, _ = self.process.communicate(timeout=90)
         return rest
 
+    def sign_in(self, login: str, password: str) -> dict[str, str]:
+        """Sign in with the demo credentials `make run` prints; the headers for later requests."""
+        assert f"{login:<8}" in "".join(self.output), "make run does not print this demo account"
+        response = httpx.post(
+            f"{self.url('motivation')}/v1/auth/login", json={"login": login, "password": password}, timeout=5
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
     def wait_ready(self, service: str) -> dict:
         deadline = time.monotonic() + 30
         while (response := httpx.get(f"{self.url(service)}/ready", timeout=5)).status_code != 200:
@@ -156,8 +170,10 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         assert len(hub.children) == 7, f"expected Kafka, the database and five services, got {len(hub.children)}"
         for name in SERVICES:
             assert httpx.get(f"{hub.url(name)}/health", timeout=5).json()["service"] == name
-        assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5).json()["total"] == 4
-        assert "4 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
+        assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5).status_code == 401  # no token, no data
+        admin = hub.sign_in("admin", "demo-admin-password")
+        assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5, headers=admin).json()["total"] == 5
+        assert "5 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
         sent = time.monotonic()
         lead = httpx.post(
             f"{hub.url('leads')}/v1/leads",
@@ -166,16 +182,21 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
             timeout=5,
         )
         assert lead.status_code == 202
-        shown = httpx.get(
-            f"{hub.url('leads')}/v1/leads/{lead.json()['lead_id']}", timeout=5
-        ).json()  # readable at once: stored before the 202
+        lead_url = f"{hub.url('leads')}/v1/leads/{lead.json()['lead_id']}"
+        assert httpx.get(lead_url, timeout=5).status_code == 401
+        shown = httpx.get(lead_url, timeout=5, headers=admin).json()  # readable at once: stored before the 202
         assert shown["status"] == "assigned"
         assert shown["manager_id"] in {"anna", "boris", "olga"}
+        passwords = {"anna": "demo-anna-password", "boris": "demo-boris-password", "olga": "demo-olga-password"}
+        assignee = hub.sign_in(shown["manager_id"], passwords[shown["manager_id"]])
+        assert httpx.get(lead_url, timeout=5, headers=assignee).status_code == 200  # a manager sees their own lead
         # ... and it reaches that manager's in-app inbox (how fast is for make bench to measure, not a test)
         deadline = sent + 30
         while not [
             m
-            for m in httpx.get(f"{hub.url('notifier')}/v1/inbox/{shown['manager_id']}", timeout=5).json()["items"]
+            for m in httpx.get(
+                f"{hub.url('notifier')}/v1/inbox/{shown['manager_id']}", timeout=5, headers=assignee
+            ).json()["items"]
             if "+79161234567" in m["text"]
         ]:
             assert time.monotonic() < deadline, "the lead never reached the manager's inbox"
@@ -224,12 +245,16 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
             assert httpx.post(pbx, json=body, headers=key, timeout=5).status_code == 200
         deadline = time.monotonic() + 20
         while True:
-            calls = httpx.get(f"{hub.url('telephony')}/v1/calls", params={"number": client}, timeout=5).json()["items"]
+            calls = httpx.get(
+                f"{hub.url('telephony')}/v1/calls", params={"number": client}, timeout=5, headers=admin
+            ).json()["items"]
             missed = next(c for c in calls if c["provider_call_id"] == "demo-in")
-            callback = httpx.get(f"{hub.url('telephony')}/v1/calls/{missed['call_id']}", timeout=5).json()["callback"]
-            leads_from_calls = httpx.get(f"{hub.url('leads')}/v1/leads", params={"source": "phone"}, timeout=5).json()[
-                "items"
-            ]
+            callback = httpx.get(
+                f"{hub.url('telephony')}/v1/calls/{missed['call_id']}", timeout=5, headers=admin
+            ).json()["callback"]
+            leads_from_calls = httpx.get(
+                f"{hub.url('leads')}/v1/leads", params={"source": "phone"}, timeout=5, headers=admin
+            ).json()["items"]
             if (
                 callback
                 and callback["status"] == "made"
@@ -242,7 +267,16 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         assert missed["campaign"] == "radio"
         assert callback["delay_seconds"] == pytest.approx(20, abs=1)
         extra = {"id": "persisted", "name": "Survives a restart", "region": "Kazan"}
-        assert httpx.post(f"{hub.url('motivation')}/v1/team/departments", json=extra, timeout=5).status_code == 201
+        assert (
+            httpx.post(
+                f"{hub.url('motivation')}/v1/team/departments", json=extra, timeout=5, headers=assignee
+            ).status_code
+            == 403
+        )
+        assert (
+            httpx.post(f"{hub.url('motivation')}/v1/team/departments", json=extra, timeout=5, headers=admin).status_code
+            == 201
+        )
     finally:
         rest = hub.interrupt()
     assert hub.process.returncode == 0, "".join(hub.output) + rest
@@ -251,9 +285,10 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
 
     hub.start()  # the same data folder: MongoDB and Kafka keep what they had
     try:
-        departments = httpx.get(f"{hub.url('motivation')}/v1/team/departments", timeout=5).json()
-        assert {d["id"] for d in departments["items"]} == {"sales-msk", "sales-nsk", "persisted"}
-        assert "3 departments, 4 managers" in hub.wait_ready("notifier")["checks"]["team_directory"]["detail"]
+        admin = hub.sign_in("admin", "demo-admin-password")
+        departments = httpx.get(f"{hub.url('motivation')}/v1/team/departments", timeout=5, headers=admin).json()
+        assert {d["id"] for d in departments["items"]} == {"hq", "sales-msk", "sales-nsk", "persisted"}
+        assert "4 departments, 5 managers" in hub.wait_ready("notifier")["checks"]["team_directory"]["detail"]
     finally:
         hub.interrupt()
     assert hub.process.returncode == 0

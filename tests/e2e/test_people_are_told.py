@@ -18,6 +18,7 @@ import pytest
 from localservers import free_port, start_service
 from support.fakes import SmtpSink
 from support.hub import SECRET, LeadsHub, phone
+from support.tokens import admin_headers
 
 pytestmark = pytest.mark.e2e
 KEY = "e2e-telephony-key-0123"
@@ -88,7 +89,9 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         )
         assert response.status_code == 303
         lead_id = response.headers["location"].split("lead_id=")[1]
-        manager = httpx.get(f"{hub.leads.address}/v1/leads/{lead_id}", timeout=5).json()["manager_id"]
+        manager = httpx.get(f"{hub.leads.address}/v1/leads/{lead_id}", timeout=5, headers=admin_headers()).json()[
+            "manager_id"
+        ]
         mail = _wait_for(lambda: [m for m in smtp.to(f"{manager}@example.com") if lead_id in m.get_content()])[0]
         assert client in mail.get_content()
         assert "Нужен шкаф-купе" in mail.get_content()

@@ -17,6 +17,7 @@ import httpx
 from localservers import RunningServer, free_port, start_service
 from support.kafka import read_topic
 from support.team import ALL_WEEK
+from support.tokens import admin_headers
 
 SECRET = "test-secret-0123456789"
 
@@ -141,7 +142,7 @@ class LeadsHub:
             log_path=self.workdir / "motivation.log",
             python=sys.executable,
         )
-        with httpx.Client(base_url=self.motivation.address, timeout=10) as http:
+        with httpx.Client(base_url=self.motivation.address, timeout=10, headers=admin_headers()) as http:
             for department in (self.department, self.night_department, self.board):
                 http.post(
                     "/v1/team/departments",
@@ -222,7 +223,7 @@ class LeadsHub:
 
     def client(self) -> httpx.AsyncClient:
         assert self.leads is not None
-        return httpx.AsyncClient(base_url=self.leads.address, timeout=15)
+        return httpx.AsyncClient(base_url=self.leads.address, timeout=15, headers=admin_headers())
 
     async def submit(
         self, http: httpx.AsyncClient, body: dict[str, Any], *, key: str = SECRET, headers: dict[str, str] | None = None

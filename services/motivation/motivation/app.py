@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from fastapi import FastAPI
 
+from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.team import DepartmentUpserted, ManagerUpserted
 from crmhub.service import HubService, serve
+from motivation.adapters.credentials import AccountStore, KeyRing
 from motivation.adapters.team_store import department_store, manager_store
 from motivation.bootstrap import bootstrap
+from motivation.domain.accounts import SignInPolicy
+from motivation.entrypoints.auth_http import auth_router
 from motivation.entrypoints.team_http import team_router
+from motivation.service_layer.auth import Auth, ensure_first_admin
 from motivation.settings import MotivationSettings
 
 
@@ -17,16 +24,50 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     service = HubService(
         settings,
         title="CRM hub: motivation",
-        description="Owns the team directory (departments, managers) and publishes it on the compacted topic crm.team.",
+        description="Owns the team directory (departments, managers) and people's sign-in; publishes the directory on the compacted topic crm.team.",
     )
+    service.follow_team_directory()
     departments = department_store(service.db["departments"], on_stored=service.nudge_relay)
     managers = manager_store(service.db["managers"], on_stored=service.nudge_relay)
+    accounts = AccountStore(service.db)
+    access_ttl = timedelta(minutes=settings.access_token_minutes)
+    keys = KeyRing(
+        service.db, rotation=timedelta(days=settings.key_rotation_days), keep=access_ttl + timedelta(minutes=5)
+    )
+    team = bootstrap(departments=departments, managers=managers, source=f"/crm/{settings.service_name}")
+    team.revoke_sessions = accounts.revoke_all
+    auth = Auth(
+        team=team,
+        accounts=accounts,
+        keys=keys,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        access_ttl=access_ttl,
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+        policy=SignInPolicy(
+            max_failures=settings.max_failed_logins, lockout=timedelta(minutes=settings.lockout_minutes)
+        ),
+        limiter=RateLimiter(per_minute=settings.login_rate_per_minute),
+        now=lambda: datetime.now(UTC),
+    )
     service.publishes(DepartmentUpserted, ManagerUpserted)
     service.outbox(departments.collection, managers.collection)
     service.on_startup(departments.ensure_indexes)
     service.on_startup(managers.ensure_indexes)
-    app = service.http_app(team_router())
-    app.state.team = bootstrap(departments=departments, managers=managers, source=f"/crm/{settings.service_name}")
+
+    async def first_admin() -> None:
+        await ensure_first_admin(
+            auth,
+            manager_id=settings.bootstrap_admin_id,
+            email=settings.bootstrap_admin_email,
+            password=settings.bootstrap_admin_password,
+        )
+
+    service.on_startup(first_admin)
+
+    app = service.http_app(team_router(), auth_router())
+    app.state.team = team
+    app.state.auth = auth
     return app
 
 

@@ -10,3 +10,18 @@ class MotivationSettings(HubSettings):
 
     service_name: str = "motivation"
     http_port: int = 8004
+    # Sign-in (docs/security.md): access tokens live this long; refresh tokens this long.
+    access_token_minutes: float = 15.0
+    refresh_token_days: float = 30.0
+    # The signing key is replaced this often; old keys stay published until their tokens expire.
+    key_rotation_days: float = 30.0
+    # Failed sign-ins before an account is locked, and for how long.
+    max_failed_logins: int = 5
+    lockout_minutes: float = 15.0
+    # Sign-in attempts per client address per minute.
+    login_rate_per_minute: int = 20
+    # The first administrator, made at start when no account exists yet (a department `hq` and a
+    # manager with this id and e-mail); without a password nobody is made.
+    bootstrap_admin_id: str = "admin"
+    bootstrap_admin_email: str = "admin@crm-hub.local"
+    bootstrap_admin_password: str | None = None

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from crmhub.aggregate import NotFound
+from crmhub.auth import Principal
 from crmhub.intake import IntakeError, Received
 from leads.adapters.sources import SourcesConfig
 from leads.bootstrap import bootstrap
@@ -43,6 +44,10 @@ def hub():
         store=store, directory=directory(manager("anna"), manager("boris"), manager("head")), sources=SOURCES, now=clock
     )
     return deps, store, clock
+
+
+def person(subject: str, *roles: str, department_id: str = "sales") -> Principal:
+    return Principal(subject, "person", frozenset(roles or ("manager",)), department_id)
 
 
 def _form(body: dict, *, key: str = KEY, **headers: str) -> Received:
@@ -118,19 +123,34 @@ async def test_taking_the_lead_in_time_cancels_its_sla_timer_and_a_late_firing_c
     taken = await _submit(deps, {"phone": "+79120000006"})
     lead = await store.leads.get(taken.lead_id)
     timer = store.timers.pending[f"lead.sla:{lead.id}"]
-    await lifecycle.take(deps, lead.id, lead.manager_id)
+    await lifecycle.take(deps, person(lead.manager_id), lead.id, None)  # a manager takes it as themselves
     assert f"lead.sla:{lead.id}" not in store.timers.pending
     clock.now = timer.due_at + timedelta(minutes=1)
     await assignment.escalate(deps, timer)  # a spare timer left by a crash: nothing to do
     assert (await store.leads.get(lead.id)).sla_breaches == 0
 
 
-async def test_only_the_assigned_manager_can_take_it_and_unknown_leads_are_not_found(hub):
+async def test_another_managers_lead_is_not_found_and_a_manager_cannot_act_as_someone_else(hub):
     deps, store, _ = hub
     taken = await _submit(deps, {"phone": "+79120000007"})
     lead = await store.leads.get(taken.lead_id)
     other = "boris" if lead.manager_id != "boris" else "anna"
-    with pytest.raises(LeadConflict):
-        await lifecycle.take(deps, lead.id, other)
     with pytest.raises(NotFound):
-        await lifecycle.take(deps, "no-such-lead", "anna")
+        await lifecycle.take(deps, person(other), lead.id, None)
+    with pytest.raises(PermissionError):
+        await lifecycle.take(deps, person(lead.manager_id), lead.id, other)
+    with pytest.raises(NotFound):
+        await lifecycle.take(deps, person("anna"), "no-such-lead", None)
+    assert (await store.leads.get(lead.id)).status == "assigned"
+
+
+async def test_a_head_acts_on_their_departments_leads_and_names_the_manager(hub):
+    deps, store, _ = hub
+    taken = await _submit(deps, {"phone": "+79120000008"})
+    lead = await store.leads.get(taken.lead_id)
+    with pytest.raises(NotFound):
+        await lifecycle.take(deps, person("head", "head", department_id="other"), lead.id, lead.manager_id)
+    with pytest.raises(LeadConflict):  # the domain still decides: only the assigned manager takes it
+        await lifecycle.take(deps, person("head", "head"), lead.id, "nobody")
+    taken_by_head = await lifecycle.take(deps, person("head", "head"), lead.id, lead.manager_id)
+    assert taken_by_head.status == "in_work"

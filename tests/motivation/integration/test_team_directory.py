@@ -14,6 +14,7 @@ import pytest
 
 from localservers import free_port, start_service
 from support.kafka import eventually, headers_of, read_topic
+from support.tokens import admin_headers
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ async def test_changes_reach_crm_team_and_a_read_model_in_another_process(infra,
     motivation = run_service("motivation")
     live = tmp_path / "live.json"
     probe("follow", "", "--out", str(live))
-    async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10, headers=admin_headers()) as http:
         assert (await http.post("/v1/team/departments", json=_department(unique))).status_code == 201
         created = await http.post("/v1/team/managers", json=_manager(unique))
         assert created.status_code == 201, created.text
@@ -163,7 +164,9 @@ def motivation_for_bad_input(infra, tmp_path_factory):
         log_path=tmp_path_factory.mktemp("bad-input") / "motivation.log",
         python=sys.executable,
     )
-    httpx.post(f"{server.address}/v1/team/departments", json=_department(unique), timeout=10).raise_for_status()
+    httpx.post(
+        f"{server.address}/v1/team/departments", json=_department(unique), timeout=10, headers=admin_headers()
+    ).raise_for_status()
     yield server, unique, database
     server.stop()
 
@@ -178,7 +181,7 @@ async def test_bad_input_is_refused_naming_the_problem_and_stores_nothing(
     kwargs = dict(request_kwargs)
     if "json_patch" in kwargs:
         kwargs["json"] = {**_manager(unique, suffix="bad"), **kwargs.pop("json_patch")}
-    async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10, headers=admin_headers()) as http:
         response = await http.post("/v1/team/managers", **kwargs)
         assert response.status_code == status, response.text
         assert mentions in response.text
@@ -190,7 +193,7 @@ async def test_bad_input_is_refused_naming_the_problem_and_stores_nothing(
 
 async def test_conflicts_and_unknown_ids(infra, run_service, unique):
     motivation = run_service("motivation")
-    async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10, headers=admin_headers()) as http:
         assert (await http.post("/v1/team/departments", json=_department(unique))).status_code == 201
         duplicate_department = await http.post("/v1/team/departments", json=_department(unique))
         assert duplicate_department.status_code == 409

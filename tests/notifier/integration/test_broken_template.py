@@ -20,6 +20,7 @@ from crmhub.schemas.team import Manager, ManagerUpserted
 from crmhub.team_directory import manager_key
 from localservers import free_port, start_service
 from support.kafka import eventually, headers_of, produce, read_topic
+from support.tokens import person_headers
 
 pytestmark = pytest.mark.integration
 SHIPPED = Path(__file__).resolve().parents[3] / "services" / "notifier" / "notifier" / "templates"
@@ -88,7 +89,7 @@ async def test_a_broken_template_dead_letters_the_event_and_the_rest_flow(infra,
         assert letter["dlq_reason"] == "poison"
         assert "lead_assigned" in letter["dlq_error"]
         assert letter["dlq_consumer_group"] == "notifier.leads"
-        async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=person_headers(manager.id)) as http:
 
             async def urgent_delivered():
                 inbox = (await http.get(f"/v1/inbox/{manager.id}")).json()["items"]

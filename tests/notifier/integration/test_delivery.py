@@ -25,6 +25,7 @@ from localservers import RunningServer, free_port, start_service
 from support.fakes import Answer, FakeHttp, SmtpSink
 from support.kafka import eventually, headers_of, produce, read_topic
 from support.team import ALL_WEEK
+from support.tokens import admin_headers
 
 pytestmark = pytest.mark.integration
 TOKEN = "123456:test-token"
@@ -162,7 +163,7 @@ class Notifier:
         )
 
     async def notifications(self, **params) -> list[dict]:
-        async with httpx.AsyncClient(base_url=self.server.address, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=self.server.address, timeout=10, headers=admin_headers()) as http:
             return (await http.get("/v1/notifications", params={"limit": 500, **params})).json()["items"]
 
 
@@ -273,7 +274,7 @@ async def test_webhooks_are_signed_retried_on_5xx_and_failed_on_4xx_visibly(noti
         ),
     )
     assert failures
-    async with httpx.AsyncClient(base_url=notifier.server.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=notifier.server.address, timeout=10, headers=admin_headers()) as http:
         retried = await http.post(f"/v1/notifications/{bad['id']}/retry")
         assert retried.json()["status"] == "pending"
         assert (await http.post(f"/v1/notifications/{ok['id']}/retry")).status_code == 409

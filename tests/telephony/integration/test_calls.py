@@ -14,6 +14,7 @@ import pytest
 from localservers import free_port, start_service
 from support.hub import LeadsHub, phone
 from support.kafka import eventually, headers_of, read_topic
+from support.tokens import admin_headers
 
 pytestmark = pytest.mark.integration
 KEY = "telephony-key-0123456789"
@@ -66,7 +67,7 @@ def _at(seconds: float = 0) -> str:
 async def test_a_missed_call_then_a_call_back_measures_the_delay(phones):
     hub, server = phones
     client, pbx, call_id = phone(), f"pbx-{hub.unique}", f"in-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
         started = {
             "call_id": call_id,
             "event": "started",
@@ -127,7 +128,7 @@ async def test_a_missed_call_then_a_call_back_measures_the_delay(phones):
 
 async def test_no_call_back_in_the_window_is_overdue(phones):
     hub, server = phones
-    async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
         call_id = f"late-{uuid.uuid4().hex[:6]}"
         await _post(
             http,
@@ -171,7 +172,7 @@ async def test_no_call_back_in_the_window_is_overdue(phones):
 async def test_a_call_from_an_unknown_number_becomes_a_lead(phones):
     hub, server = phones
     client = phone()
-    async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
         await _post(
             http,
             f"pbx-{hub.unique}",
@@ -204,7 +205,7 @@ async def test_bad_requests_store_nothing(phones, mongo_client):
     calls = mongo_client[f"{hub.database}_telephony"]["calls"]
     before = await calls.count_documents({})
     body = {"call_id": "bad-1", "event": "started", "at": _at(), "caller": phone()}
-    async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
         assert (await _post(http, f"pbx-{hub.unique}", body, key="wrong")).status_code == 401
         assert (await _post(http, "no-such-provider", body)).status_code == 404
         assert (await _post(http, f"fenced-{hub.unique}", body)).status_code == 403
@@ -231,7 +232,7 @@ async def test_bad_requests_store_nothing(phones, mongo_client):
 async def test_an_end_whose_start_never_comes_is_published_once_it_settles(phones):
     hub, server = phones
     call_id = f"orphan-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(base_url=server.address, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
         stored = await _post(
             http, f"pbx-{hub.unique}", {"call_id": call_id, "event": "ended", "at": _at(-1), "outcome": "missed"}
         )

@@ -51,7 +51,7 @@ class LeadStore:
 
     async def search(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Lead], int]:
         query: dict[str, Any] = {}
-        for field in ("status", "manager_id", "source_id"):
+        for field in ("status", "manager_id", "department_id", "source_id"):
             if filters.get(field) is not None:
                 query[field] = filters[field]
         created = {k: v for k, v in (("$gte", filters.get("from")), ("$lt", filters.get("to"))) if v is not None}

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from crmhub.access import SIGNED_INTAKE, Policy
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError
 from leads.adapters.sources import Source
@@ -39,6 +40,7 @@ async def _answer(deps: Leads, source: Source, received: ReceivedDep) -> Respons
 
 def intake_router() -> APIRouter:
     router = APIRouter(tags=["intake"])
+    signed = [Depends(SIGNED_INTAKE)]
 
     @router.post(
         "/v1/leads",
@@ -51,6 +53,7 @@ def intake_router() -> APIRouter:
 
     @router.post(
         "/v1/intake/{source_id}",
+        dependencies=signed,
         status_code=202,
         response_model=IntakeAccepted,
         summary="Take in a submission from a configured source (json, form, tilda, bitrix24, typeform, amocrm)",
@@ -58,7 +61,11 @@ def intake_router() -> APIRouter:
     async def intake(deps: LeadsDep, received: ReceivedDep, source_id: IdPath) -> Response:
         return await _answer(deps, source_by_id(deps, source_id), received)
 
-    @router.get("/v1/sources", summary="The configured intake sources (without secrets)")
+    @router.get(
+        "/v1/sources",
+        dependencies=[Depends(Policy("admin"))],
+        summary="The configured intake sources (without secrets)",
+    )
     async def list_sources(deps: LeadsDep) -> list[dict[str, Any]]:
         return [
             {

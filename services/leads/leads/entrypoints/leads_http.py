@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
 
+from crmhub.access import Policy
 from crmhub.aggregate import NotFound
+from crmhub.auth import Principal
 from crmhub.schemas.leads import LeadStatus
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError, require_json_body
@@ -22,6 +24,9 @@ from leads.service_layer import lifecycle, queries
 LeadIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 From = Annotated[AwareDatetime | None, Query(alias="from")]
 To = Annotated[AwareDatetime | None, Query(alias="to")]
+Reader = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("leads:read",)))]
+Actor = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("leads:write",)))]
+Analyst = Annotated[Principal, Depends(Policy("admin", "head", scopes=("reports:read",)))]
 
 
 async def _view(action: Any) -> LeadView:
@@ -31,6 +36,10 @@ async def _view(action: Any) -> LeadView:
         raise ApiError(404, "not_found", "no such lead") from None
     except LeadConflict as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+    except PermissionError as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(422, "validation_failed", str(exc), field="manager_id") from None
     return LeadView.of(lead)
 
 
@@ -40,15 +49,16 @@ def leads_router() -> APIRouter:
     @router.get(
         "/v1/leads/{lead_id}", response_model=LeadView, summary="A lead with its touches and assignment history"
     )
-    async def get_lead(deps: LeadsDep, lead_id: LeadIdPath) -> LeadView:
+    async def get_lead(deps: LeadsDep, principal: Reader, lead_id: LeadIdPath) -> LeadView:
         try:
-            return LeadView.of(await queries.get_lead(deps, lead_id))
+            return LeadView.of(await queries.get_lead(deps, principal, lead_id))
         except NotFound:
             raise ApiError(404, "not_found", f"no lead {lead_id!r}") from None
 
     @router.get("/v1/leads", response_model=LeadPage, summary="Leads, newest first")
     async def list_leads(
         deps: LeadsDep,
+        principal: Reader,
         status: LeadStatus | None = None,
         manager: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
         source: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
@@ -58,36 +68,38 @@ def leads_router() -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> LeadPage:
         filters = {"status": status, "manager_id": manager, "source_id": source, "from": start, "to": end}
-        items, total = await queries.list_leads(deps, filters, limit=limit, offset=offset)
+        items, total = await queries.list_leads(deps, principal, filters, limit=limit, offset=offset)
         return LeadPage(items=[LeadView.of(lead) for lead in items], total=total, limit=limit, offset=offset)
 
     @router.post(
         "/v1/leads/{lead_id}/take", response_model=LeadView, summary="The assigned manager takes the lead into work"
     )
-    async def take(deps: LeadsDep, lead_id: LeadIdPath, body: TakeLead) -> LeadView:
-        return await _view(lifecycle.take(deps, lead_id, body.manager_id))
+    async def take(deps: LeadsDep, principal: Actor, lead_id: LeadIdPath, body: TakeLead) -> LeadView:
+        return await _view(lifecycle.take(deps, principal, lead_id, body.manager_id))
 
     @router.post(
         "/v1/leads/{lead_id}/convert",
         response_model=LeadView,
         summary="The lead becomes a deal (lead.converted carries what the deal needs)",
     )
-    async def convert(deps: LeadsDep, lead_id: LeadIdPath, body: ConvertLead) -> LeadView:
-        return await _view(lifecycle.convert(deps, lead_id, body.manager_id, body.comment))
+    async def convert(deps: LeadsDep, principal: Actor, lead_id: LeadIdPath, body: ConvertLead) -> LeadView:
+        return await _view(lifecycle.convert(deps, principal, lead_id, body.manager_id, body.comment))
 
     @router.post(
         "/v1/leads/{lead_id}/reject",
         response_model=LeadView,
         summary="Close the lead without a deal, with a reason from the list",
     )
-    async def reject(deps: LeadsDep, lead_id: LeadIdPath, body: RejectLead) -> LeadView:
-        return await _view(lifecycle.reject(deps, lead_id, body.reason, body.comment))
+    async def reject(deps: LeadsDep, principal: Actor, lead_id: LeadIdPath, body: RejectLead) -> LeadView:
+        return await _view(lifecycle.reject(deps, principal, lead_id, body.reason, body.comment))
 
     @router.get(
         "/v1/stats/leads",
         summary="Leads, taken, taken within SLA (and the share), converted, rejected, per source, manager or campaign",
     )
-    async def stats(deps: LeadsDep, group_by: GroupBy = "source", start: From = None, end: To = None) -> dict[str, Any]:
+    async def stats(
+        deps: LeadsDep, principal: Analyst, group_by: GroupBy = "source", start: From = None, end: To = None
+    ) -> dict[str, Any]:
         groups = await queries.figures(deps, group_by=group_by, start=start, end=end)
         return {
             "group_by": group_by,

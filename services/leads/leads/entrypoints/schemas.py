@@ -22,13 +22,16 @@ class IntakeAccepted(BaseModel):
 
 
 class TakeLead(BaseModel):
+    """A manager takes a lead as themselves (`manager_id` may be left out); an administrator or a
+    head names the manager."""
+
     model_config = ConfigDict(extra="forbid")
-    manager_id: ManagerId
+    manager_id: ManagerId | None = None
 
 
 class ConvertLead(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    manager_id: ManagerId
+    manager_id: ManagerId | None = None
     comment: Comment | None = None
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from crmhub.access import EVERYONE, Policy
 from crmhub.aggregate import NotFound
 from crmhub.schemas.team import (
     ENTITY_ID_PATTERN,
@@ -129,16 +130,19 @@ def directory_routes(
 ) -> None:
     """Create / get / list / update / deactivate / activate routes for one kind of entry."""
     singular = kind.singular
+    read, write = [Depends(Policy(*EVERYONE))], [Depends(Policy("admin"))]
 
-    @router.post(f"/{plural}", status_code=201, response_model=out_model, summary=f"Add a {singular}")
+    @router.post(
+        f"/{plural}", status_code=201, response_model=out_model, dependencies=write, summary=f"Add a {singular}"
+    )
     async def add(team: TeamDep, body: create_model) -> Any:
         return await _answer(use_cases.add(team, kind, state_model.model_validate(body.model_dump())), out_model)
 
-    @router.get(f"/{plural}/{{entry_id}}", response_model=out_model, summary=f"Read one {singular}")
+    @router.get(f"/{plural}/{{entry_id}}", response_model=out_model, dependencies=read, summary=f"Read one {singular}")
     async def get(team: TeamDep, entry_id: EntryPath) -> Any:
         return await _answer(use_cases.get(team, kind, entry_id), out_model)
 
-    @router.get(f"/{plural}", response_model=Page[out_model], summary=f"List {plural}")
+    @router.get(f"/{plural}", response_model=Page[out_model], dependencies=read, summary=f"List {plural}")
     async def list_entries(
         team: TeamDep, filters: Annotated[dict[str, Any], Depends(list_filters)], limit: Limit = 100, offset: Offset = 0
     ) -> Any:
@@ -146,15 +150,30 @@ def directory_routes(
         items = [out_model.model_validate({**s.model_dump(), "version": v}) for s, v in entries]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
-    @router.patch(f"/{plural}/{{entry_id}}", response_model=out_model, summary=f"Change fields of a {singular}")
+    @router.patch(
+        f"/{plural}/{{entry_id}}",
+        response_model=out_model,
+        dependencies=write,
+        summary=f"Change fields of a {singular}",
+    )
     async def update(team: TeamDep, entry_id: EntryPath, body: update_model) -> Any:
         return await _answer(use_cases.change(team, kind, entry_id, body.model_dump(exclude_unset=True)), out_model)
 
-    @router.post(f"/{plural}/{{entry_id}}/deactivate", response_model=out_model, summary=f"Deactivate a {singular}")
+    @router.post(
+        f"/{plural}/{{entry_id}}/deactivate",
+        response_model=out_model,
+        dependencies=write,
+        summary=f"Deactivate a {singular}",
+    )
     async def deactivate(team: TeamDep, entry_id: EntryPath) -> Any:
         return await _answer(use_cases.change(team, kind, entry_id, {"active": False}), out_model)
 
-    @router.post(f"/{plural}/{{entry_id}}/activate", response_model=out_model, summary=f"Activate a {singular} again")
+    @router.post(
+        f"/{plural}/{{entry_id}}/activate",
+        response_model=out_model,
+        dependencies=write,
+        summary=f"Activate a {singular} again",
+    )
     async def activate(team: TeamDep, entry_id: EntryPath) -> Any:
         return await _answer(use_cases.change(team, kind, entry_id, {"active": True}), out_model)
 

@@ -7,7 +7,7 @@ a version guard; a concurrent change is retried from a fresh read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -29,12 +29,18 @@ class InvalidReference(ValueError):
         self.field = field
 
 
+async def _no_sessions(manager_id: str) -> int:
+    return 0
+
+
 @dataclass
 class Team:
     departments: DirectoryStore[Department]
     managers: DirectoryStore[Manager]
     source: str
     now: Callable[[], datetime]
+    # Revokes a person's sign-in sessions (set by the auth wiring): a deactivated manager is out at once.
+    revoke_sessions: Callable[[str], Awaitable[int]] = _no_sessions
 
 
 @dataclass(frozen=True)
@@ -95,4 +101,6 @@ async def change(team: Team, kind: Kind[Entry], entry_id: str, changes: dict[str
 
     await retry_on_conflict(attempt, what=f"{kind.singular} {entry_id!r}", retries=5)
     assert result is not None
+    if isinstance(result[0], Manager) and not result[0].active:
+        await team.revoke_sessions(entry_id)
     return result

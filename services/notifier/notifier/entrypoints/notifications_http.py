@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
+from crmhub.access import Policy
 from crmhub.aggregate import NotFound
 from crmhub.web import ApiError
 from notifier.domain.delivery import Delivery
@@ -21,7 +22,7 @@ def notification_view(delivery: Delivery) -> dict[str, Any]:
 
 
 def notifications_router() -> APIRouter:
-    router = APIRouter(tags=["notifications"])
+    router = APIRouter(tags=["notifications"], dependencies=[Depends(Policy("admin"))])
 
     @router.get("/v1/notifications", summary="Notifications, newest first")
     async def list_notifications(

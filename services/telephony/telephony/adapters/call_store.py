@@ -40,6 +40,8 @@ class CallStore:
         for name in ("manager_id", "line", "outcome", "direction"):
             if filters.get(name) is not None:
                 query[f"record.{name}"] = filters[name]
+        if filters.get("manager_ids") is not None:
+            query["record.manager_id"] = {"$in": filters["manager_ids"]}
         started = _window(filters.get("from"), filters.get("to"))
         if started:
             query["record.started_at"] = started
@@ -68,8 +70,12 @@ class CallStore:
             query["missed_at"] = window
         return await self.callbacks.collection.find(query, {OUTBOX: 0}).to_list()
 
-    async def list_callbacks(self, status: str | None, *, limit: int, offset: int) -> tuple[list[Callback], int]:
-        query = {"status": status} if status else {}
+    async def list_callbacks(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Callback], int]:
+        query: dict[str, Any] = {"status": filters["status"]} if filters.get("status") else {}
+        if filters.get("manager_id") is not None:
+            query["manager_id"] = filters["manager_id"]
+        if filters.get("manager_ids") is not None:
+            query["manager_id"] = {"$in": filters["manager_ids"]}
         total = await self.callbacks.collection.count_documents(query)
         docs = (
             await self.callbacks.collection.find(query, {OUTBOX: 0})

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
 
+from crmhub.access import Policy
 from crmhub.aggregate import NotFound
+from crmhub.auth import Principal
 from crmhub.schemas.calls import Direction, Outcome
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError
@@ -21,6 +23,8 @@ From = Annotated[AwareDatetime | None, Query(alias="from")]
 To = Annotated[AwareDatetime | None, Query(alias="to")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Reader = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("calls:read",)))]
+Analyst = Annotated[Principal, Depends(Policy("admin", "head", scopes=("reports:read",)))]
 Number = Annotated[str | None, Query(max_length=32, pattern=r"^\+?[0-9]{3,20}$")]
 
 
@@ -33,10 +37,10 @@ def calls_router() -> APIRouter:
 
     @router.get("/v1/calls/{call_id}", summary="One call: the merged record, and its call-back when it was missed")
     async def get_call(
-        deps: TelephonyDep, call_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
+        deps: TelephonyDep, principal: Reader, call_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
     ) -> dict[str, Any]:
         try:
-            record, callback = await queries.call_with_callback(deps, call_id)
+            record, callback = await queries.call_with_callback(deps, principal, call_id)
         except NotFound:
             raise ApiError(404, "not_found", f"no call {call_id!r}") from None
         return {"call": record.model_dump(mode="json"), "callback": callback_view(callback) if callback else None}
@@ -44,6 +48,7 @@ def calls_router() -> APIRouter:
     @router.get("/v1/calls", summary="Calls, newest first")
     async def list_calls(
         deps: TelephonyDep,
+        principal: Reader,
         number: Number = None,
         manager: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
         line: Number = None,
@@ -63,17 +68,18 @@ def calls_router() -> APIRouter:
             "from": start,
             "to": end,
         }
-        records, total = await deps.store.search(filters, limit=limit, offset=offset)
+        records, total = await queries.calls(deps, principal, filters, limit=limit, offset=offset)
         return {"items": records, "total": total, "limit": limit, "offset": offset}
 
     @router.get("/v1/callbacks", summary="Missed calls to call back: open, made (with the delay) or overdue")
     async def list_callbacks(
         deps: TelephonyDep,
+        principal: Reader,
         status: Annotated[str | None, Query(pattern="^(open|made|overdue)$")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> dict[str, Any]:
-        callbacks, total = await deps.store.list_callbacks(status, limit=limit, offset=offset)
+        callbacks, total = await queries.callbacks(deps, principal, status, limit=limit, offset=offset)
         return {"items": [callback_view(c) for c in callbacks], "total": total, "limit": limit, "offset": offset}
 
     @router.get(
@@ -81,7 +87,7 @@ def calls_router() -> APIRouter:
         summary="Incoming, outgoing, missed, answered-in-time share, average talk, call-back delay p50/p90, overdue call-backs",
     )
     async def stats(
-        deps: TelephonyDep, group_by: GroupBy = "manager", start: From = None, end: To = None
+        deps: TelephonyDep, principal: Analyst, group_by: GroupBy = "manager", start: From = None, end: To = None
     ) -> dict[str, Any]:
         standard, groups = await queries.figures(deps, group_by=group_by, start=start, end=end)
         return {

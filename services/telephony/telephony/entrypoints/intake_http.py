@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from crmhub.access import SIGNED_INTAKE
 from crmhub.intake import Received
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from telephony.entrypoints.dependencies import ReceivedDep, TelephonyDep
@@ -26,7 +27,7 @@ async def _take_in(deps: Telephony, provider_id: str, received: Received) -> Res
 
 
 def intake_router() -> APIRouter:
-    router = APIRouter(tags=["telephony"])
+    router = APIRouter(tags=["telephony"], dependencies=[Depends(SIGNED_INTAKE)])
 
     @router.post(
         "/v1/telephony/{provider_id}/events",

@@ -6,17 +6,33 @@ from datetime import datetime
 from typing import Any
 
 from crmhub.aggregate import NotFound
+from crmhub.auth import Principal
+from crmhub.mongo import Document
 from crmhub.schemas.calls import CallRecord
 from telephony.domain.callbacks import Callback
 from telephony.domain.stats import GroupBy, call_figures
+from telephony.service_layer.access import can_see, visible_filters
 from telephony.service_layer.context import Telephony
 
 
-async def call_with_callback(deps: Telephony, call_id: str) -> tuple[CallRecord, Callback | None]:
+async def call_with_callback(deps: Telephony, principal: Principal, call_id: str) -> tuple[CallRecord, Callback | None]:
     call = await deps.store.calls.get(call_id)
-    if call is None or call.record is None:
+    if call is None or call.record is None or not can_see(principal, call.record.manager_id, deps.directory):
         raise NotFound(f"no call {call_id!r}")
     return call.record, await deps.store.callbacks.get(call_id)
+
+
+async def calls(
+    deps: Telephony, principal: Principal, filters: dict[str, Any], *, limit: int, offset: int
+) -> tuple[list[Document], int]:
+    return await deps.store.search(visible_filters(principal, filters, deps.directory), limit=limit, offset=offset)
+
+
+async def callbacks(
+    deps: Telephony, principal: Principal, status: str | None, *, limit: int, offset: int
+) -> tuple[list[Callback], int]:
+    filters = visible_filters(principal, {"status": status}, deps.directory)
+    return await deps.store.list_callbacks(filters, limit=limit, offset=offset)
 
 
 async def figures(

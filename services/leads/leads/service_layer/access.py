@@ -1,0 +1,45 @@
+"""Who may see and act on which lead: an administrator or an integration (by scope) any; a head
+the leads of their department; a manager their own. Someone else's lead is "not found" (its
+existence is not revealed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmhub.aggregate import NotFound
+from crmhub.auth import Principal
+from leads.domain.lead import Lead
+
+
+def can_see(principal: Principal, lead: Lead) -> bool:
+    if principal.kind == "integration" or principal.has("admin"):
+        return True
+    if principal.has("head") and lead.department_id is not None and lead.department_id == principal.department_id:
+        return True
+    return principal.has("manager") and lead.manager_id == principal.subject
+
+
+def check(principal: Principal, lead: Lead) -> Lead:
+    if not can_see(principal, lead):
+        raise NotFound(f"no lead {lead.id!r}")
+    return lead
+
+
+def acting_manager(principal: Principal, named: str | None) -> str:
+    """A manager acts as themselves; an administrator, head or integration names the manager."""
+    if principal.kind == "person" and not (principal.has("admin") or principal.has("head")):
+        if named not in (None, principal.subject):
+            raise PermissionError(f"{principal.actor} acts as themselves, not as {named}")
+        return principal.subject
+    if named is None:
+        raise ValueError("manager_id: name the manager who acts")
+    return named
+
+
+def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
+    """A listing narrowed to what the caller may see."""
+    if principal.kind == "integration" or principal.has("admin"):
+        return filters
+    if principal.has("head"):
+        return {**filters, "department_id": principal.department_id}
+    return {**filters, "manager_id": principal.subject}
