@@ -76,7 +76,9 @@ FetchJson = Callable[[str], Awaitable[dict[str, Any]]]
 class KeySet:
     """One issuer's signing keys, by key id, refreshed on an unknown key id."""
 
-    def __init__(self, url: str, fetch: FetchJson, *, refresh_seconds: float = 10.0, max_age_seconds: float = 300.0) -> None:
+    def __init__(
+        self, url: str, fetch: FetchJson, *, refresh_seconds: float = 10.0, max_age_seconds: float = 300.0
+    ) -> None:
         self.url = url
         self._fetch = fetch
         self._refresh_seconds = refresh_seconds

@@ -32,7 +32,9 @@ def motivation(infra, tmp_path, unique):
         "MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MOTIVATION_MAX_FAILED_LOGINS": "3",
     }
-    server = start_service("motivation", env=env, port=port, log_path=tmp_path / "motivation.log", python=sys.executable)
+    server = start_service(
+        "motivation", env=env, port=port, log_path=tmp_path / "motivation.log", python=sys.executable
+    )
     yield server
     server.stop()
 
@@ -48,10 +50,15 @@ async def test_the_first_admin_signs_in_and_the_token_verifies_against_the_publi
         tokens = answer.json()
         assert tokens["token_type"] == "Bearer"
         jwks = (await http.get("/.well-known/jwks.json")).json()
-        key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == jwt.get_unverified_header(tokens["access_token"])["kid"]))
-        claims = jwt.decode(tokens["access_token"], key, algorithms=["EdDSA"], audience="crm-hub", issuer=motivation.address)
+        key = jwt.PyJWK(
+            next(k for k in jwks["keys"] if k["kid"] == jwt.get_unverified_header(tokens["access_token"])["kid"])
+        )
+        claims = jwt.decode(
+            tokens["access_token"], key, algorithms=["EdDSA"], audience="crm-hub", issuer=motivation.address
+        )
         assert (claims["sub"], claims["roles"], claims["department_id"]) == (f"admin-{unique}", ["admin"], "hq")
-        assert "private" not in str(jwks) and all("d" not in k for k in jwks["keys"])  # public halves only
+        assert "private" not in str(jwks)
+        assert all("d" not in k for k in jwks["keys"])
         me = await http.get("/v1/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
         assert me.json()["roles"] == ["admin"]
 
@@ -64,7 +71,9 @@ async def test_refresh_tokens_are_used_once_and_a_replay_ends_every_session(moti
         replay = await http.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
         assert replay.status_code == 401
         # the replay revoked the session the second refresh opened, too
-        assert (await http.post("/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})).status_code == 401
+        assert (
+            await http.post("/v1/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})
+        ).status_code == 401
         third = (await _login(http, f"admin-{unique}", ADMIN_PASSWORD)).json()
         assert (await http.post("/v1/auth/logout", json={"refresh_token": third["refresh_token"]})).status_code == 204
         assert (await http.post("/v1/auth/refresh", json={"refresh_token": third["refresh_token"]})).status_code == 401
@@ -82,15 +91,31 @@ async def test_repeated_wrong_passwords_lock_the_account(motivation, unique):
 
 async def test_a_manager_gets_an_account_and_is_shut_out_once_deactivated(motivation, unique):
     async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
-        admin = {"Authorization": f"Bearer {(await _login(http, f'admin-{unique}', ADMIN_PASSWORD)).json()['access_token']}"}
+        admin = {
+            "Authorization": f"Bearer {(await _login(http, f'admin-{unique}', ADMIN_PASSWORD)).json()['access_token']}"
+        }
         department = {"id": f"d-{unique}", "name": "Sales", "region": "Moscow"}
         assert (await http.post("/v1/team/departments", json=department, headers=admin)).status_code == 201
-        anna = {"id": f"anna-{unique}", "name": "Anna", "department_id": department["id"], "email": f"anna-{unique}@example.com"}
+        anna = {
+            "id": f"anna-{unique}",
+            "name": "Anna",
+            "department_id": department["id"],
+            "email": f"anna-{unique}@example.com",
+        }
         assert (await http.post("/v1/team/managers", json=anna, headers=admin)).status_code == 201
-        short = await http.put(f"/v1/accounts/{anna['id']}", json={"roles": ["manager"], "password": "short"}, headers=admin)
+        short = await http.put(
+            f"/v1/accounts/{anna['id']}", json={"roles": ["manager"], "password": "short"}, headers=admin
+        )
         assert short.status_code == 422
-        account = await http.put(f"/v1/accounts/{anna['id']}", json={"roles": ["manager"], "password": "anna-password-1"}, headers=admin)
-        assert account.json() == {"manager_id": anna["id"], "roles": ["manager"], "has_password": True, "locked_until": None}
+        account = await http.put(
+            f"/v1/accounts/{anna['id']}", json={"roles": ["manager"], "password": "anna-password-1"}, headers=admin
+        )
+        assert account.json() == {
+            "manager_id": anna["id"],
+            "roles": ["manager"],
+            "has_password": True,
+            "locked_until": None,
+        }
         signed = (await _login(http, anna["id"], "anna-password-1")).json()
         as_anna = {"Authorization": f"Bearer {signed['access_token']}"}
 
@@ -98,7 +123,9 @@ async def test_a_manager_gets_an_account_and_is_shut_out_once_deactivated(motiva
             return (await http.get("/v1/team/managers", headers=as_anna)).status_code
 
         await eventually(lambda: _is(anna_reads, 200), timeout=20)  # once the directory copy knows her
-        assert (await http.post("/v1/team/departments", json={**department, "id": f"x-{unique}"}, headers=as_anna)).status_code == 403
+        assert (
+            await http.post("/v1/team/departments", json={**department, "id": f"x-{unique}"}, headers=as_anna)
+        ).status_code == 403
         assert (await http.post(f"/v1/team/managers/{anna['id']}/deactivate", headers=admin)).status_code == 200
         await eventually(lambda: _is(anna_reads, 401), timeout=20)
         assert (await http.post("/v1/auth/refresh", json={"refresh_token": signed["refresh_token"]})).status_code == 401

@@ -36,14 +36,18 @@ class Keys:
         kid = uuid.uuid4().hex
         key = Ed25519PrivateKey.generate()
         self.private[kid] = key
-        self.published.append({**json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"})
+        self.published.append(
+            {**json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"}
+        )
         return kid
 
     def add_rsa(self) -> str:
         kid = uuid.uuid4().hex
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.private[kid] = key
-        self.published.append({**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"})
+        self.published.append(
+            {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"}
+        )
         return kid
 
     def retire(self, kid: str) -> None:
@@ -57,7 +61,16 @@ class Keys:
 
 def claims(**overrides) -> dict:
     now = int(time.time())
-    return {"iss": ISSUER, "aud": "crm-hub", "sub": "anna", "iat": now, "nbf": now, "exp": now + 600, "roles": ["manager"], **overrides}
+    return {
+        "iss": ISSUER,
+        "aud": "crm-hub",
+        "sub": "anna",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "roles": ["manager"],
+        **overrides,
+    }
 
 
 def sign(keys: Keys, kid: str, body: dict, *, algorithm: str = "EdDSA") -> str:
@@ -76,7 +89,12 @@ def setup():
 async def test_a_good_token_names_the_person_their_roles_and_department(setup):
     keys, kid, verifier, _ = setup
     principal = await verifier.verify(sign(keys, kid, claims(roles=["manager", "not-a-role"])))
-    assert (principal.subject, principal.kind, principal.roles, principal.department_id) == ("anna", "person", {"manager"}, "sales")
+    assert (principal.subject, principal.kind, principal.roles, principal.department_id) == (
+        "anna",
+        "person",
+        {"manager"},
+        "sales",
+    )
     assert principal.actor == "manager:anna"
 
 
@@ -97,7 +115,11 @@ async def test_alg_none_is_refused(setup):
 async def test_an_hmac_token_signed_with_the_public_key_is_refused(setup):
     keys, _, verifier, _ = setup
     rsa_kid = keys.add_rsa()
-    public_pem = keys.private[rsa_kid].public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = (
+        keys.private[rsa_kid]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'kid': rsa_kid, 'typ': 'JWT'}).encode())}.{_b64(json.dumps(claims()).encode())}"
     mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()  # what a confused verifier would accept
     forged = f"{signing_input}.{_b64(mac)}"
@@ -126,7 +148,7 @@ async def test_stale_or_misdirected_tokens_are_refused(setup, change, reason):
 
 
 async def test_a_forged_signature_is_refused(setup):
-    keys, kid, verifier, _ = setup
+    _keys, kid, verifier, _ = setup
     impostor = Keys()
     impostor.private[kid] = Ed25519PrivateKey.generate()  # same key id, another key
     with pytest.raises(Unauthenticated, match="invalid"):
