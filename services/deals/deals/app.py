@@ -15,6 +15,7 @@ def build_app(settings: DealsSettings | None = None) -> FastAPI:
         title="CRM hub: deals",
         description="Runs the sales pipeline: deals, tasks and business-process rules.",
     )
+    service.follow_team_directory()  # who may sign in (and soon: managers' working time)
     app = service.http_app()
     app.state.service_name = settings.service_name
     return app

@@ -44,6 +44,7 @@ def intake_router() -> APIRouter:
 
     @router.post(
         "/v1/leads",
+        dependencies=signed,
         status_code=202,
         response_model=IntakeAccepted,
         summary="Submit a lead in the canonical JSON form (X-Api-Key of a `json` source)",
