@@ -11,10 +11,13 @@ that authenticate otherwise (intake signatures) or not at all (health, docs) are
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
+from crmhub.audit import Caller
 from crmhub.auth import Principal, Role, TokenVerifier, Unauthenticated
+from crmhub.logs import current_request_id
 from crmhub.web import ApiError
 
 log = logging.getLogger("crmhub.access")
@@ -78,3 +81,14 @@ async def authenticate(request: Request) -> Principal:
 EVERYONE: tuple[Role, ...] = ("admin", "head", "manager", "accounting")
 PUBLIC_OPERATIONS = Public("operational endpoints: health, readiness, metrics, documents")
 SIGNED_INTAKE = Public("intake: the sender proves itself with its own key or signature")
+
+
+def current_caller(request: Request) -> Caller:
+    """The caller a route's policy admitted (declare the policy first), with where the request came from."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise ApiError(401, "unauthenticated", "sign in: send `Authorization: Bearer <access token>`")
+    return Caller(principal, request.client.host if request.client else None, current_request_id.get())
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

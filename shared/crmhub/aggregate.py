@@ -60,6 +60,7 @@ class Aggregate(BaseModel):
     _events: list[CloudEvent] = PrivateAttr(default_factory=list)
     _timers: list[TimerChange] = PrivateAttr(default_factory=list)
     _version: int | None = PrivateAttr(default=None)
+    _actor: str | None = PrivateAttr(default=None)
 
     # --- what the domain code calls ---------------------------------------------------------
 
@@ -67,8 +68,19 @@ class Aggregate(BaseModel):
         self, data: EventData, *, at: datetime, subject: str | None = None, event_id: str | None = None
     ) -> None:
         self._events.append(
-            new_event(data, source=self.event_source, subject=subject or self.id, time=at, event_id=event_id)
+            new_event(
+                data,
+                source=self.event_source,
+                subject=subject or self.id,
+                time=at,
+                event_id=event_id,
+                actor=self._actor,
+            )
         )
+
+    def acting(self, actor: str) -> None:
+        """Who causes the changes that follow (a person or a token, through an API): their events name them."""
+        self._actor = actor
 
     def schedule(self, kind: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
         self._timers.append(Schedule(timer_key(kind, self.id), kind, due_at, payload or {}))

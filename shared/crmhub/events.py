@@ -64,6 +64,9 @@ class CloudEvent(BaseModel):
     subject: str
     time: datetime
     data: dict[str, Any]
+    # Extension attribute: who caused the event through an API (`manager:<id>` or `token:<id>`);
+    # absent for what the hub did by itself (a timer, a consumed event).
+    actor: str | None = None
 
     @property
     def topic(self) -> str:
@@ -87,6 +90,7 @@ def new_event(
     subject: str,
     event_id: str | None = None,
     time: datetime | None = None,
+    actor: str | None = None,
 ) -> CloudEvent:
     return CloudEvent(
         id=event_id or str(uuid.uuid4()),
@@ -95,6 +99,7 @@ def new_event(
         subject=subject,
         time=time or datetime.now(UTC),
         data=data.model_dump(mode="json"),
+        actor=actor,
     )
 
 
@@ -112,19 +117,22 @@ class KafkaRecord:
 
 
 def to_record(event: CloudEvent) -> KafkaRecord:
+    headers = {
+        "ce_specversion": event.specversion,
+        "ce_id": event.id,
+        "ce_type": event.type,
+        "ce_source": event.source,
+        "ce_subject": event.subject,
+        "ce_time": event.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "content-type": CONTENT_TYPE,
+    }
+    if event.actor:
+        headers["ce_actor"] = event.actor
     return KafkaRecord(
         topic=event.topic,
         key=event.subject.encode(),
         value=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode(),
-        headers={
-            "ce_specversion": event.specversion,
-            "ce_id": event.id,
-            "ce_type": event.type,
-            "ce_source": event.source,
-            "ce_subject": event.subject,
-            "ce_time": event.time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            "content-type": CONTENT_TYPE,
-        },
+        headers=headers,
     )
 
 
@@ -157,6 +165,7 @@ def from_record(
             subject=subject,
             time=attrs["ce_time"],  # pydantic parses the RFC 3339 string
             data=raw,
+            actor=attrs.get("ce_actor") or None,
         )
         payload = cls.model_validate(raw)
     except ValidationError as exc:

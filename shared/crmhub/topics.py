@@ -31,5 +31,9 @@ CALLS = Topic("crm.calls", description="Call events from the telephony service, 
 DEALS = Topic("crm.deals", description="Deal and task events, key = deal id.")
 MOTIVATION = Topic("crm.motivation", description="Plans, payouts and performance flags, key = manager id.")
 NOTIFICATIONS = Topic("crm.notifications", description="Notification delivery outcomes, key = notification id.")
+AUDIT = Topic(
+    "crm.audit",
+    description="Every change made through a management API: who, what, when, before and after; key = the changed entity.",
+)
 
-ALL: tuple[Topic, ...] = (TEAM, LEADS, CALLS, DEALS, MOTIVATION, NOTIFICATIONS)
+ALL: tuple[Topic, ...] = (TEAM, LEADS, CALLS, DEALS, MOTIVATION, NOTIFICATIONS, AUDIT)

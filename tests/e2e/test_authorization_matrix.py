@@ -65,9 +65,18 @@ def _path(route: APIRoute, subject: str) -> str:
 
 
 def _build(name: str, infra, unique: str) -> FastAPI:
-    app = BUILDERS[name]({"kafka_bootstrap_servers": infra.kafka, "mongodb_url": infra.mongo, "mongodb_database": f"t_matrix_{name}_{unique}", "environment": "test"})
+    app = BUILDERS[name](
+        {
+            "kafka_bootstrap_servers": infra.kafka,
+            "mongodb_url": infra.mongo,
+            "mongodb_database": f"t_matrix_{name}_{unique}",
+            "environment": "test",
+        }
+    )
     directory = app.state.verifier.directory
-    directory.apply(DepartmentUpserted(change="created", version=1, department=Department(id="mx-dept", name="D", region="R")))
+    directory.apply(
+        DepartmentUpserted(change="created", version=1, department=Department(id="mx-dept", name="D", region="R"))
+    )
     for subject in PEOPLE.values():
         person = Manager(id=subject, name=subject, department_id="mx-dept", email=f"{subject}@example.com")
         directory.apply(ManagerUpserted(change="created", version=1, manager=person))
@@ -89,13 +98,17 @@ async def test_every_route_has_a_policy_and_each_caller_gets_what_it_says(servic
     try:
         for route in _api_routes(app.routes):
             guards = _guards(route)
-            assert len(guards) == 1, f"{service} {route.methods} {route.path} needs exactly one access policy, has {guards}"
+            assert len(guards) == 1, (
+                f"{service} {route.methods} {route.path} needs exactly one access policy, has {guards}"
+            )
             guard = guards[0]
             if isinstance(guard, Public):
                 continue
             row = results.setdefault(f"{sorted(route.methods)[0]} {route.path}", {})
             row["anonymous"] = await _call(app, route, {}, "nobody")
-            row["expired"] = await _call(app, route, mint.headers(PEOPLE["admin"], ("admin",), lifetime=-600), PEOPLE["admin"])
+            row["expired"] = await _call(
+                app, route, mint.headers(PEOPLE["admin"], ("admin",), lifetime=-600), PEOPLE["admin"]
+            )
             row["forged"] = await _call(app, route, other.headers(PEOPLE["admin"], ("admin",)), PEOPLE["admin"])
             assert (row["anonymous"], row["expired"], row["forged"]) == (401, 401, 401), (route.path, row)
             for role, subject in PEOPLE.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from crmhub.schemas.audit import AuditRecorded
 from crmhub.schemas.leads import (
     LeadAssigned,
     LeadConverted,
@@ -42,7 +43,9 @@ def build_app(settings: LeadsSettings | None = None) -> FastAPI:
         phone_source_id=settings.phone_source_id,
         recount_seconds=settings.recount_seconds,
     )
-    service.publishes(LeadCreated, LeadDuplicate, LeadAssigned, LeadTaken, LeadSlaBreached, LeadConverted, LeadRejected)
+    service.publishes(
+        LeadCreated, LeadDuplicate, LeadAssigned, LeadTaken, LeadSlaBreached, LeadConverted, LeadRejected, AuditRecorded
+    )
     service.on_startup(store.ensure_indexes)
     consumers.subscribe(service, deps)
     timers.register(service, deps)

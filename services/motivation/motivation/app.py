@@ -6,15 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
+from crmhub import topics
+from crmhub.events import CloudEvent
 from crmhub.rate_limit import RateLimiter
+from crmhub.schemas.audit import AuditRecorded
 from crmhub.schemas.team import DepartmentUpserted, ManagerUpserted
 from crmhub.service import HubService, serve
+from motivation.adapters.audit_store import AuditLog
 from motivation.adapters.credentials import AccountStore, KeyRing
 from motivation.adapters.team_store import department_store, manager_store
 from motivation.bootstrap import bootstrap
 from motivation.domain.accounts import SignInPolicy
+from motivation.entrypoints.audit_http import audit_router
 from motivation.entrypoints.auth_http import auth_router
 from motivation.entrypoints.team_http import team_router
+from motivation.service_layer import audit
 from motivation.service_layer.auth import Auth, ensure_first_admin
 from motivation.settings import MotivationSettings
 
@@ -29,7 +35,7 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     service.follow_team_directory()
     departments = department_store(service.db["departments"], on_stored=service.nudge_relay)
     managers = manager_store(service.db["managers"], on_stored=service.nudge_relay)
-    accounts = AccountStore(service.db)
+    accounts = AccountStore(service.db, on_stored=service.nudge_relay)
     access_ttl = timedelta(minutes=settings.access_token_minutes)
     keys = KeyRing(
         service.db, rotation=timedelta(days=settings.key_rotation_days), keep=access_ttl + timedelta(minutes=5)
@@ -50,8 +56,20 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
         limiter=RateLimiter(per_minute=settings.login_rate_per_minute),
         now=lambda: datetime.now(UTC),
     )
-    service.publishes(DepartmentUpserted, ManagerUpserted)
-    service.outbox(departments.collection, managers.collection)
+    audit_log = AuditLog(service.db)
+    service.publishes(DepartmentUpserted, ManagerUpserted, AuditRecorded)
+    service.outbox(departments.collection, managers.collection, accounts.accounts)
+    service.on_startup(audit_log.ensure_indexes)
+
+    async def keep_record(event: CloudEvent, record: AuditRecorded) -> None:
+        await audit.keep(audit_log, event, record)
+
+    service.consumes(
+        topics.AUDIT,
+        group="motivation.audit",
+        handlers={AuditRecorded: keep_record},
+        description="The audit trail of every service, kept append-only for GET /v1/audit.",
+    )
     service.on_startup(departments.ensure_indexes)
     service.on_startup(managers.ensure_indexes)
 
@@ -65,7 +83,8 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
 
     service.on_startup(first_admin)
 
-    app = service.http_app(team_router(), auth_router())
+    app = service.http_app(team_router(), auth_router(), audit_router())
+    app.state.audit = audit_log
     app.state.team = team
     app.state.auth = auth
     return app

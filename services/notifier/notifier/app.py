@@ -11,6 +11,7 @@ from typing import Any, cast
 import httpx
 from fastapi import FastAPI
 
+from crmhub.schemas.audit import AuditRecorded
 from crmhub.schemas.notifications import NotificationDelivered, NotificationFailed
 from crmhub.schemas.team import Channel
 from crmhub.service import HubService, serve
@@ -78,7 +79,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
             cast(Channel, c.strip()) for c in settings.default_channels.split(",") if c.strip() in CHANNELS
         ),
     )
-    service.publishes(NotificationDelivered, NotificationFailed)
+    service.publishes(NotificationDelivered, NotificationFailed, AuditRecorded)
     service.on_startup(store.ensure_indexes)
     consumers.subscribe(service, deps)
     timers.register(service, deps)

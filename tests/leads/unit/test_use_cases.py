@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from crmhub.aggregate import NotFound
+from crmhub.audit import Caller
 from crmhub.auth import Principal
 from crmhub.intake import IntakeError, Received
 from leads.adapters.sources import SourcesConfig
@@ -46,8 +47,8 @@ def hub():
     return deps, store, clock
 
 
-def person(subject: str, *roles: str, department_id: str = "sales") -> Principal:
-    return Principal(subject, "person", frozenset(roles or ("manager",)), department_id)
+def person(subject: str, *roles: str, department_id: str = "sales") -> Caller:
+    return Caller(Principal(subject, "person", frozenset(roles or ("manager",)), department_id), address="10.0.0.7")
 
 
 def _form(body: dict, *, key: str = KEY, **headers: str) -> Received:
@@ -154,3 +155,18 @@ async def test_a_head_acts_on_their_departments_leads_and_names_the_manager(hub)
         await lifecycle.take(deps, person("head", "head"), lead.id, "nobody")
     taken_by_head = await lifecycle.take(deps, person("head", "head"), lead.id, lead.manager_id)
     assert taken_by_head.status == "in_work"
+
+
+async def test_an_action_is_on_record_with_who_did_it_in_the_same_write(hub):
+    deps, store, _ = hub
+    taken = await _submit(deps, {"phone": "+79120000009"})
+    lead = await store.leads.get(taken.lead_id)
+    await lifecycle.reject(deps, person("head", "head"), lead.id, "spam", "робот")
+    published = store.leads.published()
+    rejected = next(e for e in published if e["type"] == "lead.rejected")
+    audit = next(e for e in published if e["type"] == "audit.recorded")
+    assert rejected["actor"] == "manager:head"
+    assert audit["data"]["action"] == "lead.rejected"
+    assert audit["data"]["address"] == "10.0.0.7"
+    assert (audit["data"]["before"]["status"], audit["data"]["after"]["status"]) == ("assigned", "rejected")
+    assert audit["data"]["department_id"] == "sales"

@@ -134,3 +134,56 @@ async def test_a_manager_gets_an_account_and_is_shut_out_once_deactivated(motiva
 
 async def _is(check, status: int) -> bool:
     return await check() == status
+
+
+async def test_every_change_is_on_record_for_admins_and_for_the_head_of_its_department(motivation, unique):
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
+        admin = {
+            "Authorization": f"Bearer {(await _login(http, f'admin-{unique}', ADMIN_PASSWORD)).json()['access_token']}"
+        }
+        department = {"id": f"a-{unique}", "name": "Audit", "region": "Kazan"}
+        assert (await http.post("/v1/team/departments", json=department, headers=admin)).status_code == 201
+        olga = {
+            "id": f"olga-{unique}",
+            "name": "Olga",
+            "department_id": department["id"],
+            "email": f"olga-{unique}@example.com",
+        }
+        assert (await http.post("/v1/team/managers", json=olga, headers=admin)).status_code == 201
+        await http.put(
+            f"/v1/accounts/{olga['id']}", json={"roles": ["head"], "password": "olga-password-1"}, headers=admin
+        )
+        assert (
+            await http.patch(f"/v1/team/managers/{olga['id']}", json={"name": "Olga P."}, headers=admin)
+        ).status_code == 200
+
+        async def recorded() -> list[dict]:
+            page = (await http.get("/v1/audit", params={"entity": f"manager:{olga['id']}"}, headers=admin)).json()
+            return page["items"]
+
+        await eventually(lambda: _count(recorded, 2), timeout=20)
+        update, creation = await recorded()
+        assert (creation["action"], update["action"]) == ("team.manager.created", "team.manager.updated")
+        assert update["actor"] == f"manager:admin-{unique}"
+        assert update["address"] == "127.0.0.1"
+        assert (update["before"]["name"], update["after"]["name"]) == ("Olga", "Olga P.")
+        account = (await http.get("/v1/audit", params={"entity": f"account:{olga['id']}"}, headers=admin)).json()[
+            "items"
+        ]
+        assert account[0]["after"] == {"roles": ["head"], "has_password": True, "password_changed": True}
+        assert "olga-password-1" not in str(account)
+        assert "$argon2" not in str(account)
+
+        head = {"Authorization": f"Bearer {(await _login(http, olga['id'], 'olga-password-1')).json()['access_token']}"}
+        await eventually(lambda: _is(lambda: _status(http, "/v1/audit", head), 200), timeout=20)
+        seen = (await http.get("/v1/audit", headers=head)).json()["items"]
+        assert seen
+        assert {r["department_id"] for r in seen} == {department["id"]}  # a head sees their department only
+
+
+async def _status(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> int:
+    return (await http.get(path, headers=headers)).status_code
+
+
+async def _count(check, n: int) -> bool:
+    return len(await check()) >= n

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
 
-from crmhub.access import Policy
+from crmhub.access import CallerDep, Policy
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from crmhub.schemas.leads import LeadStatus
@@ -74,24 +74,30 @@ def leads_router() -> APIRouter:
     @router.post(
         "/v1/leads/{lead_id}/take", response_model=LeadView, summary="The assigned manager takes the lead into work"
     )
-    async def take(deps: LeadsDep, principal: Actor, lead_id: LeadIdPath, body: TakeLead) -> LeadView:
-        return await _view(lifecycle.take(deps, principal, lead_id, body.manager_id))
+    async def take(
+        deps: LeadsDep, principal: Actor, caller: CallerDep, lead_id: LeadIdPath, body: TakeLead
+    ) -> LeadView:
+        return await _view(lifecycle.take(deps, caller, lead_id, body.manager_id))
 
     @router.post(
         "/v1/leads/{lead_id}/convert",
         response_model=LeadView,
         summary="The lead becomes a deal (lead.converted carries what the deal needs)",
     )
-    async def convert(deps: LeadsDep, principal: Actor, lead_id: LeadIdPath, body: ConvertLead) -> LeadView:
-        return await _view(lifecycle.convert(deps, principal, lead_id, body.manager_id, body.comment))
+    async def convert(
+        deps: LeadsDep, principal: Actor, caller: CallerDep, lead_id: LeadIdPath, body: ConvertLead
+    ) -> LeadView:
+        return await _view(lifecycle.convert(deps, caller, lead_id, body.manager_id, body.comment))
 
     @router.post(
         "/v1/leads/{lead_id}/reject",
         response_model=LeadView,
         summary="Close the lead without a deal, with a reason from the list",
     )
-    async def reject(deps: LeadsDep, principal: Actor, lead_id: LeadIdPath, body: RejectLead) -> LeadView:
-        return await _view(lifecycle.reject(deps, principal, lead_id, body.reason, body.comment))
+    async def reject(
+        deps: LeadsDep, principal: Actor, caller: CallerDep, lead_id: LeadIdPath, body: RejectLead
+    ) -> LeadView:
+        return await _view(lifecycle.reject(deps, caller, lead_id, body.reason, body.comment))
 
     @router.get(
         "/v1/stats/leads",

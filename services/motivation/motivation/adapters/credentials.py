@@ -20,7 +20,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from crmhub.aggregate_store import Stored
+from crmhub.events import CloudEvent
 from crmhub.mongo import Document
+from crmhub.outbox import OUTBOX, outbox_entries
 from motivation.domain.accounts import Account
 
 _hasher = PasswordHasher()
@@ -45,18 +48,27 @@ def token_digest(token: str) -> str:
 
 
 class AccountStore:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], *, on_stored: Stored = lambda collection, doc_id, entries: None
+    ) -> None:
         self.accounts: AsyncCollection[Document] = db["accounts"]
         self.sessions: AsyncCollection[Document] = db["refresh_tokens"]
+        self._on_stored = on_stored
 
     async def get(self, manager_id: str) -> Account | None:
-        doc = await self.accounts.find_one({"_id": manager_id})
+        doc = await self.accounts.find_one({"_id": manager_id}, {OUTBOX: 0})
         return None if doc is None else Account.model_validate({**doc, "id": doc["_id"]})
 
-    async def put(self, account: Account) -> None:
+    async def put(self, account: Account, events: list[CloudEvent] | None = None) -> None:
+        """Store the account, with the events of the change (its audit record) in its outbox."""
         state = account.model_dump()
         del state["id"]
-        await self.accounts.update_one({"_id": account.id}, {"$set": state}, upsert=True)
+        entries = outbox_entries(events or [])
+        await self.accounts.update_one(
+            {"_id": account.id}, {"$set": state, "$push": {OUTBOX: {"$each": entries}}}, upsert=True
+        )
+        if entries:
+            self._on_stored(self.accounts.name, account.id, entries)
 
     async def any(self) -> bool:
         return await self.accounts.find_one({}, {"_id": 1}) is not None

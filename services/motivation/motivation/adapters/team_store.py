@@ -59,7 +59,7 @@ class DirectoryStore(Generic[Member]):
 
     async def add(self, revision: Revision[Member]) -> None:
         await self._check_unique(revision.state)
-        entries = outbox_entries([revision.event])
+        entries = outbox_entries([revision.event, *revision.also])
         try:
             await self.collection.insert_one(new_aggregate(self._to_document(revision.state), entries))
         except DuplicateKeyError:
@@ -75,7 +75,7 @@ class DirectoryStore(Generic[Member]):
 
     async def save(self, revision: Revision[Member], *, expected_version: int) -> None:
         await self._check_unique(revision.state)
-        entries = outbox_entries([revision.event])
+        entries = outbox_entries([revision.event, *revision.also])
         try:
             stored = await save_aggregate(
                 self.collection,

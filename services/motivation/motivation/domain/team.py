@@ -21,6 +21,8 @@ class Revision(Generic[Member]):
     state: Member
     version: int
     event: CloudEvent
+    # More events stored in the same update (the audit record of the change).
+    also: tuple[CloudEvent, ...] = ()
 
 
 def announce(state: Department | Manager, *, version: int, change: Change, source: str, now: datetime) -> CloudEvent:

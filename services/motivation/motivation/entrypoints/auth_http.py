@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from crmhub.access import EVERYONE, Policy, Public
+from crmhub.access import EVERYONE, CallerDep, Policy, Public
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal, Role
 from crmhub.schemas.team import ENTITY_ID_PATTERN
@@ -127,10 +127,14 @@ def auth_router() -> APIRouter:
         summary="Give a manager roles and (optionally) a password",
     )
     async def put_account(
-        deps: AuthDep, body: AccountIn, principal: Admin, manager_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
+        deps: AuthDep,
+        body: AccountIn,
+        principal: Admin,
+        caller: CallerDep,
+        manager_id: Annotated[str, Path(pattern=ENTITY_ID_PATTERN)],
     ) -> AccountOut:
         try:
-            account = await auth.set_account(deps, manager_id, roles=body.roles, password=body.password)
+            account = await auth.set_account(deps, manager_id, roles=body.roles, password=body.password, caller=caller)
         except NotFound as exc:
             raise ApiError(404, "not_found", str(exc)) from None
         return AccountOut(

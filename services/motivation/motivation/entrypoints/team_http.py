@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from crmhub.access import EVERYONE, Policy
+from crmhub.access import EVERYONE, CallerDep, Policy
 from crmhub.aggregate import NotFound
 from crmhub.schemas.team import (
     ENTITY_ID_PATTERN,
@@ -135,8 +135,10 @@ def directory_routes(
     @router.post(
         f"/{plural}", status_code=201, response_model=out_model, dependencies=write, summary=f"Add a {singular}"
     )
-    async def add(team: TeamDep, body: create_model) -> Any:
-        return await _answer(use_cases.add(team, kind, state_model.model_validate(body.model_dump())), out_model)
+    async def add(team: TeamDep, caller: CallerDep, body: create_model) -> Any:
+        return await _answer(
+            use_cases.add(team, kind, state_model.model_validate(body.model_dump()), caller), out_model
+        )
 
     @router.get(f"/{plural}/{{entry_id}}", response_model=out_model, dependencies=read, summary=f"Read one {singular}")
     async def get(team: TeamDep, entry_id: EntryPath) -> Any:
@@ -156,8 +158,10 @@ def directory_routes(
         dependencies=write,
         summary=f"Change fields of a {singular}",
     )
-    async def update(team: TeamDep, entry_id: EntryPath, body: update_model) -> Any:
-        return await _answer(use_cases.change(team, kind, entry_id, body.model_dump(exclude_unset=True)), out_model)
+    async def update(team: TeamDep, caller: CallerDep, entry_id: EntryPath, body: update_model) -> Any:
+        return await _answer(
+            use_cases.change(team, kind, entry_id, body.model_dump(exclude_unset=True), caller), out_model
+        )
 
     @router.post(
         f"/{plural}/{{entry_id}}/deactivate",
@@ -165,8 +169,8 @@ def directory_routes(
         dependencies=write,
         summary=f"Deactivate a {singular}",
     )
-    async def deactivate(team: TeamDep, entry_id: EntryPath) -> Any:
-        return await _answer(use_cases.change(team, kind, entry_id, {"active": False}), out_model)
+    async def deactivate(team: TeamDep, caller: CallerDep, entry_id: EntryPath) -> Any:
+        return await _answer(use_cases.change(team, kind, entry_id, {"active": False}, caller), out_model)
 
     @router.post(
         f"/{plural}/{{entry_id}}/activate",
@@ -174,8 +178,8 @@ def directory_routes(
         dependencies=write,
         summary=f"Activate a {singular} again",
     )
-    async def activate(team: TeamDep, entry_id: EntryPath) -> Any:
-        return await _answer(use_cases.change(team, kind, entry_id, {"active": True}), out_model)
+    async def activate(team: TeamDep, caller: CallerDep, entry_id: EntryPath) -> Any:
+        return await _answer(use_cases.change(team, kind, entry_id, {"active": True}, caller), out_model)
 
 
 def _department_filters(

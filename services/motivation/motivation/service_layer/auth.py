@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from crmhub.audit import Caller, audit_record
 from crmhub.auth import ROLES, Principal, Role
+from crmhub.events import new_event
 from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.team import Department, Manager
 from motivation.adapters.credentials import AccountStore, KeyRing, hash_password, password_matches
@@ -113,17 +115,42 @@ async def _tokens(deps: Auth, manager: Manager, account: Account, now: datetime)
     return Tokens(access, refresh_token, int(deps.access_ttl.total_seconds()))
 
 
-async def set_account(deps: Auth, manager_id: str, *, roles: list[Role], password: str | None) -> Account:
+def _shown(account: Account | None) -> dict[str, Any] | None:
+    """An account as the audit log keeps it: never the password hash."""
+    return (
+        None if account is None else {"roles": list(account.roles), "has_password": account.password_hash is not None}
+    )
+
+
+async def set_account(
+    deps: Auth, manager_id: str, *, roles: list[Role], password: str | None, caller: Caller | None = None
+) -> Account:
     """An administrator gives a manager roles (and a password)."""
-    await get(deps.team, MANAGERS, manager_id)
+    manager, _ = await get(deps.team, MANAGERS, manager_id)
     current = await deps.accounts.get(manager_id)
+    now = deps.now()
     account = Account(
         id=manager_id,
         roles=sorted(set(roles)),
         password_hash=hash_password(password) if password else (current.password_hash if current else None),
-        changed_at=deps.now(),
+        changed_at=now,
     )
-    await deps.accounts.put(account)
+    events = []
+    if caller is not None:
+        after = {**(_shown(account) or {}), "password_changed": password is not None}
+        record = audit_record(
+            caller,
+            action="account.set",
+            entity=f"account:{manager_id}",
+            at=now,
+            before=_shown(current),
+            after=after,
+            department_id=manager.department_id,
+        )
+        events.append(
+            new_event(record, source=deps.team.source, subject=f"account:{manager_id}", time=now, actor=caller.actor)
+        )
+    await deps.accounts.put(account, events)
     if password:
         await deps.accounts.revoke_all(manager_id)
     return account

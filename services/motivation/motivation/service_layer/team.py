@@ -8,15 +8,17 @@ a version guard; a concurrent change is retried from a fresh read.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from crmhub.aggregate import NotFound
 from crmhub.aggregate_store import retry_on_conflict
+from crmhub.audit import Caller, audit_record
+from crmhub.events import new_event
 from crmhub.schemas.team import Department, Manager
 from motivation.adapters.team_store import DirectoryStore, VersionConflict
-from motivation.domain.team import create, revise
+from motivation.domain.team import Revision, create, revise
 
 Entry = TypeVar("Entry", Department, Manager)
 
@@ -66,8 +68,32 @@ DEPARTMENTS: Kind[Department] = Kind("department", lambda team: team.departments
 MANAGERS: Kind[Manager] = Kind("manager", lambda team: team.managers, _manager_refs)
 
 
-async def add(team: Team, kind: Kind[Entry], state: Entry) -> tuple[Entry, int]:
-    revision = create(state, source=team.source, now=team.now())
+def _department_of(entry: Department | Manager) -> str:
+    return entry.id if isinstance(entry, Department) else entry.department_id
+
+
+def _audited(
+    team: Team, kind: Kind[Entry], revision: Revision[Entry], before: Entry | None, caller: Caller | None
+) -> Revision[Entry]:
+    """The revision with its event naming the caller, and the audit record stored with it."""
+    if caller is None:
+        return revision
+    entity = f"{kind.singular}:{revision.state.id}"
+    record = audit_record(
+        caller,
+        action=f"team.{kind.singular}.{revision.event.data['change']}",
+        entity=entity,
+        at=revision.event.time,
+        before=before.model_dump(mode="json") if before is not None else None,
+        after=revision.state.model_dump(mode="json"),
+        department_id=_department_of(revision.state),
+    )
+    audit = new_event(record, source=team.source, subject=entity, time=revision.event.time, actor=caller.actor)
+    return replace(revision, event=revision.event.model_copy(update={"actor": caller.actor}), also=(audit,))
+
+
+async def add(team: Team, kind: Kind[Entry], state: Entry, caller: Caller | None = None) -> tuple[Entry, int]:
+    revision = _audited(team, kind, create(state, source=team.source, now=team.now()), None, caller)
     await kind.check_references(team, revision.state)
     await kind.store(team).add(revision)
     return revision.state, revision.version
@@ -80,7 +106,9 @@ async def get(team: Team, kind: Kind[Entry], entry_id: str) -> tuple[Entry, int]
     return found
 
 
-async def change(team: Team, kind: Kind[Entry], entry_id: str, changes: dict[str, Any]) -> tuple[Entry, int]:
+async def change(
+    team: Team, kind: Kind[Entry], entry_id: str, changes: dict[str, Any], caller: Caller | None = None
+) -> tuple[Entry, int]:
     """Apply field changes; a change that changes nothing writes nothing (repeating it is harmless)."""
     result: tuple[Entry, int] | None = None
 
@@ -91,6 +119,7 @@ async def change(team: Team, kind: Kind[Entry], entry_id: str, changes: dict[str
         if revision is None:
             result = (current, version)
             return True
+        revision = _audited(team, kind, revision, current, caller)
         await kind.check_references(team, revision.state)
         try:
             await kind.store(team).save(revision, expected_version=version)

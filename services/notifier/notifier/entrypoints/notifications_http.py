@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from crmhub.access import Policy
+from crmhub.access import CallerDep, Policy
 from crmhub.aggregate import NotFound
 from crmhub.web import ApiError
 from notifier.domain.delivery import Delivery
@@ -39,9 +39,9 @@ def notifications_router() -> APIRouter:
         return {"items": [notification_view(d) for d in items], "total": total, "limit": limit, "offset": offset}
 
     @router.post("/v1/notifications/{notification_id}/retry", summary="Send a failed notification again")
-    async def retry(deps: NotifierDep, notification_id: NotificationPath) -> dict[str, Any]:
+    async def retry(deps: NotifierDep, caller: CallerDep, notification_id: NotificationPath) -> dict[str, Any]:
         try:
-            delivery, queued = await queries.retry(deps, notification_id)
+            delivery, queued = await queries.retry(deps, caller, notification_id)
         except NotFound:
             raise ApiError(404, "not_found", f"no notification {notification_id!r}") from None
         if not queued:

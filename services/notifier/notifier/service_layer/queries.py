@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmhub.aggregate import NotFound
+from crmhub.audit import Caller, audit_record
 from crmhub.mongo import Document
 from notifier.domain.delivery import Delivery
 from notifier.service_layer.context import Notifier
@@ -16,13 +17,26 @@ async def notifications(
     return await deps.store.search(filters, limit=limit, offset=offset)
 
 
-async def retry(deps: Notifier, notification_id: str) -> tuple[Delivery, bool]:
+async def retry(deps: Notifier, caller: Caller, notification_id: str) -> tuple[Delivery, bool]:
     """(the delivery, whether it was failed and is now queued again). NotFound when there is none."""
     queued = False
 
     def again(delivery: Delivery) -> None:
         nonlocal queued
+        before = {"status": delivery.status, "attempts": delivery.attempts}
+        delivery.acting(caller.actor)
         queued = delivery.retry(now=deps.now())
+        if queued:
+            after = {"status": delivery.status, "attempts": delivery.attempts}
+            record = audit_record(
+                caller,
+                action="notification.retried",
+                entity=f"notification:{delivery.id}",
+                at=deps.now(),
+                before=before,
+                after=after,
+            )
+            delivery.record_event(record, at=deps.now())
 
     return await deps.store.deliveries.change(notification_id, again), queued
 
