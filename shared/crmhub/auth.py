@@ -182,8 +182,14 @@ class TokenVerifier:
         roles = frozenset(role for n in names if (role := _hub_role(issuer.role_map.get(n, n))) is not None)
         scopes = frozenset(str(claims.get("scope", "")).split())
         if claims.get("kind") == "integration":
+            token_id = str(claims["sub"])
+            if self.directory is not None:
+                known = self.directory.api_token(token_id)
+                if known is None or not known.active:
+                    raise Unauthenticated("the API token is unknown or revoked")
+                scopes &= frozenset(known.scopes)
             return Principal(
-                str(claims["sub"]),
+                token_id,
                 "integration",
                 frozenset({"integration"}),
                 scopes=scopes,

@@ -9,7 +9,7 @@ working calendars.
 from __future__ import annotations
 
 from crmhub.events import EventData
-from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
+from crmhub.schemas.team import ApiToken, ApiTokenUpserted, Department, DepartmentUpserted, Manager, ManagerUpserted
 
 
 def department_key(department_id: str) -> str:
@@ -20,10 +20,15 @@ def manager_key(manager_id: str) -> str:
     return f"manager:{manager_id}"
 
 
+def api_token_key(token_id: str) -> str:
+    return f"token:{token_id}"
+
+
 class TeamDirectory:
     def __init__(self) -> None:
         self.departments: dict[str, Department] = {}
         self.managers: dict[str, Manager] = {}
+        self.api_tokens: dict[str, ApiToken] = {}
         self._versions: dict[str, int] = {}
 
     def apply(self, payload: EventData) -> bool:
@@ -38,6 +43,11 @@ class TeamDirectory:
             if payload.version <= self._versions.get(key, 0):
                 return False
             self.managers[payload.manager.id] = payload.manager
+        elif isinstance(payload, ApiTokenUpserted):
+            key = api_token_key(payload.api_token.id)
+            if payload.version <= self._versions.get(key, 0):
+                return False
+            self.api_tokens[payload.api_token.id] = payload.api_token
         else:
             return False
         self._versions[key] = payload.version
@@ -52,6 +62,9 @@ class TeamDirectory:
     def manager_by_email(self, email: str) -> Manager | None:
         wanted = email.strip().lower()
         return next((m for m in self.managers.values() if m.email == wanted), None)
+
+    def api_token(self, token_id: str) -> ApiToken | None:
+        return self.api_tokens.get(token_id)
 
     def department(self, department_id: str) -> Department | None:
         return self.departments.get(department_id)

@@ -6,6 +6,7 @@ names gets through (to the route's own answer). A new route without a policy fai
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +20,15 @@ import motivation.app
 import notifier.app
 import telephony.app
 from crmhub.access import Policy, Public
-from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
+from crmhub.schemas.team import (
+    SCOPES,
+    ApiToken,
+    ApiTokenUpserted,
+    Department,
+    DepartmentUpserted,
+    Manager,
+    ManagerUpserted,
+)
 from deals.settings import DealsSettings
 from leads.settings import LeadsSettings
 from motivation.settings import MotivationSettings
@@ -80,6 +89,10 @@ def _build(name: str, infra, unique: str) -> FastAPI:
     for subject in PEOPLE.values():
         person = Manager(id=subject, name=subject, department_id="mx-dept", email=f"{subject}@example.com")
         directory.apply(ManagerUpserted(change="created", version=1, manager=person))
+    integration = ApiToken(
+        id="integration-x", name="Matrix", scopes=list(SCOPES), expires_at=datetime.now(UTC) + timedelta(days=1)
+    )
+    directory.apply(ApiTokenUpserted(version=1, api_token=integration))
     return app
 
 

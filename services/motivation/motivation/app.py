@@ -10,13 +10,14 @@ from crmhub import topics
 from crmhub.events import CloudEvent
 from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.audit import AuditRecorded
-from crmhub.schemas.team import DepartmentUpserted, ManagerUpserted
+from crmhub.schemas.team import ApiTokenUpserted, DepartmentUpserted, ManagerUpserted
 from crmhub.service import HubService, serve
 from motivation.adapters.audit_store import AuditLog
-from motivation.adapters.credentials import AccountStore, KeyRing
+from motivation.adapters.credentials import AccountStore, ApiTokenStore, KeyRing
 from motivation.adapters.team_store import department_store, manager_store
 from motivation.bootstrap import bootstrap
 from motivation.domain.accounts import SignInPolicy
+from motivation.entrypoints.api_tokens_http import api_tokens_router
 from motivation.entrypoints.audit_http import audit_router
 from motivation.entrypoints.auth_http import auth_router
 from motivation.entrypoints.team_http import team_router
@@ -57,8 +58,9 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
         now=lambda: datetime.now(UTC),
     )
     audit_log = AuditLog(service.db)
-    service.publishes(DepartmentUpserted, ManagerUpserted, AuditRecorded)
-    service.outbox(departments.collection, managers.collection, accounts.accounts)
+    tokens = ApiTokenStore(service.db, on_stored=service.nudge_relay)
+    service.publishes(DepartmentUpserted, ManagerUpserted, ApiTokenUpserted, AuditRecorded)
+    service.outbox(departments.collection, managers.collection, accounts.accounts, tokens.tokens)
     service.on_startup(audit_log.ensure_indexes)
 
     async def keep_record(event: CloudEvent, record: AuditRecorded) -> None:
@@ -83,8 +85,9 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
 
     service.on_startup(first_admin)
 
-    app = service.http_app(team_router(), auth_router(), audit_router())
+    app = service.http_app(team_router(), auth_router(), audit_router(), api_tokens_router())
     app.state.audit = audit_log
+    app.state.api_tokens = tokens
     app.state.team = team
     app.state.auth = auth
     return app

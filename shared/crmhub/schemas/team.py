@@ -201,3 +201,28 @@ class ManagerUpserted(EventData):
     change: Change
     version: int
     manager: Manager
+
+
+SCOPES = ("leads:read", "leads:write", "calls:read", "reports:read")
+Scope = Literal["leads:read", "leads:write", "calls:read", "reports:read"]
+
+
+class ApiToken(_Model):
+    """An integration's API token as every service needs to know it: which scopes, and whether it
+    still works. The token itself is never published (motivation keeps only its SHA-256)."""
+
+    id: EntityId
+    name: Name
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))]
+    active: bool = True
+    expires_at: datetime
+
+
+class ApiTokenUpserted(EventData):
+    """The latest state of an integration's API token (issued or revoked)."""
+
+    event_type: ClassVar[str] = "team.api_token.upserted"
+    topic: ClassVar[topics.Topic] = topics.TEAM
+
+    version: int
+    api_token: ApiToken

@@ -187,3 +187,55 @@ async def _status(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -
 
 async def _count(check, n: int) -> bool:
     return len(await check()) >= n
+
+
+async def test_an_integration_token_works_within_its_scopes_everywhere_until_revoked(
+    motivation, infra, tmp_path, unique
+):
+    leads_port = free_port()
+    leads = start_service(
+        "leads",
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
+            "MONGODB_URL": infra.mongo,
+            "LEADS_MONGODB_DATABASE": f"t_signin_leads_{unique}",
+            "LEADS_ENVIRONMENT": "test",
+            "LEADS_AUTH_ISSUER": motivation.address,
+            "LEADS_AUTH_JWKS_URL": f"{motivation.address}/.well-known/jwks.json",
+        },
+        port=leads_port,
+        log_path=tmp_path / "leads.log",
+        python=sys.executable,
+    )
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            login = await http.post(
+                f"{motivation.address}/v1/auth/login", json={"login": f"admin-{unique}", "password": ADMIN_PASSWORD}
+            )
+            admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            issued = await http.post(
+                f"{motivation.address}/v1/api-tokens",
+                json={"name": "BI export", "scopes": ["leads:read"]},
+                headers=admin,
+            )
+            assert issued.status_code == 201
+            token, token_id = issued.json()["token"], issued.json()["api_token"]["id"]
+            listed = (await http.get(f"{motivation.address}/v1/api-tokens", headers=admin)).json()["items"]
+            assert [t["id"] for t in listed] == [token_id]
+            assert token not in str(listed)
+            bearer = {"Authorization": f"Bearer {token}"}
+
+            async def reads() -> int:
+                return (await http.get(f"{leads.address}/v1/leads", headers=bearer)).status_code
+
+            await eventually(lambda: _is(reads, 200), timeout=20)  # once leads has read the token on crm.team
+            assert (
+                await http.post(f"{leads.address}/v1/leads/x-1/take", json={}, headers=bearer)
+            ).status_code == 403  # not leads:write
+            assert (await http.get(f"{motivation.address}/v1/team/managers", headers=bearer)).status_code == 403
+            assert (await http.post(f"{motivation.address}/v1/api-tokens/{token_id}/revoke", headers=admin)).json()[
+                "active"
+            ] is False
+            await eventually(lambda: _is(reads, 401), timeout=20)
+    finally:
+        leads.stop()

@@ -183,3 +183,42 @@ async def test_malformed_bearer_values_are_refused(setup):
     for junk in ("", "abc", "a.b.c", "eyJhbGciOiJFZERTQSJ9.e30.sig"):
         with pytest.raises(Unauthenticated):
             await verifier.verify(junk)
+
+
+async def test_an_integration_token_needs_a_live_entry_and_gets_no_more_than_its_scopes(setup):
+    from datetime import UTC, datetime, timedelta
+
+    from crmhub.schemas.team import ApiToken, ApiTokenUpserted
+
+    keys, kid, verifier, team = setup
+    token = sign(keys, kid, claims(sub="t1", kind="integration", scope="leads:read leads:write", roles=[]))
+    with pytest.raises(Unauthenticated, match="unknown or revoked"):
+        await verifier.verify(token)
+    entry = ApiToken(id="t1", name="BI", scopes=["leads:read"], expires_at=datetime.now(UTC) + timedelta(days=1))
+    team.apply(ApiTokenUpserted(version=1, api_token=entry))
+    principal = await verifier.verify(token)
+    assert (principal.kind, principal.scopes, principal.actor) == ("integration", {"leads:read"}, "token:t1")
+    team.apply(ApiTokenUpserted(version=2, api_token=entry.model_copy(update={"active": False})))
+    with pytest.raises(Unauthenticated, match="unknown or revoked"):
+        await verifier.verify(token)
+
+
+async def test_an_external_providers_people_are_matched_by_email_and_its_roles_mapped():
+    keys = Keys()
+    kid = keys.add_rsa()
+    sso = TrustedIssuer(
+        "https://sso.example",
+        JWKS_URL,
+        "crm-hub",
+        role_claim="groups",
+        role_map={"crm-heads": "head"},
+        subject_claim="email",
+    )
+    verifier = TokenVerifier([sso], fetch=keys.fetch, directory=directory(manager("olga")))
+    body = {
+        **claims(iss="https://sso.example", sub="f3a1-opaque"),
+        "email": "OLGA@example.com",
+        "groups": ["crm-heads", "staff"],
+    }
+    principal = await verifier.verify(sign(keys, kid, body, algorithm="RS256"))
+    assert (principal.subject, principal.roles) == ("olga", {"head"})

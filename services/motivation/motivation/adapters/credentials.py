@@ -23,7 +23,8 @@ from pymongo.errors import DuplicateKeyError
 from crmhub.aggregate_store import Stored
 from crmhub.events import CloudEvent
 from crmhub.mongo import Document
-from crmhub.outbox import OUTBOX, outbox_entries
+from crmhub.outbox import OUTBOX, outbox_entries, save_aggregate
+from crmhub.schemas.team import ApiToken
 from motivation.domain.accounts import Account
 
 _hasher = PasswordHasher()
@@ -103,6 +104,40 @@ class AccountStore:
             {"manager_id": manager_id, "revoked": False}, {"$set": {"revoked": True}}
         )
         return result.modified_count
+
+
+class ApiTokenStore:
+    """Issued API tokens: their public description, the SHA-256 of the token, `version` and
+    `outbox` (their crm.team state and audit records)."""
+
+    def __init__(
+        self, db: AsyncDatabase[Document], *, on_stored: Stored = lambda collection, doc_id, entries: None
+    ) -> None:
+        self.tokens: AsyncCollection[Document] = db["api_tokens"]
+        self._on_stored = on_stored
+
+    async def add(self, token: ApiToken, token_sha256: str, events: list[CloudEvent]) -> None:
+        entries = outbox_entries(events)
+        await self.tokens.insert_one(
+            {"_id": token.id, **token.model_dump(), "token_sha256": token_sha256, "version": 1, OUTBOX: entries}
+        )
+        self._on_stored(self.tokens.name, token.id, entries)
+
+    async def get(self, token_id: str) -> tuple[ApiToken, int] | None:
+        doc = await self.tokens.find_one({"_id": token_id}, {OUTBOX: 0})
+        return None if doc is None else (ApiToken.model_validate(doc), int(doc["version"]))
+
+    async def replace(self, token: ApiToken, *, expected_version: int, events: list[CloudEvent]) -> bool:
+        entries = outbox_entries(events)
+        stored = await save_aggregate(
+            self.tokens, token.id, expected_version=expected_version, state=token.model_dump(), events=entries
+        )
+        if stored:
+            self._on_stored(self.tokens.name, token.id, entries)
+        return stored
+
+    async def all(self) -> list[ApiToken]:
+        return [ApiToken.model_validate(d) async for d in self.tokens.find({}, {OUTBOX: 0, "token_sha256": 0})]
 
 
 class KeyRing:
