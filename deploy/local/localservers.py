@@ -329,3 +329,46 @@ def start_service(
             time.sleep(0.2)
     server.stop()
     raise ProvisioningError(f"service {name} did not become ready within {timeout}s:\n{server.log_tail()}")
+
+
+OIDC_DIR = Path(__file__).resolve().parent / "oidc"
+
+
+def start_oidc(
+    data_dir: Path, *, accounts: dict[str, dict[str, object]], port: int | None = None, timeout: float = 30.0
+) -> RunningServer:
+    """A real OpenID Connect provider (node-oidc-provider, deploy/local/oidc) on loopback."""
+    import json
+    import shutil
+    import urllib.request
+
+    node = shutil.which("node")
+    if node is None or not (OIDC_DIR / "node_modules" / "oidc-provider").exists():
+        raise ProvisioningError(
+            "the OpenID Connect provider needs node and `make provision` (npm install of oidc-provider)"
+        )
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "oidc.log"
+    env = {"OIDC_PORT": str(port), "OIDC_ACCOUNTS": json.dumps(accounts)}
+    server = RunningServer(
+        "oidc",
+        f"http://127.0.0.1:{port}",
+        _spawn([node, str(OIDC_DIR / "provider.mjs")], log_path, env),
+        log_path,
+        data_dir,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise ProvisioningError(
+                f"the OpenID Connect provider exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{server.address}/.well-known/openid-configuration", timeout=1) as response:  # noqa: S310 - loopback only
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise ProvisioningError(f"the OpenID Connect provider did not answer within {timeout}s:\n{server.log_tail()}")

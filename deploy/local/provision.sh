@@ -105,4 +105,21 @@ elif [ "$wire" = ferretdb ]; then
 else
   say "unknown CRMHUB_MONGO_WIRE=$wire (auto, mongod, mongo-java-server, ferretdb)"; exit 1
 fi
+
+# --- A real OpenID Connect provider for the single sign-on tests (node-oidc-provider, npm) ---
+oidc_version=$(sed -n 's/.*"oidc-provider": "\(.*\)".*/\1/p' "$here/oidc/package.json")
+oidc_home="$cache/oidc-provider-$oidc_version"
+if [ -f "$oidc_home/.complete" ]; then
+  say "oidc-provider $oidc_version reused: $oidc_home"
+elif command -v npm >/dev/null; then
+  say "installing oidc-provider $oidc_version from npm"
+  rm -rf "$oidc_home"
+  mkdir -p "$oidc_home"
+  cp "$here/oidc/package.json" "$oidc_home/"
+  (cd "$oidc_home" && npm install --no-audit --no-fund --silent --omit=dev)
+  touch "$oidc_home/.complete"
+else
+  say "npm not found: the single sign-on tests cannot start their OpenID Connect provider"
+fi
+[ -d "$oidc_home/node_modules" ] && ln -sfn "$oidc_home/node_modules" "$here/oidc/node_modules"
 say "ready (cache: $cache)"
