@@ -285,5 +285,7 @@ def serve(settings: HubSettings, build_app: Callable[[], FastAPI]) -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=20,
     )

@@ -27,6 +27,8 @@ class HubSettings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = 8000
     log_level: str = "INFO"
+    # Addresses whose X-Forwarded-For is believed (the front door); others' is ignored.
+    forwarded_allow_ips: str = Field(default_factory=lambda: os.environ.get("CRMHUB_FORWARDED_ALLOW_IPS", "127.0.0.1"))
     # Largest HTTP request body accepted; larger ones get 413 before they are read whole.
     max_body_bytes: int = 256 * 1024
     # Consumers: attempts for an unexpected error before the message goes to the dead-letter topic.

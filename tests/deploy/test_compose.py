@@ -53,7 +53,14 @@ def test_each_service_runs_the_same_process_with_the_same_settings_as_make_run(c
     assert service["command"] == service_command(name)
     assert service["build"]["target"] == name
     assert service["env_file"] == ["deploy/demo/hub.env"]
-    assert set(service["environment"]) == {"KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL"}
+    assert set(service["environment"]) == {
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "MONGODB_URL",
+        "CRMHUB_AUTH_ISSUER",
+        "CRMHUB_AUTH_JWKS_URL",
+        "CRMHUB_FORWARDED_ALLOW_IPS",
+    }
+    assert service["environment"]["CRMHUB_AUTH_JWKS_URL"].startswith(service["environment"]["CRMHUB_AUTH_ISSUER"])
     assert service["ports"] == [f"{SERVICES[name]}:{SERVICES[name]}"]
     assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert service["depends_on"]["mongodb"]["condition"] == "service_healthy"
@@ -98,3 +105,15 @@ def test_the_grafana_dashboard_charts_metrics_the_hub_exports():
             }
     assert used, "the dashboard charts nothing"
     assert used <= exported, f"the dashboard charts unknown metrics: {used - exported}"
+
+
+def test_one_front_door_routes_each_service_under_its_prefix_with_limits(compose):
+    proxy = compose["services"]["proxy"]
+    assert proxy["ports"] == ["80:80", "443:443"]
+    assert proxy["networks"]["default"]["ipv4_address"] == compose["services"]["leads"]["environment"]["CRMHUB_FORWARDED_ALLOW_IPS"]
+    conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
+    for name, port in SERVICES.items():
+        assert f"upstream {name:<10} {{ server {name}:{port}; }}" in conf
+        assert f"location /{name}/" in conf
+    for limit in ("client_max_body_size", "client_header_timeout", "client_body_timeout", "limit_conn per_client", "ssl_certificate "):
+        assert limit in conf, limit
