@@ -110,10 +110,19 @@ def test_the_grafana_dashboard_charts_metrics_the_hub_exports():
 def test_one_front_door_routes_each_service_under_its_prefix_with_limits(compose):
     proxy = compose["services"]["proxy"]
     assert proxy["ports"] == ["80:80", "443:443"]
-    assert proxy["networks"]["default"]["ipv4_address"] == compose["services"]["leads"]["environment"]["CRMHUB_FORWARDED_ALLOW_IPS"]
+    assert (
+        proxy["networks"]["default"]["ipv4_address"]
+        == compose["services"]["leads"]["environment"]["CRMHUB_FORWARDED_ALLOW_IPS"]
+    )
     conf = (ROOT / "deploy" / "proxy" / "nginx.conf").read_text()
     for name, port in SERVICES.items():
         assert f"upstream {name:<10} {{ server {name}:{port}; }}" in conf
         assert f"location /{name}/" in conf
-    for limit in ("client_max_body_size", "client_header_timeout", "client_body_timeout", "limit_conn per_client", "ssl_certificate "):
+    for limit in (
+        "client_max_body_size",
+        "client_header_timeout",
+        "client_body_timeout",
+        "limit_conn per_client",
+        "ssl_certificate ",
+    ):
         assert limit in conf, limit

@@ -121,7 +121,9 @@ async def test_a_person_signed_in_at_the_companys_provider_uses_the_hub_with_the
             assert listed.status_code == 200, listed.text  # a head: their department's leads
             assert (await http.get("/v1/stats/leads")).status_code == 200
             assert (await http.get("/v1/sources")).status_code == 403  # administrators only
-            stranger = sign_in_at_provider(provider.address, "stranger")  # signed in there, unknown to the team directory
+            stranger = sign_in_at_provider(
+                provider.address, "stranger"
+            )  # signed in there, unknown to the team directory
             refused = await http.get("/v1/leads", headers={"Authorization": f"Bearer {stranger}"})
             assert refused.status_code == 401
     finally:
