@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from fastapi import FastAPI
 
 from crmhub import topics
 from crmhub.events import CloudEvent
 from crmhub.rate_limit import RateLimiter
+from crmhub.schemas.accounts import AddressConfirmationRequested, PasswordResetRequested
 from crmhub.schemas.audit import AuditRecorded
-from crmhub.schemas.team import ApiTokenUpserted, DepartmentUpserted, ManagerUpserted
+from crmhub.schemas.team import ApiTokenUpserted, DepartmentUpserted, Manager, ManagerUpserted
 from crmhub.service import HubService, serve
 from motivation.adapters.audit_store import AuditLog
-from motivation.adapters.credentials import AccountStore, ApiTokenStore, KeyRing
+from motivation.adapters.credentials import AccountStore, ApiTokenStore, KeyRing, OneTimeLinks
 from motivation.adapters.team_store import department_store, manager_store
 from motivation.bootstrap import bootstrap
 from motivation.domain.accounts import SignInPolicy
 from motivation.entrypoints.api_tokens_http import api_tokens_router
 from motivation.entrypoints.audit_http import audit_router
 from motivation.entrypoints.auth_http import auth_router
+from motivation.entrypoints.links_http import links_router
 from motivation.entrypoints.team_http import team_router
 from motivation.service_layer import audit
 from motivation.service_layer.auth import Auth, ensure_first_admin
+from motivation.service_layer.links import Links, confirmation_request
 from motivation.settings import MotivationSettings
 
 
@@ -59,7 +63,25 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     )
     audit_log = AuditLog(service.db)
     tokens = ApiTokenStore(service.db, on_stored=service.nudge_relay)
-    service.publishes(DepartmentUpserted, ManagerUpserted, ApiTokenUpserted, AuditRecorded)
+    service.publishes(
+        DepartmentUpserted,
+        ManagerUpserted,
+        ApiTokenUpserted,
+        AuditRecorded,
+        PasswordResetRequested,
+        AddressConfirmationRequested,
+    )
+    one_time = Links(
+        auth,
+        OneTimeLinks(service.db),
+        settings.public_url or settings.auth_issuer,
+        timedelta(minutes=settings.link_minutes),
+    )
+
+    async def ask_to_confirm(manager: Manager, channel: Literal["email", "telegram"], address: str) -> CloudEvent:
+        return await confirmation_request(one_time, manager, channel, address)
+
+    team.request_confirmation = ask_to_confirm
     service.outbox(departments.collection, managers.collection, accounts.accounts, tokens.tokens)
     service.on_startup(audit_log.ensure_indexes)
 
@@ -85,7 +107,8 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
 
     service.on_startup(first_admin)
 
-    app = service.http_app(team_router(), auth_router(), audit_router(), api_tokens_router())
+    app = service.http_app(team_router(), auth_router(), audit_router(), api_tokens_router(), links_router())
+    app.state.links = one_time
     app.state.audit = audit_log
     app.state.api_tokens = tokens
     app.state.team = team

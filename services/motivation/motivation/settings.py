@@ -25,3 +25,7 @@ class MotivationSettings(HubSettings):
     bootstrap_admin_id: str = "admin"
     bootstrap_admin_email: str = "admin@crm-hub.local"
     bootstrap_admin_password: str | None = None
+    # Where people's browsers reach this service (links in e-mails); unset = AUTH_ISSUER.
+    public_url: str | None = None
+    # How long a password-reset or address-confirmation link works.
+    link_minutes: float = 30.0

@@ -169,6 +169,10 @@ class Manager(_Model):
     email: Email
     phone: Phone | None = None
     telegram_chat_id: TelegramChatId | None = None
+    # A new e-mail or Telegram chat waits here until it is confirmed from that address; until
+    # then notifications keep going to the confirmed one above.
+    pending_email: Email | None = None
+    pending_telegram_chat_id: TelegramChatId | None = None
     language: Language = "ru"
     working_hours: WorkingHours = Field(default_factory=default_working_hours)
     absences: Annotated[list[Absence], Field(max_length=100)] = Field(default_factory=list)

@@ -239,3 +239,74 @@ async def test_an_integration_token_works_within_its_scopes_everywhere_until_rev
             await eventually(lambda: _is(reads, 401), timeout=20)
     finally:
         leads.stop()
+
+
+async def _link(infra, event_type: str, manager_id: str) -> dict:
+    """The link the notifier would send, read from crm.motivation as the notifier reads it."""
+    from support.kafka import headers_of, read_topic
+
+    def mine(record) -> bool:
+        return (
+            headers_of(record).get("ce_type") == event_type and f'"manager_id":"{manager_id}"' in record.value.decode()
+        )
+
+    records = await read_topic(infra.kafka, "crm.motivation", until=lambda rs: any(mine(r) for r in rs), timeout=20)
+    import json
+
+    return json.loads(next(r for r in reversed(records) if mine(r)).value)
+
+
+async def test_a_forgotten_password_is_reset_once_through_the_emailed_link(motivation, infra, unique):
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
+        unknown = await http.post("/v1/auth/password-reset", json={"login": f"nobody-{unique}@example.com"})
+        asked = await http.post("/v1/auth/password-reset", json={"login": f"admin-{unique}@example.com"})
+        assert (unknown.status_code, asked.status_code) == (202, 202)
+        assert unknown.json() == asked.json()  # the answer does not tell who exists
+        link = (await _link(infra, "account.password_reset_requested", f"admin-{unique}"))["link"]
+        token = link.rsplit("/", 1)[1]
+        assert "new_password" in (await http.get(f"/v1/auth/links/{token}")).text  # the page the link opens
+        assert (
+            await http.post("/v1/auth/password-reset/confirm", json={"token": token, "new_password": "a-brand-new-one"})
+        ).status_code == 204
+        assert (await _login(http, f"admin-{unique}", ADMIN_PASSWORD)).status_code == 401
+        assert (await _login(http, f"admin-{unique}", "a-brand-new-one")).status_code == 200
+        again = await http.post(
+            "/v1/auth/password-reset/confirm", json={"token": token, "new_password": "yet-another-one"}
+        )
+        assert again.status_code == 400  # a link works once
+
+
+async def test_a_new_email_is_used_only_once_confirmed_from_that_address(motivation, infra, unique):
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10) as http:
+        admin = {
+            "Authorization": f"Bearer {(await _login(http, f'admin-{unique}', ADMIN_PASSWORD)).json()['access_token']}"
+        }
+        department = {"id": f"c-{unique}", "name": "Confirm", "region": "Omsk"}
+        await http.post("/v1/team/departments", json=department, headers=admin)
+        boris = {
+            "id": f"boris-{unique}",
+            "name": "Boris",
+            "department_id": department["id"],
+            "email": f"boris-{unique}@example.com",
+        }
+        await http.post("/v1/team/managers", json=boris, headers=admin)
+        changed = (
+            await http.patch(
+                f"/v1/team/managers/{boris['id']}", json={"email": f"new-{unique}@example.com"}, headers=admin
+            )
+        ).json()
+        assert (changed["email"], changed["pending_email"]) == (
+            boris["email"],
+            f"new-{unique}@example.com",
+        )  # still the old one
+        request = await _link(infra, "account.address_confirmation_requested", boris["id"])
+        assert (request["channel"], request["address"]) == ("email", f"new-{unique}@example.com")
+        token = request["link"].rsplit("/", 1)[1]
+        assert (
+            "Confirm" in (await http.get(f"/v1/auth/links/{token}")).text
+        )  # opening the link changes nothing by itself
+        unchanged = (await http.get(f"/v1/team/managers/{boris['id']}", headers=admin)).json()
+        assert unchanged["email"] == boris["email"]
+        assert "подтверждён" in (await http.post(f"/v1/auth/links/{token}")).text
+        confirmed = (await http.get(f"/v1/team/managers/{boris['id']}", headers=admin)).json()
+        assert (confirmed["email"], confirmed["pending_email"]) == (f"new-{unique}@example.com", None)

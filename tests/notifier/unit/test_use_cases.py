@@ -115,3 +115,36 @@ async def test_a_burst_to_one_person_goes_out_as_one_digest_at_the_end_of_the_wi
     assert len(channel.sent) == 3
     assert channel.sent[-1].subject.startswith("2 notifications")
     assert {d.status for d in await store.deliveries.find({})} == {"delivered"}
+
+
+async def test_a_password_reset_link_goes_by_e_mail_only_never_to_the_inbox_log_or_webhooks(notifier):
+    from crmhub.schemas.accounts import PasswordResetRequested
+    from notifier.service_layer.context import WebhookEndpoint
+
+    deps, store, channel, clock = notifier
+    deps.default_channels = ("inbox", "log", "email")
+    deps.webhooks = [WebhookEndpoint("all", "http://127.0.0.1:9/hook", "s" * 16, ("*",))]
+    data = PasswordResetRequested(
+        manager_id="anna", link="http://hub/v1/auth/links/secret-token", expires_at=clock.now + timedelta(minutes=30)
+    )
+    await on_event(deps, new_event(data, source="/crm/motivation", subject="manager:anna", time=clock.now), data)
+    assert {(d.channel, d.recipient) for d in await store.deliveries.find({})} == {("email", "anna")}
+    await _fire_due(deps, store, clock)
+    assert [m.email for m in channel.sent] == ["anna@example.com"]
+    assert "secret-token" in channel.sent[0].text
+
+
+async def test_a_new_address_is_asked_to_confirm_there_and_nowhere_else(notifier):
+    from crmhub.schemas.accounts import AddressConfirmationRequested
+
+    deps, store, channel, clock = notifier
+    data = AddressConfirmationRequested(
+        manager_id="anna",
+        channel="email",
+        address="anna.new@example.com",
+        link="http://hub/v1/auth/links/t",
+        expires_at=clock.now + timedelta(minutes=30),
+    )
+    await on_event(deps, new_event(data, source="/crm/motivation", subject="manager:anna", time=clock.now), data)
+    await _fire_due(deps, store, clock)
+    assert [m.email for m in channel.sent] == ["anna.new@example.com"]

@@ -140,6 +140,49 @@ class ApiTokenStore:
         return [ApiToken.model_validate(d) async for d in self.tokens.find({}, {OUTBOX: 0, "token_sha256": 0})]
 
 
+class OneTimeLinks:
+    """Links that work once and for a short time (a password reset, an address confirmation):
+    only the SHA-256 of the token is kept."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.links: AsyncCollection[Document] = db["one_time_links"]
+
+    async def issue(
+        self,
+        *,
+        purpose: str,
+        manager_id: str,
+        now: datetime,
+        lifetime: timedelta,
+        address: str | None = None,
+        channel: str | None = None,
+    ) -> str:
+        token = secrets.token_urlsafe(32)
+        await self.links.insert_one(
+            {
+                "_id": token_digest(token),
+                "purpose": purpose,
+                "manager_id": manager_id,
+                "address": address,
+                "channel": channel,
+                "expires_at": now + lifetime,
+                "used_at": None,
+            }
+        )
+        return token
+
+    async def peek(self, token: str, now: datetime) -> Document | None:
+        return await self.links.find_one({"_id": token_digest(token), "used_at": None, "expires_at": {"$gt": now}})
+
+    async def use(self, token: str, *, purpose: str, now: datetime) -> Document | None:
+        """The link's record, marked used (None: unknown, used, expired or for something else)."""
+        return await self.links.find_one_and_update(
+            {"_id": token_digest(token), "purpose": purpose, "used_at": None, "expires_at": {"$gt": now}},
+            {"$set": {"used_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+
 class KeyRing:
     """Ed25519 signing keys in the service's database: the newest signs; older ones stay in the
     JWKS until tokens they signed have expired, then leave it (so their signatures stop working)."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from crmhub.aggregate import NotFound
 from crmhub.aggregate_store import retry_on_conflict
 from crmhub.audit import Caller, audit_record
-from crmhub.events import new_event
+from crmhub.auth import Principal
+from crmhub.events import CloudEvent, new_event
 from crmhub.schemas.team import Department, Manager
 from motivation.adapters.team_store import DirectoryStore, VersionConflict
 from motivation.domain.team import Revision, create, revise
@@ -43,6 +44,9 @@ class Team:
     now: Callable[[], datetime]
     # Revokes a person's sign-in sessions (set by the auth wiring): a deactivated manager is out at once.
     revoke_sessions: Callable[[str], Awaitable[int]] = _no_sessions
+    # Makes the confirmation link for a manager's new address (set by the auth wiring); without it
+    # a new address is taken as given.
+    request_confirmation: Callable[[Manager, Literal["email", "telegram"], str], Awaitable[CloudEvent]] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,20 +110,55 @@ async def get(team: Team, kind: Kind[Entry], entry_id: str) -> tuple[Entry, int]
     return found
 
 
+ADDRESSES: dict[str, tuple[Literal["email", "telegram"], str]] = {
+    "email": ("email", "pending_email"),
+    "telegram_chat_id": ("telegram", "pending_telegram_chat_id"),
+}
+
+
+def _held_back(
+    current: Any, changes: dict[str, Any]
+) -> tuple[dict[str, Any], list[tuple[Literal["email", "telegram"], str]]]:
+    """A new e-mail or Telegram chat does not replace the confirmed one: it waits as pending."""
+    if not isinstance(current, Manager):
+        return changes, []
+    held, asked = dict(changes), []
+    for field, (channel, pending) in ADDRESSES.items():
+        if field in held and held[field] is not None and held[field] != getattr(current, field):
+            held[pending] = held.pop(field)
+            asked.append((channel, held[pending]))
+    return held, asked
+
+
 async def change(
-    team: Team, kind: Kind[Entry], entry_id: str, changes: dict[str, Any], caller: Caller | None = None
+    team: Team,
+    kind: Kind[Entry],
+    entry_id: str,
+    changes: dict[str, Any],
+    caller: Caller | None = None,
+    *,
+    confirmed: bool = False,
 ) -> tuple[Entry, int]:
-    """Apply field changes; a change that changes nothing writes nothing (repeating it is harmless)."""
+    """Apply field changes; a change that changes nothing writes nothing (repeating it is harmless).
+    A manager's new e-mail or Telegram chat waits for confirmation from that address."""
     result: tuple[Entry, int] | None = None
 
     async def attempt() -> bool:
         nonlocal result
         current, version = await get(team, kind, entry_id)
-        revision = revise(current, version, changes, source=team.source, now=team.now())
-        if revision is None:
+        wanted, asked = (
+            (changes, []) if confirmed or team.request_confirmation is None else _held_back(current, changes)
+        )
+        revised: Revision[Entry] | None = revise(current, version, wanted, source=team.source, now=team.now())
+        if revised is None:
             result = (current, version)
             return True
-        revision = _audited(team, kind, revision, current, caller)
+        revision: Revision[Entry] = _audited(team, kind, revised, current, caller)
+        if asked and team.request_confirmation is not None and isinstance(revision.state, Manager):
+            requests: list[CloudEvent] = []
+            for channel, address in asked:
+                requests.append(await team.request_confirmation(revision.state, channel, address))
+            revision = replace(revision, also=(*revision.also, *requests))
         await kind.check_references(team, revision.state)
         try:
             await kind.store(team).save(revision, expected_version=version)
@@ -133,3 +172,17 @@ async def change(
     if isinstance(result[0], Manager) and not result[0].active:
         await team.revoke_sessions(entry_id)
     return result
+
+
+async def confirm_address_change(
+    team: Team, kind: Kind[Manager], manager_id: str, *, channel: str, address: str
+) -> tuple[Manager, int]:
+    """The person confirmed the new address from there: it replaces the old one (if it is still the one waiting)."""
+    field, pending = (
+        ("email", "pending_email") if channel == "email" else ("telegram_chat_id", "pending_telegram_chat_id")
+    )
+    current, _ = await get(team, kind, manager_id)
+    if getattr(current, pending) != address:
+        raise NotFound(f"no {channel} change to {address!r} waits for {manager_id}")
+    caller = Caller(Principal(manager_id, "person", frozenset()))
+    return await change(team, kind, manager_id, {field: address, pending: None}, caller, confirmed=True)

@@ -8,7 +8,7 @@ contacts, language, channels and quiet hours. No I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -26,6 +26,10 @@ class Route:
     template: str
     urgent: bool
     description: str
+    # Only these channels, whatever the person chose (a link that is a credential goes by e-mail only).
+    channels: tuple[Channel, ...] | None = None
+    # To the address the event names (a new one to confirm), not the one in the directory.
+    to_named_address: bool = False
 
 
 DEFAULT_ROUTES: tuple[Route, ...] = (
@@ -56,6 +60,22 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
         "callback_overdue",
         True,
         "nobody called back in time: the manager and the head",
+    ),
+    Route(
+        "account.password_reset_requested",
+        ("manager",),
+        "password_reset",
+        True,
+        "a one-time password-reset link: to the person's e-mail only",
+        channels=("email",),
+    ),
+    Route(
+        "account.address_confirmation_requested",
+        ("manager",),
+        "address_confirmation",
+        True,
+        "a new e-mail or Telegram chat is confirmed from there before client data goes to it",
+        to_named_address=True,
     ),
 )
 
@@ -113,17 +133,30 @@ def recipients_for(
             continue
         department = directory.department(manager.department_id)
         prefs = manager.notifications
-        found[manager.id] = Recipient(
+        recipient = Recipient(
             manager_id=manager.id,
             role=rule,
             language=manager.language,
             timezone=department.timezone if department else "UTC",
             email=manager.email,
             telegram_chat_id=manager.telegram_chat_id,
-            channels=_usable(manager, prefs.channels if prefs.channels is not None else default_channels),
+            channels=_usable(
+                manager, route.channels or (prefs.channels if prefs.channels is not None else default_channels)
+            ),
             quiet_hours=prefs.quiet_hours,
         )
-    return list(found.values())
+        if route.to_named_address:
+            recipient = _at_named_address(recipient, payload)
+        found[manager.id] = recipient
+    return [r for r in found.values() if r.channels]
+
+
+def _at_named_address(recipient: Recipient, payload: dict[str, Any]) -> Recipient:
+    """The same person, reached only at the address the event names, on its channel."""
+    address = str(payload.get("address") or "")
+    if payload.get("channel") == "telegram":
+        return replace(recipient, email=None, telegram_chat_id=address, channels=("telegram",))
+    return replace(recipient, email=address, telegram_chat_id=None, channels=("email",))
 
 
 def not_before(recipient: Recipient, *, urgent: bool, now: datetime) -> datetime | None:

@@ -1,11 +1,11 @@
 """Kafka subscribers of the notifier: every routed event type (and those outgoing webhooks
-subscribe to) of crm.leads and crm.calls."""
+subscribe to) of crm.leads, crm.calls and crm.motivation."""
 
 from __future__ import annotations
 
 from crmhub import topics
 from crmhub.events import EVENT_TYPES, CloudEvent, EventData
-from crmhub.schemas import calls, leads  # noqa: F401  (registers the event types this consumer may take)
+from crmhub.schemas import accounts, calls, leads  # noqa: F401  (registers the event types this consumer may take)
 from crmhub.service import HubService
 from notifier.service_layer.context import Notifier
 from notifier.service_layer.events import on_event
@@ -15,7 +15,11 @@ def subscribe(service: HubService, deps: Notifier) -> None:
     async def handle(event: CloudEvent, payload: EventData) -> None:
         await on_event(deps, event, payload)
 
-    for topic, group in ((topics.LEADS, "notifier.leads"), (topics.CALLS, "notifier.calls")):
+    for topic, group in (
+        (topics.LEADS, "notifier.leads"),
+        (topics.CALLS, "notifier.calls"),
+        (topics.MOTIVATION, "notifier.motivation"),
+    ):
         taken = [cls for cls in EVENT_TYPES.values() if cls.topic.name == topic.name and _wanted(deps, cls.event_type)]
         service.consumes(
             topic,

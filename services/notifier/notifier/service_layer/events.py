@@ -13,6 +13,8 @@ from notifier.domain.delivery import BrokenTemplate, Delivery, Message
 from notifier.domain.routing import not_before, recipients_for
 from notifier.service_layer.context import Notifier
 
+PERSONAL = frozenset({"account.password_reset_requested", "account.address_confirmation_requested"})
+
 
 async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> None:
     route = deps.routes.get(event.type)
@@ -39,6 +41,8 @@ async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> Non
                     urgent=route.urgent,
                     wait_until=wait_until,
                 )
+    if event.type in PERSONAL:
+        return  # one-time links are credentials: only to the person, never to a webhook
     for endpoint in deps.webhooks:
         if event.type in endpoint.event_types or "*" in endpoint.event_types:
             message = Message(subject=event.type, text=f"{event.type} {event.subject}")
