@@ -53,7 +53,7 @@ async def test_every_service_serves_health_ready_metrics_openapi_and_asyncapi(in
 
         motivation_doc = (await http.get(f"{running['motivation'].address}/asyncapi.json")).json()
         channels = {c["address"] for c in motivation_doc["channels"].values()}
-        assert channels == {"crm.team", "crm.audit"}  # publishes the directory and audit records, keeps the audit log
+        assert channels == {"crm.team", "crm.audit", "crm.motivation"}  # the directory, audit records, account messages
         schemas = motivation_doc["components"]["schemas"]
         assert {"DepartmentUpserted", "ManagerUpserted"} <= set(schemas)
         assert "working_hours" in json.dumps(schemas)
@@ -191,7 +191,7 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         assignee = hub.sign_in(shown["manager_id"], passwords[shown["manager_id"]])
         assert httpx.get(lead_url, timeout=5, headers=assignee).status_code == 200  # a manager sees their own lead
         # ... and it reaches that manager's in-app inbox (how fast is for make bench to measure, not a test)
-        deadline = sent + 30
+        deadline = sent + 90  # a bound for a slow, loaded machine, not a speed assertion
         while not [
             m
             for m in httpx.get(

@@ -56,6 +56,12 @@ class DirectoryStore(Generic[Member]):
             value = getattr(state, field)
             if await self.collection.find_one({field: value, "_id": {"$ne": state.id}}, {"_id": 1}) is not None:
                 raise AlreadyExists(field, value)
+            waiting = getattr(state, f"pending_{field}", None)  # an address waiting for confirmation is taken too
+            if (
+                waiting is not None
+                and await self.collection.find_one({field: waiting, "_id": {"$ne": state.id}}, {"_id": 1}) is not None
+            ):
+                raise AlreadyExists(field, waiting)
 
     async def add(self, revision: Revision[Member]) -> None:
         await self._check_unique(revision.state)
