@@ -47,6 +47,8 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     data_dir: Path
+    # a Kafka broker started with SCRAM users: where its SASL listener is
+    sasl_address: str | None = None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -121,9 +123,19 @@ def kafka_libs() -> Path:
 
 
 def start_kafka(
-    data_dir: Path, *, port: int | None = None, heap_mib: int = 512, timeout: float = 90.0
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    heap_mib: int = 512,
+    timeout: float = 90.0,
+    scram_users: dict[str, str] | None = None,
+    sasl_port: int | None = None,
 ) -> RunningServer:
-    """A single-node KRaft broker+controller; storage is formatted on first use of data_dir."""
+    """A single-node KRaft broker+controller; storage is formatted on first use of data_dir.
+
+    With `scram_users` it also listens with SASL_PLAINTEXT (SCRAM-SHA-512) on `sasl_port` for
+    those users, and authorizes by ACLs (`kafka_acl`); the PLAINTEXT listener stays for setup on
+    loopback, as the super user."""
     if shutil.which("java") is None:
         raise ProvisioningError("java is not on PATH: Kafka needs Java 17+")
     libs = kafka_libs()
@@ -137,6 +149,20 @@ def start_kafka(
         "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller_port}",
         "log.dirs": str(data_dir / "log"),
     }
+    if scram_users:
+        sasl_port = sasl_port or free_port()
+        config |= {
+            "listeners": f"{config['listeners']},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+            "advertised.listeners": f"{config['advertised.listeners']},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found": "false",
+            "auto.create.topics.enable": "false",
+        }
     props = data_dir / "server.properties"
     props.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
     java = [
@@ -160,6 +186,10 @@ def start_kafka(
                 "--config",
                 str(props),
                 "--standalone",
+                *(
+                    f"--add-scram=SCRAM-SHA-512=[name={user},password={password}]"
+                    for user, password in (scram_users or {}).items()
+                ),
             ],
             capture_output=True,
             text=True,
@@ -177,7 +207,27 @@ def start_kafka(
     )
     _wait_port(server, port, timeout)
     _wait_kafka_metadata(server, timeout)
+    if scram_users:
+        server.sasl_address = f"127.0.0.1:{sasl_port}"
     return server
+
+
+def kafka_acl(server: RunningServer, *args: str) -> None:
+    """Add an ACL through the broker's setup listener: `kafka_acl(server, "--allow-principal", "User:bi", ...)`."""
+    java = [
+        "java",
+        "-Xmx256m",
+        "-cp",
+        f"{kafka_libs()}/*",
+        "org.apache.kafka.tools.AclCommand",
+        "--bootstrap-server",
+        server.address,
+        "--add",
+        "--force",
+    ]
+    result = subprocess.run([*java, *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ProvisioningError(f"adding the ACL {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
 def _kafka_cluster_id() -> str:

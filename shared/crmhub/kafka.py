@@ -19,6 +19,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar, Union, cast
 
@@ -58,7 +59,44 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def make_broker(bootstrap_servers: str, *, client_id: str, graceful_timeout: float = 15.0) -> KafkaBroker:
+@dataclass(frozen=True)
+class KafkaLogin:
+    """How the hub's clients authenticate to Kafka: nothing (the local broker on loopback), or
+    SASL/SCRAM (docs/security.md: a broker other systems subscribe to)."""
+
+    security_protocol: str = "PLAINTEXT"
+    mechanism: str = "SCRAM-SHA-512"
+    username: str | None = None
+    password: str | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """For aiokafka's clients (admin, plain consumers)."""
+        if self.security_protocol == "PLAINTEXT":
+            return {}
+        return {
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+    def faststream_security(self) -> Any:
+        if self.security_protocol == "PLAINTEXT":
+            return None
+        from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
+
+        kind = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}[self.mechanism]
+        return kind(
+            username=self.username or "", password=self.password or "", use_ssl=self.security_protocol == "SASL_SSL"
+        )
+
+
+NO_LOGIN = KafkaLogin()
+
+
+def make_broker(
+    bootstrap_servers: str, *, client_id: str, graceful_timeout: float = 15.0, login: KafkaLogin = NO_LOGIN
+) -> KafkaBroker:
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
@@ -66,17 +104,20 @@ def make_broker(bootstrap_servers: str, *, client_id: str, graceful_timeout: flo
         acks="all",
         graceful_timeout=graceful_timeout,
         logger=logging.getLogger("faststream"),
+        security=login.faststream_security(),
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[Topic], *, with_dead_letters: bool = True) -> None:
+async def ensure_topics(
+    bootstrap_servers: str, topics: Iterable[Topic], *, with_dead_letters: bool = True, login: KafkaLogin = NO_LOGIN
+) -> None:
     """Create the hub's topics (and their dead-letter topics) when they are missing."""
     wanted: list[NewTopic] = []
     for topic in topics:
         wanted.append(NewTopic(topic.name, topic.partitions, 1, topic_configs=dict(topic.config)))
         if with_dead_letters:
             wanted.append(NewTopic(topic.dlq, 1, 1))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000, **login.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -90,9 +131,9 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[Topic], *, with
         await admin.close()
 
 
-async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+async def end_offsets(bootstrap_servers: str, topic: str, *, login: KafkaLogin = NO_LOGIN) -> dict[int, int]:
     """Where each partition of `topic` ends now (the offset the next record will get)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000, **login.client_options())
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
@@ -101,7 +142,7 @@ async def end_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
     if description["error_code"] != 0:
         raise RuntimeError(f"cannot describe topic {topic}: Kafka error code {description['error_code']}")
     partitions = [TopicPartition(topic, p["partition"]) for p in description["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **login.client_options())
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)

@@ -49,7 +49,9 @@ class HubService:
         self.title = title
         self.description = description
         self.version = version
-        self.broker = make_broker(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+        self.broker = make_broker(
+            settings.kafka_bootstrap_servers, client_id=settings.service_name, login=settings.kafka_login
+        )
         self.mongo = make_client(settings.mongodb_url, app_name=settings.service_name)
         self.db: AsyncDatabase[Document] = self.mongo[settings.database_name]
         self.relay: OutboxRelay | None = None
@@ -149,7 +151,9 @@ class HubService:
         self.timer_runner.nudge(due_at)
 
     def follow_team_directory(self) -> TeamDirectory:
-        self.team = TeamDirectoryFollower(self.broker, self.settings.kafka_bootstrap_servers)
+        self.team = TeamDirectoryFollower(
+            self.broker, self.settings.kafka_bootstrap_servers, login=self.settings.kafka_login
+        )
         return self.team.directory
 
     def on_startup(self, hook: Callable[[], Awaitable[None]]) -> None:
@@ -195,7 +199,7 @@ class HubService:
 
     async def start(self) -> None:
         if self.settings.create_topics:
-            await ensure_topics(self.settings.kafka_bootstrap_servers, topics.ALL)
+            await ensure_topics(self.settings.kafka_bootstrap_servers, topics.ALL, login=self.settings.kafka_login)
         await self.timers.ensure_indexes()
         for hook in self._startup:
             await hook()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crmhub.kafka import KafkaLogin
 
 
 class HubSettings(BaseSettings):
@@ -22,6 +24,12 @@ class HubSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         default_factory=lambda: os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
+    # Kafka sign-in (docs/security.md): PLAINTEXT for the local broker on loopback; SASL_PLAINTEXT
+    # or SASL_SSL with SCRAM for a broker other systems subscribe to. Unprefixed KAFKA_* too.
+    kafka_security_protocol: str = Field(default_factory=lambda: os.environ.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"))
+    kafka_sasl_mechanism: str = Field(default_factory=lambda: os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"))
+    kafka_sasl_username: str | None = Field(default_factory=lambda: os.environ.get("KAFKA_SASL_USERNAME") or None)
+    kafka_sasl_password: str | None = Field(default_factory=lambda: os.environ.get("KAFKA_SASL_PASSWORD") or None)
     mongodb_url: str = Field(default_factory=lambda: os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/"))
     mongodb_database: str = ""
     http_host: str = "0.0.0.0"
@@ -59,6 +67,26 @@ class HubSettings(BaseSettings):
     oidc_role_claim: str = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_ROLE_CLAIM", "roles"))
     # JSON: the provider's role names -> the hub's (admin, head, manager, accounting)
     oidc_role_map: str = Field(default_factory=lambda: os.environ.get("CRMHUB_OIDC_ROLE_MAP", "{}"))
+
+    @field_validator("kafka_security_protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        if value not in ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError("KAFKA_SECURITY_PROTOCOL is PLAINTEXT, SASL_PLAINTEXT or SASL_SSL")
+        return value
+
+    @field_validator("kafka_sasl_mechanism")
+    @classmethod
+    def _mechanism(cls, value: str) -> str:
+        if value not in ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"):
+            raise ValueError("KAFKA_SASL_MECHANISM is SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN")
+        return value
+
+    @property
+    def kafka_login(self) -> KafkaLogin:
+        return KafkaLogin(
+            self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_sasl_username, self.kafka_sasl_password
+        )
 
     @property
     def database_name(self) -> str:

@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from crmhub import metrics, topics
 from crmhub.events import PoisonMessage, from_record
-from crmhub.kafka import end_offsets
+from crmhub.kafka import NO_LOGIN, KafkaLogin, end_offsets
 from crmhub.team_directory import TeamDirectory
 
 log = logging.getLogger("crmhub.team_follower")
@@ -28,9 +28,12 @@ class TeamDirectoryFollower:
         broker: KafkaBroker,
         bootstrap_servers: str,
         directory: TeamDirectory | None = None,
+        *,
+        login: KafkaLogin = NO_LOGIN,
     ) -> None:
         self.directory = directory or TeamDirectory()
         self._bootstrap = bootstrap_servers
+        self._login = login
         self._positions: dict[int, int] = {}
         self._end_offsets: dict[int, int] | None = None
         self._caught_up = asyncio.Event()
@@ -53,7 +56,7 @@ class TeamDirectoryFollower:
 
     async def start(self) -> None:
         """Learn where the topic ends now; the copy is caught up once it has read that far."""
-        self._end_offsets = await end_offsets(self._bootstrap, topics.TEAM.name)
+        self._end_offsets = await end_offsets(self._bootstrap, topics.TEAM.name, login=self._login)
         self._check_caught_up()
 
     async def _on_message(self, msg: KafkaMessage) -> None:

@@ -126,3 +126,24 @@ def test_one_front_door_routes_each_service_under_its_prefix_with_limits(compose
         "ssl_certificate ",
     ):
         assert limit in conf, limit
+
+
+def test_the_kafka_sasl_overlay_signs_every_service_in_and_gives_the_subscriber_read_only_access(compose):
+    path = ROOT / "deploy" / "kafka-sasl" / "docker-compose.sasl.yml"
+    result = _validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    overlay = yaml.safe_load(path.read_text())
+    for name in SERVICES:
+        login = overlay["services"][name]["environment"]
+        assert (login["KAFKA_SECURITY_PROTOCOL"], login["KAFKA_SASL_USERNAME"]) == ("SASL_PLAINTEXT", "hub-services")
+        assert set(login) <= {
+            f"KAFKA_{k}" for k in ("SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD")
+        }
+    kafka = overlay["services"]["kafka"]["environment"]
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert (
+        "SETUP://127.0.0.1:" in kafka["KAFKA_LISTENERS"]
+    )  # the unauthenticated listener is the broker's own loopback only
+    setup = overlay["services"]["kafka-setup"]["command"][0]
+    assert "--allow-principal User:subscriber --operation Read --operation Describe --topic crm.leads" in setup
+    assert "User:subscriber --operation Write" not in setup
