@@ -128,7 +128,9 @@ class TokenVerifier:
         fetch: FetchJson,
         directory: TeamDirectory | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_token_used: Callable[[str], None] = lambda token_id: None,
     ) -> None:
+        self.on_token_used = on_token_used
         self.issuers = {i.issuer: i for i in issuers}
         self.keys = {i.issuer: KeySet(i.jwks_url, fetch) for i in issuers}
         self.directory = directory
@@ -188,6 +190,7 @@ class TokenVerifier:
                 if known is None or not known.active:
                     raise Unauthenticated("the API token is unknown or revoked")
                 scopes &= frozenset(known.scopes)
+            self.on_token_used(token_id)
             return Principal(
                 token_id,
                 "integration",

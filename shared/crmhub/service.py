@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -27,11 +27,12 @@ from crmhub.access import PUBLIC_OPERATIONS
 from crmhub.aggregate import Aggregate
 from crmhub.aggregate_store import AggregateStore
 from crmhub.auth import TokenVerifier, TrustedIssuer, parse_role_map
-from crmhub.events import CloudEvent, EventData, KafkaRecord
+from crmhub.events import CloudEvent, EventData, KafkaRecord, new_event, to_record
 from crmhub.kafka import EventConsumer, TypedHandler, ensure_topics, make_broker
 from crmhub.logs import configure_logging
 from crmhub.mongo import Document, make_client
 from crmhub.outbox import OutboxRelay
+from crmhub.schemas.audit import ApiTokenUsed
 from crmhub.settings import HubSettings
 from crmhub.team_directory import TeamDirectory
 from crmhub.team_follower import TeamDirectoryFollower
@@ -67,6 +68,8 @@ class HubService:
         self._tasks: list[asyncio.Task[None]] = []
         self._graceful: list[asyncio.Task[None]] = []
         self.http_client = httpx.AsyncClient(timeout=5)
+        self._token_stamps: dict[str, datetime] = {}
+        self._stamping: set[asyncio.Task[None]] = set()
         self.timers = TimerStore(self.db["timers"], on_scheduled=self._timer_scheduled)
         self.timer_runner = TimerRunner(
             self.timers,
@@ -134,8 +137,33 @@ class HubService:
                 )
             )
         return TokenVerifier(
-            issuers, fetch=fetch or self._fetch_json, directory=self.team.directory if self.team else None
+            issuers,
+            fetch=fetch or self._fetch_json,
+            directory=self.team.directory if self.team else None,
+            on_token_used=self._token_used,
         )
+
+    def _token_used(self, token_id: str) -> None:
+        """Tell the motivation service an API token was used here (at most once a minute per token;
+        best effort: a lost stamp only makes `last_used_at` a minute older)."""
+        now = datetime.now(UTC)
+        last = self._token_stamps.get(token_id)
+        if last is not None and now - last < timedelta(minutes=1):
+            return
+        self._token_stamps[token_id] = now
+        used = ApiTokenUsed(token_id=token_id, service=self.settings.service_name, at=now)
+        record = to_record(
+            new_event(used, source=f"/crm/{self.settings.service_name}", subject=f"token:{token_id}", time=now)
+        )
+        task = asyncio.create_task(self._stamp(record))
+        self._stamping.add(task)
+        task.add_done_callback(self._stamping.discard)
+
+    async def _stamp(self, record: KafkaRecord) -> None:
+        try:
+            await self.broker.publish(record.value, record.topic, key=record.key, headers=record.headers)
+        except Exception as exc:
+            log.warning("could not record an API token's use: %s", exc)
 
     async def _fetch_json(self, url: str) -> dict[str, Any]:
         response = await self.http_client.get(url)

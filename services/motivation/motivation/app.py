@@ -11,7 +11,7 @@ from crmhub import topics
 from crmhub.events import CloudEvent
 from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.accounts import AddressConfirmationRequested, PasswordResetRequested
-from crmhub.schemas.audit import AuditRecorded
+from crmhub.schemas.audit import ApiTokenUsed, AuditRecorded
 from crmhub.schemas.team import ApiTokenUpserted, DepartmentUpserted, Manager, ManagerUpserted
 from crmhub.service import HubService, serve
 from motivation.adapters.audit_store import AuditLog
@@ -88,10 +88,13 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     async def keep_record(event: CloudEvent, record: AuditRecorded) -> None:
         await audit.keep(audit_log, event, record)
 
+    async def token_used(event: CloudEvent, used: ApiTokenUsed) -> None:
+        await tokens.used(used.token_id, used.at)
+
     service.consumes(
         topics.AUDIT,
         group="motivation.audit",
-        handlers={AuditRecorded: keep_record},
+        handlers={AuditRecorded: keep_record, ApiTokenUsed: token_used},
         description="The audit trail of every service, kept append-only for GET /v1/audit.",
     )
     service.on_startup(departments.ensure_indexes)

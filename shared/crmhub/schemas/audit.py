@@ -27,3 +27,15 @@ class AuditRecorded(EventData):
     request_id: str | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+
+
+class ApiTokenUsed(EventData):
+    """An integration's API token was used at a service (each service says so at most once a
+    minute per token): the motivation service keeps the last time (`GET /v1/api-tokens`)."""
+
+    event_type: ClassVar[str] = "api_token.used"
+    topic: ClassVar[topics.Topic] = topics.AUDIT
+
+    token_id: str
+    service: str
+    at: datetime

@@ -229,6 +229,13 @@ async def test_an_integration_token_works_within_its_scopes_everywhere_until_rev
                 return (await http.get(f"{leads.address}/v1/leads", headers=bearer)).status_code
 
             await eventually(lambda: _is(reads, 200), timeout=20)  # once leads has read the token on crm.team
+
+            async def last_used() -> object:
+                return (await http.get(f"{motivation.address}/v1/api-tokens", headers=admin)).json()["items"][0][
+                    "last_used_at"
+                ]
+
+            await eventually(last_used, timeout=20)  # leads told motivation the token was used
             assert (
                 await http.post(f"{leads.address}/v1/leads/x-1/take", json={}, headers=bearer)
             ).status_code == 403  # not leads:write

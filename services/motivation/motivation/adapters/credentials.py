@@ -136,8 +136,13 @@ class ApiTokenStore:
             self._on_stored(self.tokens.name, token.id, entries)
         return stored
 
-    async def all(self) -> list[ApiToken]:
-        return [ApiToken.model_validate(d) async for d in self.tokens.find({}, {OUTBOX: 0, "token_sha256": 0})]
+    async def all(self) -> list[tuple[ApiToken, datetime | None]]:
+        """Every token with when it was last used (never the token or its hash)."""
+        docs = self.tokens.find({}, {OUTBOX: 0, "token_sha256": 0})
+        return [(ApiToken.model_validate(d), d.get("last_used_at")) async for d in docs]
+
+    async def used(self, token_id: str, at: datetime) -> None:
+        await self.tokens.update_one({"_id": token_id}, {"$max": {"last_used_at": at}})
 
 
 class OneTimeLinks:

@@ -53,7 +53,7 @@ def api_tokens_router() -> APIRouter:
         "/v1/api-tokens", summary="Issued tokens: names, scopes, expiry, whether they still work (never the tokens)"
     )
     async def list_tokens(store: StoreDep) -> dict[str, Any]:
-        return {"items": [t.model_dump(mode="json") for t in await store.all()]}
+        return {"items": [{**t.model_dump(mode="json"), "last_used_at": used} for t, used in await store.all()]}
 
     @router.post(
         "/v1/api-tokens/{token_id}/revoke",
