@@ -16,7 +16,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from localservers import RunningServer, free_port, start_service
-from scenarios.common import consumer_at_end
+from scenarios.common import consumer_at_end, motivation_with_admin
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -40,15 +40,9 @@ def _phone() -> str:
 
 def _start_hub(ctx: BenchContext, unique: str) -> tuple[RunningServer, RunningServer]:
     base = {"KAFKA_BOOTSTRAP_SERVERS": ctx.kafka, "MONGODB_URL": ctx.mongo}
-    motivation = start_service(
-        "motivation",
-        env={**base, "MOTIVATION_MONGODB_DATABASE": f"bench_team_{unique}", "MOTIVATION_LOG_LEVEL": "WARNING"},
-        port=free_port(),
-        log_path=ctx.workdir / "bench-motivation.log",
-        python=sys.executable,
-    )
+    motivation, admin = motivation_with_admin(ctx, unique, "bench-motivation.log")
     department = f"bench-{unique}"
-    with httpx.Client(base_url=motivation.address, timeout=30) as http:
+    with httpx.Client(base_url=motivation.address, timeout=30, headers=admin) as http:
         http.post(
             "/v1/team/departments", json={"id": department, "name": "Bench", "region": "Moscow"}
         ).raise_for_status()

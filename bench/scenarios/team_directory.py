@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from localservers import free_port, start_service
-from scenarios.common import consumer_at_end
+from scenarios.common import consumer_at_end, motivation_with_admin
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -26,21 +24,10 @@ description = (
 async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     count = ctx.size(1_500, 150)
     unique = uuid.uuid4().hex[:8]
-    server = start_service(
-        "motivation",
-        env={
-            "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka,
-            "MONGODB_URL": ctx.mongo,
-            "MOTIVATION_MONGODB_DATABASE": f"bench_{unique}",
-            "MOTIVATION_LOG_LEVEL": "WARNING",
-        },
-        port=free_port(),
-        log_path=ctx.workdir / "motivation.log",
-        python=sys.executable,
-    )
+    server, admin = motivation_with_admin(ctx, unique, "motivation.log")
     consumer = await consumer_at_end(ctx.kafka, "crm.team")
     try:
-        async with httpx.AsyncClient(base_url=server.address, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=server.address, timeout=30, headers=admin) as http:
             (
                 await http.post("/v1/team/departments", json={"id": f"d-{unique}", "name": "Bench", "region": "Moscow"})
             ).raise_for_status()
