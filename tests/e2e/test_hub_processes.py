@@ -31,7 +31,7 @@ async def test_every_service_serves_health_ready_metrics_openapi_and_asyncapi(in
             async def ready(server=server):
                 return (await http.get(f"{server.address}/ready")).status_code == 200
 
-            await eventually(ready, timeout=30)
+            await eventually(ready, timeout=60)
             checks = (await http.get(f"{server.address}/ready")).json()["checks"]
             assert checks["kafka"]["ok"]
             assert checks["mongodb"]["ok"]

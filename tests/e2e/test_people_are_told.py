@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 KEY = "e2e-telephony-key-0123"
 
 
-def _wait_for(check, timeout: float = 30.0):
+def _wait_for(check, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while True:
         found = check()

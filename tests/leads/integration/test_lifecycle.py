@@ -75,7 +75,7 @@ async def test_not_taken_within_sla_escalates_to_the_head_and_the_next_manager_a
         response = await hub.submit(http, {"phone": phone()}, key=f"{SECRET}-slow")
         lead_id = response.json()["lead_id"]
         first = (await hub.lead(http, lead_id))["manager_id"]
-        events = await _events_of(hub.kafka, lead_id, 6, timeout=30)
+        events = await _events_of(hub.kafka, lead_id, 6, timeout=60)
         lead = await hub.lead(http, lead_id)
     kinds = [t for t, _ in events]
     assert kinds[:6] == [
@@ -190,7 +190,7 @@ async def test_calls_from_unknown_numbers_become_leads_and_known_ones_touches(hu
                 if item["contact"]["phone"] in (caller, answered_caller)
             }
 
-        await eventually(lambda: _both(leads_from_calls), timeout=30)
+        await eventually(lambda: _both(leads_from_calls), timeout=60)
         found = await leads_from_calls()
     lead = found[caller]
     assert lead["channel"] == "phone"

@@ -99,12 +99,12 @@ async def test_changes_reach_crm_team_and_a_read_model_in_another_process(infra,
             and department["head_manager_id"] == f"anna-{unique}"
         )
 
-    await eventually(live_model_converged, timeout=20)
+    await eventually(live_model_converged, timeout=60)
 
     # A process that starts later rebuilds the same directory from the compacted topic alone.
     late = tmp_path / "late.json"
     probe("follow", "", "--out", str(late))
-    await eventually(lambda: _snapshot(late).get("caught_up"), timeout=30)
+    await eventually(lambda: _snapshot(late).get("caught_up"), timeout=60)
     assert _snapshot(late)["managers"][f"anna-{unique}"] == _snapshot(live)["managers"][f"anna-{unique}"]
 
 

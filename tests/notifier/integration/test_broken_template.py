@@ -95,7 +95,7 @@ async def test_a_broken_template_dead_letters_the_event_and_the_rest_flow(infra,
                 inbox = (await http.get(f"/v1/inbox/{manager.id}")).json()["items"]
                 return [m for m in inbox if m["subject"].startswith("СРОЧНО")]
 
-            await eventually(urgent_delivered, timeout=20)
+            await eventually(urgent_delivered, timeout=60)
             metrics = (await http.get("/metrics")).text
         # other tests' lead.assigned events on the shared topic meet the broken template too
         counted = re.search(

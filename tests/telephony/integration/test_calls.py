@@ -105,7 +105,7 @@ async def test_a_missed_call_then_a_call_back_measures_the_delay(phones):
             found = (await http.get(f"/v1/calls/{missed['call_id']}")).json()
             return found["callback"] and found["callback"]["status"] == "made" and found
 
-        await eventually(called_back, timeout=20)
+        await eventually(called_back, timeout=60)
         detail = await called_back()
     assert (missed["direction"], missed["outcome"], missed["caller"], missed["campaign"], missed["manager_id"]) == (
         "inbound",
@@ -151,7 +151,7 @@ async def test_no_call_back_in_the_window_is_overdue(phones):
                 "status"
             ) == "overdue"
 
-        await eventually(overdue, timeout=20)
+        await eventually(overdue, timeout=60)
         stats = (await http.get("/v1/stats/calls", params={"group_by": "line"})).json()
     records = await read_topic(
         hub.kafka,
@@ -193,7 +193,7 @@ async def test_a_call_from_an_unknown_number_becomes_a_lead(phones):
             items = (await leads.get("/v1/leads", params={"source": hub.source("phone")})).json()["items"]
             return next((i for i in items if i["contact"]["phone"] == client), None)
 
-        await eventually(lead_for_caller, timeout=30)
+        await eventually(lead_for_caller, timeout=60)
         lead = await lead_for_caller()
     assert lead["channel"] == "phone"
     assert lead["utm"]["campaign"] == "radio"
