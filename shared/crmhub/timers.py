@@ -165,6 +165,15 @@ class TimerStore:
 TimerHandler = Callable[[Timer], Awaitable[None]]
 
 
+class NotYet(Exception):
+    """The handler found no aggregate for its timer. Timers are scheduled just before their
+    aggregate is first written, so it may be a moment away: the timer fires again shortly, a
+    few times, and is then dropped as a spare left by a write that never happened."""
+
+
+NOT_YET_ATTEMPTS = 5
+
+
 class TimerRunner:
     """Fires the due timers of the kinds registered with `on`, in every instance of a service."""
 
@@ -229,6 +238,16 @@ class TimerRunner:
             await self._handlers[timer.kind](timer)
         except asyncio.CancelledError:
             raise
+        except NotYet:
+            if timer.attempts + 1 >= NOT_YET_ATTEMPTS:
+                log.warning("timer %s (%s): its aggregate never appeared; dropped as a spare", timer.key, timer.kind)
+                await self.store.done(timer)
+                metrics.TIMERS_FIRED.labels(timer.kind, "spare").inc()
+                return 0
+            await self.store.retry_at(
+                timer, self.now() + timedelta(seconds=0.2 * 2**timer.attempts), "its aggregate is not stored yet"
+            )
+            return 0
         except Exception as exc:
             backoff = min(timedelta(seconds=2 ** min(timer.attempts, 16)), self.max_backoff)
             log.exception(

@@ -110,3 +110,29 @@ async def test_a_failing_handler_keeps_its_timer_and_it_fires_again_after_a_back
 
 def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_timer_whose_aggregate_is_a_moment_away_fires_once_it_is_there_and_a_spare_is_dropped(mongo_client, unique):
+    from crmhub.timers import NotYet
+
+    clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    runner = TimerRunner(store, now=clock)
+    stored: set[str] = set()
+    fired: list[str] = []
+
+    async def send(timer: Timer) -> None:
+        if timer.subject not in stored:
+            raise NotYet(timer.subject)
+        fired.append(timer.subject)
+
+    runner.on("delivery.send", send)
+    await store.schedule("delivery.send:d1", "delivery.send", clock.now)  # scheduled just before d1 is written
+    await store.schedule("delivery.send:d2", "delivery.send", clock.now)  # ... d2's write never happens
+    assert await runner.fire_due() == 0
+    stored.add("d1")
+    for _ in range(8):
+        clock.now += timedelta(seconds=10)
+        await runner.fire_due()
+    assert fired == ["d1"]
+    assert await store.count() == 0  # the spare was dropped, not retried for ever

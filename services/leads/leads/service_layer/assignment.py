@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from crmhub.aggregate_store import retry_on_conflict
 from crmhub.schemas.leads import AssignReason
 from crmhub.team_directory import TeamDirectory
-from crmhub.timers import Timer
+from crmhub.timers import NotYet, Timer
 from crmhub.working_time import add_working_time, workplace_of
 from leads import metrics
 from leads.adapters.lead_store import LeadStore
@@ -126,7 +126,9 @@ async def assign_waiting(deps: Leads, timer: Timer) -> None:
     """A lead that found nobody on duty: its retry time has come."""
     now = deps.now()
     lead = await deps.store.leads.get(timer.subject)
-    if lead is None or lead.status != "new" or lead.assign_after is None or lead.assign_after > now:
+    if lead is None:
+        raise NotYet(timer.subject)
+    if lead.status != "new" or lead.assign_after is None or lead.assign_after > now:
         return  # taken, closed, or moved since the timer was set: nothing to do
     source = deps.source_of(lead)
     if source is None:
@@ -142,13 +144,9 @@ async def escalate(deps: Leads, timer: Timer) -> None:
     """The first-response deadline passed with the lead not taken: tell the head, give it to the next manager on duty."""
     now = deps.now()
     lead = await deps.store.leads.get(timer.subject)
-    if (
-        lead is None
-        or lead.status != "assigned"
-        or lead.sla_deadline is None
-        or lead.sla_deadline > now
-        or lead.manager_id is None
-    ):
+    if lead is None:
+        raise NotYet(timer.subject)
+    if lead.status != "assigned" or lead.sla_deadline is None or lead.sla_deadline > now or lead.manager_id is None:
         return  # taken in time, closed, or given a new deadline since: a spare timer
     source = deps.source_of(lead)
     if source is None:

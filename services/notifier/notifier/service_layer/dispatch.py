@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from crmhub.timers import Timer
+from crmhub.timers import NotYet, Timer
 from notifier import metrics
 from notifier.adapters.channels import DeliveryError, Outgoing
 from notifier.domain.delivery import Delivery
@@ -22,7 +22,9 @@ async def send(deps: Notifier, timer: Timer) -> None:
     store = deps.store.deliveries
     delivery = await store.get(timer.subject)
     now = deps.now()
-    if delivery is None or not delivery.open or delivery.held_by_another(now):
+    if delivery is None:
+        raise NotYet(timer.subject)  # its first write is a moment away
+    if not delivery.open or delivery.held_by_another(now):
         return  # sent, failed for good, or in a digest another sender holds (its timer stays)
     batch = [delivery]
     if delivery.digest:

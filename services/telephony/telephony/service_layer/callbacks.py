@@ -10,7 +10,7 @@ from datetime import timedelta
 from crmhub.aggregate import NotFound
 from crmhub.events import CloudEvent
 from crmhub.schemas.calls import CallCompleted, CallMissed
-from crmhub.timers import Timer
+from crmhub.timers import NotYet, Timer
 from crmhub.working_time import workplace_of
 from telephony import metrics
 from telephony.domain.callbacks import Callback, open_callback, record_callback
@@ -54,7 +54,7 @@ async def mark_overdue(deps: Telephony, timer: Timer) -> None:
     """The deadline passed: an obligation still open becomes overdue (and its head hears of it)."""
     missed = await deps.store.calls.get(timer.subject)
     if missed is None or missed.record is None:
-        return
+        raise NotYet(timer.subject)
     record = missed.record
     overdue = False
 
@@ -67,6 +67,6 @@ async def mark_overdue(deps: Telephony, timer: Timer) -> None:
     try:
         await deps.store.callbacks.change(timer.subject, mark)
     except NotFound:
-        return
+        raise NotYet(timer.subject) from None
     if overdue:
         metrics.CALLBACKS.labels("overdue").inc()

@@ -14,7 +14,7 @@ from crmhub.aggregate import NotFound
 from crmhub.contacts import normalize_phone
 from crmhub.intake import IntakeError, Received
 from crmhub.schemas.calls import CallRecord
-from crmhub.timers import Timer
+from crmhub.timers import NotYet, Timer
 from telephony import metrics
 from telephony.adapters.formats import FORMATS, Parsed
 from telephony.adapters.providers import Provider
@@ -110,4 +110,4 @@ async def settle(deps: Telephony, timer: Timer) -> None:
     try:
         await deps.store.calls.change(timer.subject, settle_call)
     except NotFound:
-        return
+        raise NotYet(timer.subject) from None
