@@ -112,7 +112,9 @@ def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def test_a_timer_whose_aggregate_is_a_moment_away_fires_once_it_is_there_and_a_spare_is_dropped(mongo_client, unique):
+async def test_a_timer_whose_aggregate_is_a_moment_away_fires_once_it_is_there_and_a_spare_is_dropped(
+    mongo_client, unique
+):
     from crmhub.timers import NotYet
 
     clock = Clock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
