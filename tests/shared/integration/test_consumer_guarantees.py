@@ -129,7 +129,9 @@ async def test_two_consumers_in_one_group_share_the_partitions_and_apply_everyth
     messages = [_message(f"acct-{i % 8}", 1)[1] for i in range(200)]
     probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
     probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
-    await asyncio.sleep(3)  # let both join before the messages arrive, so the work is split
+    await eventually(
+        lambda: _group_members(infra.kafka, f"g-{unique}", 2), timeout=60
+    )  # both joined: the work is split
     await produce(infra.kafka, topic, messages)
 
     async def all_applied():
@@ -139,3 +141,20 @@ async def test_two_consumers_in_one_group_share_the_partitions_and_apply_everyth
     await asyncio.sleep(1)
     assert sum([d["total"] async for d in mongo_client[db].totals.find({})]) == 200
     assert len(await mongo_client[db].deliveries.distinct("by")) == 2, "both instances should have taken a share"
+
+
+async def _group_members(kafka: str, group: str, wanted: int) -> bool:
+    """True once the consumer group is stable with `wanted` members (each holds partitions)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    except KafkaError:  # the group has no coordinator yet: nobody joined
+        return False
+    finally:
+        await admin.close()
+    _, _, state, _, _, members, *_ = response.groups[0]
+    return state == "Stable" and len(members) == wanted
