@@ -21,13 +21,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crmhub import topics
-from crmhub.events import new_event, to_record
 from crmhub.kafka import ensure_topics
 from crmhub.mongo import Document
-from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
-from crmhub.team_directory import department_key, manager_key
+from crmhub.schemas.team import Department, Manager
 from localservers import ProvisioningError, RunningServer, free_port, start_kafka, start_mongo, start_service
-from support.kafka import produce
+from support.team import publish_team
 from support.tokens import ADMIN, ADMIN_DEPARTMENT, TokenMint, activate
 
 
@@ -74,23 +72,7 @@ async def _publish_test_admin(kafka: str) -> None:
         email="test-admin@example.com",
         working_hours={},
     )
-    records = [
-        to_record(
-            new_event(
-                DepartmentUpserted(change="created", version=1, department=department),
-                source="/tests",
-                subject=department_key(department.id),
-            )
-        ),
-        to_record(
-            new_event(
-                ManagerUpserted(change="created", version=1, manager=admin),
-                source="/tests",
-                subject=manager_key(admin.id),
-            )
-        ),
-    ]
-    await produce(kafka, topics.TEAM.name, [(r.key, r.value, r.headers) for r in records])
+    await publish_team(kafka, [department], [admin])
 
 
 @pytest.fixture(scope="session")

@@ -31,3 +31,24 @@ def directory(*managers: Manager, departments: tuple[Department, ...] | None = N
     for item in managers:
         team.apply(ManagerUpserted(change="created", version=1, manager=item))
     return team
+
+
+async def publish_team(kafka: str, departments: list[Department], managers: list[Manager]) -> None:
+    """Put departments and managers on crm.team as the motivation service would (version 1)."""
+    from crmhub import topics
+    from crmhub.events import new_event, to_record
+    from crmhub.team_directory import department_key, manager_key
+    from support.kafka import produce
+
+    events = [
+        new_event(
+            DepartmentUpserted(change="created", version=1, department=d), source="/tests", subject=department_key(d.id)
+        )
+        for d in departments
+    ]
+    events += [
+        new_event(ManagerUpserted(change="created", version=1, manager=m), source="/tests", subject=manager_key(m.id))
+        for m in managers
+    ]
+    records = [to_record(e) for e in events]
+    await produce(kafka, topics.TEAM.name, [(r.key, r.value, r.headers) for r in records])

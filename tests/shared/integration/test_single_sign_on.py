@@ -14,12 +14,9 @@ import sys
 import httpx
 import pytest
 
-from crmhub import topics
-from crmhub.events import new_event, to_record
-from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
-from crmhub.team_directory import department_key, manager_key
+from crmhub.schemas.team import Department, Manager
 from localservers import ProvisioningError, free_port, start_oidc, start_service
-from support.kafka import produce
+from support.team import publish_team
 
 pytestmark = pytest.mark.integration
 REDIRECT = "http://127.0.0.1/sso/callback"
@@ -75,23 +72,7 @@ def sign_in_at_provider(provider: str, login: str) -> str:
 async def test_a_person_signed_in_at_the_companys_provider_uses_the_hub_with_the_mapped_role(infra, tmp_path, unique):
     olga = Manager(id=f"olga-{unique}", name="Olga", department_id=f"sso-{unique}", email=f"olga-{unique}@example.com")
     department = Department(id=f"sso-{unique}", name="SSO", region="Moscow")
-    team = [
-        to_record(
-            new_event(
-                DepartmentUpserted(change="created", version=1, department=department),
-                source="/tests",
-                subject=department_key(department.id),
-            )
-        ),
-        to_record(
-            new_event(
-                ManagerUpserted(change="created", version=1, manager=olga),
-                source="/tests",
-                subject=manager_key(olga.id),
-            )
-        ),
-    ]
-    await produce(infra.kafka, topics.TEAM.name, [(r.key, r.value, r.headers) for r in team])
+    await publish_team(infra.kafka, [department], [olga])
     accounts = {
         "olga": {"email": olga.email, "groups": ["crm-heads", "everyone"]},
         "stranger": {"email": f"stranger-{unique}@example.com", "groups": ["crm-heads"]},
