@@ -84,12 +84,6 @@ class AggregateStore(Generic[A]):
         doc = await self._find_one(aggregate_id)
         return None if doc is None else self.from_document(doc)
 
-    async def load(self, aggregate_id: Any) -> A:
-        found = await self.get(aggregate_id)
-        if found is None:
-            raise NotFound(aggregate_id)
-        return found
-
     async def find(self, query: Document, *, limit: int = 100) -> list[A]:
         return [self.from_document(d) async for d in self.collection.find(query, {OUTBOX: 0}).limit(limit)]
 
@@ -141,12 +135,12 @@ class AggregateStore(Generic[A]):
                 if create is None:
                     raise NotFound(aggregate_id)
                 aggregate = create()
-                await _maybe_await(action(aggregate))
+                action(aggregate)
                 if await self.add(aggregate):
                     return aggregate
                 continue
             before = aggregate.model_dump()
-            await _maybe_await(action(aggregate))
+            action(aggregate)
             if not aggregate.events and not aggregate.timer_changes and aggregate.model_dump() == before:
                 return aggregate  # nothing happened: nothing to write
             if await self.save(aggregate):
@@ -158,11 +152,6 @@ class AggregateStore(Generic[A]):
             if self.timers is None:
                 raise RuntimeError(f"{self.model.__name__} asked for timers but its store has no TimerStore")
             await self.timers.apply(changes)
-
-
-async def _maybe_await(value: Any) -> None:
-    if isinstance(value, Awaitable):
-        await value
 
 
 async def retry_on_conflict(

@@ -28,11 +28,14 @@ MAX_FIELDS = 200
 class IntakeError(ValueError):
     """The request is refused: HTTP `status`, a stable `code`, a message naming the problem."""
 
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, field: str | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.field = field
+        self.retry_after = retry_after
 
 
 def unauthorized(message: str) -> IntakeError:

@@ -130,15 +130,6 @@ class TimerStore:
         docs = await self.collection.find(query).sort([("due_at", ASCENDING)]).limit(limit).to_list()
         return [Timer.from_document(d) for d in docs]
 
-    async def next_due_at(self, kinds: Sequence[str]) -> datetime | None:
-        docs = (
-            await self.collection.find({"kind": {"$in": list(kinds)}}, {"due_at": 1})
-            .sort([("due_at", ASCENDING)])
-            .limit(1)
-            .to_list()
-        )
-        return _aware(docs[0]["due_at"]) if docs else None
-
     async def claim(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
         """Take the timer for `lease`; False when another instance holds it or it was moved or cancelled."""
         claimed = await self.collection.find_one_and_update(
@@ -157,9 +148,6 @@ class TimerStore:
             {"_id": timer.key, "generation": timer.generation},
             {"$set": {"lease_until": moment, "last_error": error[:2000]}, "$inc": {"attempts": 1}},
         )
-
-    async def count(self) -> int:
-        return await self.collection.count_documents({})
 
 
 TimerHandler = Callable[[Timer], Awaitable[None]]

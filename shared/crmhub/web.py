@@ -181,7 +181,8 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
 
     @app.exception_handler(IntakeError)
     async def on_intake_error(request: Request, exc: IntakeError) -> JSONResponse:
-        return render(ApiError(exc.status, exc.code, str(exc), field=exc.field))
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return render(ApiError(exc.status, exc.code, str(exc), field=exc.field, headers=headers))
 
     @app.exception_handler(ConcurrentChange)
     async def on_concurrent_change(request: Request, exc: ConcurrentChange) -> JSONResponse:

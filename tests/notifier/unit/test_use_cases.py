@@ -63,7 +63,7 @@ def _assigned(lead_id: str, at: datetime):
 
 
 async def _fire_due(deps, store, clock) -> None:
-    for timer in store.timers.due(clock.now):
+    for timer in store.timers.due_now(clock.now):
         await send(deps, timer)
         if store.timers.pending.get(timer.key) == timer:  # the runner removes a fired timer unless it was moved
             del store.timers.pending[timer.key]
@@ -74,7 +74,7 @@ async def test_an_event_is_sent_once_however_often_it_arrives_or_its_timer_fires
     event, data = _assigned("L1", clock.now)
     await on_event(deps, event, data)
     await on_event(deps, event, data)  # redelivered
-    (timer,) = store.timers.due(clock.now)
+    (timer,) = store.timers.due_now(clock.now)
     await send(deps, timer)
     await send(deps, timer)  # fired again after a crash
     assert len(channel.sent) == 1

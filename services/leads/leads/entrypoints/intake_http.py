@@ -12,22 +12,19 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from crmhub.access import SIGNED_INTAKE, Policy
 from crmhub.schemas.team import ENTITY_ID_PATTERN
-from crmhub.web import ApiError
 from leads.adapters.sources import Source
 from leads.entrypoints.dependencies import LeadsDep, ReceivedDep
 from leads.entrypoints.schemas import IntakeAccepted
 from leads.service_layer.context import Leads
 from leads.service_layer.intake import source_by_id, source_for_api_key, take_in
-from leads.service_layer.limits import RateLimited
 
 IdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
 
 
 async def _answer(deps: Leads, source: Source, received: ReceivedDep) -> Response:
-    try:
-        taken = await take_in(deps, source, received)
-    except RateLimited as exc:
-        raise ApiError(429, exc.code, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
+    taken = await take_in(
+        deps, source, received
+    )  # a refusal is an IntakeError: crmhub.web renders it, Retry-After included
     if taken.outcome == "probe":
         return JSONResponse({"status": "ok", "probe": True})
     if taken.outcome != "discarded" and source.thank_you_url and source.format == "form":

@@ -10,8 +10,12 @@ from leads.adapters.sources import Source
 
 class RateLimited(IntakeError):
     def __init__(self, source_id: str, retry_after: int) -> None:
-        super().__init__(429, "rate_limited", f"too many submissions for source {source_id}; retry in {retry_after}s")
-        self.retry_after = retry_after
+        super().__init__(
+            429,
+            "rate_limited",
+            f"too many submissions for source {source_id}; retry in {retry_after}s",
+            retry_after=retry_after,
+        )
 
 
 class Limits:

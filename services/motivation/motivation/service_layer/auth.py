@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from crmhub.audit import Caller, audit_record
-from crmhub.auth import ROLES, Principal, Role
+from crmhub.auth import Principal, Role
 from crmhub.events import new_event
 from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.team import Department, Manager
@@ -52,7 +52,7 @@ class Tokens:
     token_type: str = "Bearer"  # noqa: S105 - the OAuth 2.0 token type, not a secret
 
 
-async def _manager_for(deps: Auth, login: str) -> Manager | None:
+async def manager_for(deps: Auth, login: str) -> Manager | None:
     found = await deps.team.managers.get(login)
     if found is None and "@" in login:
         entries, _ = await deps.team.managers.list(filters={"email": login.strip().lower()}, limit=1, offset=0)
@@ -65,7 +65,7 @@ async def sign_in(deps: Auth, login: str, password: str, *, address: str) -> Tok
     if wait > 0:
         raise SignInRefused("too many sign-in attempts from this address", retry_after=max(1, round(wait)))
     now = deps.now()
-    manager = await _manager_for(deps, login)
+    manager = await manager_for(deps, login)
     account = await deps.accounts.get(manager.id) if manager else None
     if manager is None or account is None or not manager.active:
         password_matches(None, password)
@@ -86,7 +86,7 @@ async def refresh(deps: Auth, refresh_token: str) -> Tokens:
     session = await deps.accounts.use_session(refresh_token, now)
     if session is None:
         raise SignInRefused("the refresh token is unknown, used, revoked or expired")
-    manager = await _manager_for(deps, session["manager_id"])
+    manager = await manager_for(deps, session["manager_id"])
     account = await deps.accounts.get(session["manager_id"])
     if manager is None or account is None or not manager.active:
         raise SignInRefused("the person is no longer active")
@@ -179,6 +179,3 @@ async def ensure_first_admin(deps: Auth, *, manager_id: str, email: str, passwor
             Manager(id=manager_id, name="Administrator", department_id="hq", email=email, working_hours={}),
         )
     await set_account(deps, manager_id, roles=["admin"], password=password)
-
-
-__all__ = ["ROLES", "Auth", "SignInRefused", "Tokens"]

@@ -14,7 +14,7 @@ from crmhub.events import CloudEvent, new_event
 from crmhub.schemas.accounts import AddressConfirmationRequested, PasswordResetRequested
 from crmhub.schemas.team import Manager
 from motivation.adapters.credentials import OneTimeLinks, hash_password
-from motivation.service_layer.auth import Auth, SignInRefused, _manager_for
+from motivation.service_layer.auth import Auth, SignInRefused, manager_for
 from motivation.service_layer.team import MANAGERS, confirm_address_change
 
 
@@ -33,7 +33,7 @@ async def request_password_reset(deps: Links, login: str, *, address: str) -> No
     """Sends a link if the person exists and may sign in; the answer never tells whether they do."""
     if deps.auth.limiter.acquire(address) > 0:
         raise SignInRefused("too many requests from this address", retry_after=60)
-    manager = await _manager_for(deps.auth, login)
+    manager = await manager_for(deps.auth, login)
     account = await deps.auth.accounts.get(manager.id) if manager else None
     if manager is None or account is None or not manager.active:
         return
