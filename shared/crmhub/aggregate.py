@@ -82,11 +82,15 @@ class Aggregate(BaseModel):
         """Who causes the changes that follow (a person or a token, through an API): their events name them."""
         self._actor = actor
 
-    def schedule(self, kind: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
-        self._timers.append(Schedule(timer_key(kind, self.id), kind, due_at, payload or {}))
+    def schedule(
+        self, kind: str, due_at: datetime, payload: dict[str, Any] | None = None, *, subject: str | None = None
+    ) -> None:
+        """Fire `kind` at `due_at`: one timer per (kind, subject), the aggregate itself by default
+        (a part of it, such as one of its tasks, names itself as the subject)."""
+        self._timers.append(Schedule(timer_key(kind, subject or self.id), kind, due_at, payload or {}))
 
-    def cancel_timer(self, kind: str) -> None:
-        self._timers.append(Cancel(timer_key(kind, self.id)))
+    def cancel_timer(self, kind: str, *, subject: str | None = None) -> None:
+        self._timers.append(Cancel(timer_key(kind, subject or self.id)))
 
     # --- what the store and tests read --------------------------------------------------------
 

@@ -5,8 +5,10 @@ service's timers (`crmhub.timers`), retrying on a concurrent change."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -21,6 +23,17 @@ Stored = Callable[[str, Any, list[Document]], None]
 """Told after events were written into a document's outbox: (collection, document id, entries)."""
 
 A = TypeVar("A", bound=Aggregate)
+
+
+def _storable(value: Any) -> Any:
+    """BSON has no Python Decimal: money is stored as its exact decimal string (read back as Decimal)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _schedules(changes: Iterable[TimerChange]) -> list[TimerChange]:
@@ -52,7 +65,7 @@ class AggregateStore(Generic[A]):
         self._on_stored = on_stored
 
     def to_document(self, aggregate: A) -> Document:
-        return {"_id": aggregate.id, **aggregate.model_dump(mode="python")}
+        return {"_id": aggregate.id, **_storable(aggregate.model_dump(mode="python"))}
 
     def from_document(self, doc: Document) -> A:
         aggregate = self.model.model_validate(doc)
@@ -86,6 +99,18 @@ class AggregateStore(Generic[A]):
 
     async def find(self, query: Document, *, limit: int = 100) -> list[A]:
         return [self.from_document(d) async for d in self.collection.find(query, {OUTBOX: 0}).limit(limit)]
+
+    async def page(self, query: Document, *, limit: int, offset: int) -> tuple[list[A], int]:
+        """One page of the aggregates matching `query`, newest first, and how many match in all."""
+        total = await self.collection.count_documents(query)
+        docs = (
+            await self.collection.find(query, {OUTBOX: 0})
+            .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+            .skip(offset)
+            .limit(limit)
+            .to_list()
+        )
+        return [self.from_document(d) for d in docs], total
 
     async def add(self, aggregate: A) -> bool:
         """Store a new aggregate with its recorded events; False when one with its id exists."""
@@ -152,6 +177,15 @@ class AggregateStore(Generic[A]):
             if self.timers is None:
                 raise RuntimeError(f"{self.model.__name__} asked for timers but its store has no TimerStore")
             await self.timers.apply(changes)
+
+
+def listing_query(filters: dict[str, Any], fields: Iterable[str]) -> Document:
+    """Equality on the given fields that are set, and `from`/`to` as a range of `created_at`."""
+    query: Document = {field: filters[field] for field in fields if filters.get(field) is not None}
+    created = {k: v for k, v in (("$gte", filters.get("from")), ("$lt", filters.get("to"))) if v is not None}
+    if created:
+        query["created_at"] = created
+    return query
 
 
 async def retry_on_conflict(

@@ -17,6 +17,7 @@ from crmhub.schemas.team import Channel
 from crmhub.service import HubService, serve
 from notifier.adapters.channels import Channels, SmtpSettings
 from notifier.adapters.delivery_store import DeliveryStore
+from notifier.adapters.routing_file import load_routes
 from notifier.adapters.templates import Templates
 from notifier.bootstrap import bootstrap
 from notifier.domain.delivery import Delivery, Policy
@@ -69,6 +70,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         ),
         templates=Templates(Path(settings.templates_dir)) if settings.templates_dir else Templates(),
         webhooks=_webhooks(settings.webhooks_file),
+        routes=load_routes(settings.routing_file),
         policy=Policy(
             max_attempts=settings.max_attempts,
             backoff_seconds=settings.backoff_seconds,

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from crmhub.schemas.team import Channel
 from crmhub.team_directory import TeamDirectory
 from notifier.adapters.delivery_store import DeliveryStore
+from notifier.adapters.routing_file import SHIPPED_ROUTES
 from notifier.domain.delivery import Policy
-from notifier.domain.routing import DEFAULT_ROUTES, Route
+from notifier.domain.routing import Route
 from notifier.service_layer.context import Notifier, Renderer, Sender, WebhookEndpoint
 
 LEASE = timedelta(seconds=30)
@@ -21,7 +22,7 @@ def bootstrap(
     directory: TeamDirectory,
     channels: Sender,
     templates: Renderer,
-    routes: Sequence[Route] = DEFAULT_ROUTES,
+    routes: Sequence[Route] = SHIPPED_ROUTES,
     webhooks: Sequence[WebhookEndpoint] = (),
     policy: Policy = Policy(),
     default_channels: tuple[Channel, ...] = ("inbox", "log"),
@@ -32,7 +33,7 @@ def bootstrap(
         directory=directory,
         channels=channels,
         templates=templates,
-        routes={r.event_type: r for r in routes},
+        routes=tuple(routes),
         webhooks=list(webhooks),
         policy=policy,
         default_channels=default_channels,

@@ -28,5 +28,7 @@ class NotifierSettings(HubSettings):
     # window are folded into one digest at the end of the window.
     burst_limit: int = 5
     burst_window_seconds: float = 60.0
+    # The routing table (JSON, docs/notifier.md); unset = the one shipped with the notifier.
+    routing_file: str | None = None
     # Jinja2 templates, <dir>/<language>/<template>.txt; unset = the ones shipped with the notifier.
     templates_dir: str | None = None

@@ -207,8 +207,8 @@ class ManagerUpserted(EventData):
     manager: Manager
 
 
-SCOPES = ("leads:read", "leads:write", "calls:read", "reports:read")
-Scope = Literal["leads:read", "leads:write", "calls:read", "reports:read"]
+SCOPES = ("leads:read", "leads:write", "calls:read", "deals:read", "deals:write", "reports:read")
+Scope = Literal["leads:read", "leads:write", "calls:read", "deals:read", "deals:write", "reports:read"]
 
 
 class ApiToken(_Model):

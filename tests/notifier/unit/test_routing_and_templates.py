@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 import pytest
 
 from crmhub.schemas.team import Department
+from notifier.adapters.routing_file import SHIPPED_ROUTES
 from notifier.adapters.templates import Templates
 from notifier.domain.delivery import BrokenTemplate
-from notifier.domain.routing import DEFAULT_ROUTES, not_before, recipients_for
+from notifier.domain.routing import not_before, recipients_for
 from support.team import directory, manager
 
-ROUTES = {r.event_type: r for r in DEFAULT_ROUTES}
+ROUTES = {r.event_type: r for r in reversed(SHIPPED_ROUTES)}  # the first route of a type wins
 TEAM = directory(
     manager(
         "anna", telegram_chat_id="1001", language="en", notifications={"channels": ["telegram", "email", "webhook"]}

@@ -22,9 +22,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from crmhub.aggregate_store import AggregateStore
+from crmhub.aggregate_store import AggregateStore, listing_query
 from crmhub.mongo import Document
-from crmhub.outbox import OUTBOX
 from leads.domain.lead import Lead
 
 ACTIVE_STATUSES = ["assigned", "in_work"]
@@ -50,23 +49,8 @@ class LeadStore:
     # --- queries ---------------------------------------------------------------------------------
 
     async def search(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Lead], int]:
-        query: dict[str, Any] = {}
-        for field in ("status", "manager_id", "department_id", "source_id"):
-            if filters.get(field) is not None:
-                query[field] = filters[field]
-        created = {k: v for k, v in (("$gte", filters.get("from")), ("$lt", filters.get("to"))) if v is not None}
-        if created:
-            query["created_at"] = created
-        collection = self.leads.collection
-        total = await collection.count_documents(query)
-        docs = (
-            await collection.find(query, {OUTBOX: 0})
-            .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
-            .skip(offset)
-            .limit(limit)
-            .to_list()
-        )
-        return [self.leads.from_document(d) for d in docs], total
+        fields = ("status", "manager_id", "department_id", "source_id")
+        return await self.leads.page(listing_query(filters, fields), limit=limit, offset=offset)
 
     async def stats_rows(self, *, start: datetime | None, end: datetime | None) -> list[Document]:
         query: dict[str, Any] = {}

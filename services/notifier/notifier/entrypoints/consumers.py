@@ -1,11 +1,12 @@
-"""Kafka subscribers of the notifier: every routed event type (and those outgoing webhooks
-subscribe to) of crm.leads, crm.calls and crm.motivation."""
+"""Kafka subscribers of the notifier: every event type the routing table routes or an outgoing
+webhook subscribes to, one consumer group per topic those types travel on (so routing a new
+topic's events is a change of data, not of code)."""
 
 from __future__ import annotations
 
 from crmhub import topics
 from crmhub.events import EVENT_TYPES, CloudEvent, EventData
-from crmhub.schemas import accounts, calls, leads  # noqa: F401  (registers the event types this consumer may take)
+from crmhub.schemas import accounts, calls, deals, leads  # noqa: F401  (registers the event types this consumer may take)
 from crmhub.service import HubService
 from notifier.service_layer.context import Notifier
 from notifier.service_layer.events import on_event
@@ -15,12 +16,11 @@ def subscribe(service: HubService, deps: Notifier) -> None:
     async def handle(event: CloudEvent, payload: EventData) -> None:
         await on_event(deps, event, payload)
 
-    for topic, group in (
-        (topics.LEADS, "notifier.leads"),
-        (topics.CALLS, "notifier.calls"),
-        (topics.MOTIVATION, "notifier.motivation"),
-    ):
+    for topic in topics.ALL:
         taken = [cls for cls in EVENT_TYPES.values() if cls.topic.name == topic.name and _wanted(deps, cls.event_type)]
+        if not taken:
+            continue
+        group = f"notifier.{topic.name.removeprefix('crm.')}"
         service.consumes(
             topic,
             group=group,
@@ -30,4 +30,6 @@ def subscribe(service: HubService, deps: Notifier) -> None:
 
 
 def _wanted(deps: Notifier, event_type: str) -> bool:
-    return event_type in deps.routes or any(event_type in w.event_types or "*" in w.event_types for w in deps.webhooks)
+    return any(r.event_type == event_type for r in deps.routes) or any(
+        event_type in w.event_types or "*" in w.event_types for w in deps.webhooks
+    )

@@ -60,8 +60,10 @@ def notifications_router() -> APIRouter:
                     "template": r.template,
                     "urgent": r.urgent,
                     "description": r.description,
+                    "match": {name: list(values) for name, values in r.match},
+                    "skip_actor": r.skip_actor,
                 }
-                for r in deps.routes.values()
+                for r in deps.routes
             ],
             "default_channels": list(deps.default_channels),
             "webhooks": [{"id": w.id, "url": w.url, "event_types": list(w.event_types)} for w in deps.webhooks],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ class Notifier:
     directory: TeamDirectory
     channels: Sender
     templates: Renderer
-    routes: Mapping[str, Route]
+    routes: tuple[Route, ...]
     webhooks: Sequence[WebhookEndpoint]
     policy: Policy
     default_channels: tuple[Channel, ...]

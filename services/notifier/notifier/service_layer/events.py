@@ -10,17 +10,19 @@ from typing import Any
 from crmhub.events import CloudEvent, EventData, PoisonMessage
 from notifier import metrics
 from notifier.domain.delivery import BrokenTemplate, Delivery, Message
-from notifier.domain.routing import not_before, recipients_for
+from notifier.domain.routing import not_before, recipients_for, route_for
 from notifier.service_layer.context import Notifier
 
 PERSONAL = frozenset({"account.password_reset_requested", "account.address_confirmation_requested"})
 
 
 async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> None:
-    route = deps.routes.get(event.type)
+    route = route_for(deps.routes, event.type, event.data)
     now = deps.now()
     if route is not None:
-        for recipient in recipients_for(route, event.data, deps.directory, default_channels=deps.default_channels):
+        for recipient in recipients_for(
+            route, event.data, deps.directory, default_channels=deps.default_channels, actor=event.actor
+        ):
             try:
                 message = deps.templates.render(
                     route.template, recipient.language, event.data, timezone=recipient.timezone

@@ -1,0 +1,68 @@
+"""FastAPI dependencies of the deals routes, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Header, Request
+
+from crmhub.aggregate import NotFound
+from crmhub.web import ApiError
+from deals.domain.deal import DealRefused
+from deals.domain.pipeline import InvalidMove
+from deals.domain.tasks import NoSuchTask, TaskConflict
+from deals.service_layer.context import Deals
+from deals.service_layer.deals import StaleVersion
+
+T = TypeVar("T")
+
+
+def _deals(request: Request) -> Deals:
+    deps: Deals = request.app.state.deals
+    return deps
+
+
+DealsDep = Annotated[Deals, Depends(_deals)]
+
+_VERSION = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+
+def _expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+    """`If-Match: "<version>"` (the ETag of `GET /v1/deals/{id}`): the change applies only to that version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _VERSION.match(if_match.strip())
+    if match is None:
+        raise ApiError(400, "bad_if_match", 'If-Match is the deal\'s version as its ETag gives it, e.g. "3"')
+    return int(match.group(1))
+
+
+ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
+
+
+async def answer(action: Awaitable[T]) -> T:
+    """Run a use case; its refusals become the API's errors."""
+    try:
+        return await action
+    except (NotFound, NoSuchTask) as exc:
+        raise ApiError(404, "not_found", f"not found: {exc}") from None
+    except InvalidMove as exc:
+        raise ApiError(
+            409, "invalid_move", str(exc), extra={"current_stage": exc.current, "allowed": exc.allowed}
+        ) from None
+    except StaleVersion as exc:
+        raise ApiError(409, "stale_version", str(exc)) from None
+    except TaskConflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    except DealRefused as exc:
+        raise ApiError(422, "validation_failed", str(exc), field=exc.field) from None
+    except PermissionError as exc:
+        raise ApiError(403, "forbidden", str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(422, "validation_failed", str(exc), field="manager_id") from None
+
+
+def etag(version: int | None) -> dict[str, Any]:
+    return {"ETag": f'"{version or 1}"'}

@@ -1,0 +1,59 @@
+"""Who may see and act on which deal or task: an administrator or an integration (by scope) all;
+a head those of their department; a manager their own deals and tasks. Someone else's deal is
+"not found" (its existence is not revealed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmhub.aggregate import NotFound
+from crmhub.auth import Principal
+from deals.domain.deal import Deal
+from deals.domain.tasks import Task, TaskHolder
+
+
+def sees_everything(principal: Principal) -> bool:
+    return principal.kind == "integration" or principal.has("admin")
+
+
+def can_see_deal(principal: Principal, deal: Deal) -> bool:
+    if sees_everything(principal):
+        return True
+    if principal.has("head") and deal.department_id is not None and deal.department_id == principal.department_id:
+        return True
+    return principal.has("manager") and principal.subject in (deal.manager_id, *deal.task_managers)
+
+
+def check_deal(principal: Principal, deal: Deal) -> Deal:
+    if not can_see_deal(principal, deal):
+        raise NotFound(f"no deal {deal.id!r}")
+    return deal
+
+
+def can_see_task(principal: Principal, task: Task, holder: TaskHolder) -> bool:
+    if sees_everything(principal):
+        return True
+    if principal.has("head") and principal.department_id is not None and task.department_id == principal.department_id:
+        return True
+    if isinstance(holder, Deal) and can_see_deal(principal, holder):
+        return True
+    return principal.has("manager") and task.manager_id == principal.subject
+
+
+def acting_manager(principal: Principal, named: str | None) -> str:
+    """A manager acts for themselves; an administrator, head or integration names the manager."""
+    if principal.kind == "person" and not (principal.has("admin") or principal.has("head")):
+        if named not in (None, principal.subject):
+            raise PermissionError(f"{principal.actor} acts for themselves, not for {named}")
+        return principal.subject
+    if named is None:
+        raise ValueError("manager_id: name the manager")
+    return named
+
+
+def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
+    if sees_everything(principal):
+        return filters
+    if principal.has("head"):
+        return {**filters, "department_id": principal.department_id}
+    return {**filters, "manager_id": principal.subject}
