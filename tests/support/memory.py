@@ -14,6 +14,9 @@ from crmhub.aggregate_store import AggregateStore
 from crmhub.mongo import Document
 from crmhub.outbox import OUTBOX
 from crmhub.timers import Timer, TimerStore
+from deals.adapters.deal_store import DealStore
+from deals.domain.deal import Deal
+from deals.domain.tasks import ClientTasks, TaskHolder
 from leads.adapters.lead_store import Claim, LeadStore
 from leads.domain.lead import Lead
 from notifier.adapters.delivery_store import DeliveryStore
@@ -182,3 +185,41 @@ class MemoryDeliveryStore(DeliveryStore):
 
     async def put_in_inbox(self, notification_id: str, manager_id: str, subject: str, text: str, now: datetime) -> None:
         self.inbox_messages.setdefault(notification_id, {"manager_id": manager_id, "subject": subject, "text": text})
+
+
+class MemoryDealStore(DealStore):
+    def __init__(self) -> None:
+        self.timers = MemoryTimers()
+        self.deals = MemoryAggregates("deals", Deal, self.timers)
+        self.clients = MemoryAggregates("client_tasks", ClientTasks, self.timers)
+        self.phones: dict[str, str] = {}
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def remember_phone(self, phone: str, deal_id: str, at: datetime) -> None:
+        self.phones[phone] = deal_id
+
+    async def deal_for_phone(self, phone: str) -> str | None:
+        return self.phones.get(phone)
+
+    async def search(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Deal], int]:
+        found = [self.deals.from_document(d) for d in self.deals.documents.values()]
+        found = [
+            deal
+            for deal in found
+            if all(filters.get(f) in (None, getattr(deal, f)) for f in ("manager_id", "department_id", "stage"))
+        ]
+        return found[offset : offset + limit], len(found)
+
+    async def holders_with_open_tasks(self, manager_id: str | None, department_id: str | None) -> list[TaskHolder]:
+        holders: list[TaskHolder] = []
+        for store in (self.deals, self.clients):
+            holders += [store.from_document(d) for d in store.documents.values()]
+        return [h for h in holders if (manager_id in h.task_managers if manager_id else h.task_managers)]
+
+    async def holders_with_tasks_of(self, manager_id: str | None) -> list[TaskHolder]:
+        holders: list[TaskHolder] = []
+        for store in (self.deals, self.clients):
+            holders += [store.from_document(d) for d in store.documents.values()]
+        return holders

@@ -487,3 +487,38 @@ def test_a_rule_naming_an_unknown_stage_stops_the_service_with_a_message_naming_
     done = subprocess.run([sys.executable, "-m", "deals"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "rule call_the_moon: active_in: unknown stage 'moon'" in done.stderr + done.stdout
+
+
+async def test_production_and_the_head_hear_through_the_notifier_with_no_notifier_code_for_deals(
+    infra, team, start_deals, run_service
+):
+    deals = start_deals()
+    notifier = run_service("notifier", NOTIFIER_DEFAULT_CHANNELS="inbox", NOTIFIER_BURST_LIMIT="100")
+    anna = person_headers(team.anna, "manager", department_id=team.sales)
+    async with httpx.AsyncClient(timeout=10) as http:
+        deal = (await http.post(f"{deals.address}/v1/deals", json={"title": "Veranda"}, headers=anna)).json()
+        deal_id = deal["id"]
+        for stage in ("design", "proposal", "decision", "invoice"):
+            assert (
+                await http.post(f"{deals.address}/v1/deals/{deal_id}/move", json={"to": stage}, headers=anna)
+            ).status_code == 200
+        paid = await http.post(
+            f"{deals.address}/v1/deals/{deal_id}/activities", json={"kind": "payment_received"}, headers=anna
+        )
+        assert paid.json()["stage"] == "production"
+        await http.post(
+            f"{deals.address}/v1/deals/{deal_id}/activities",
+            json={"kind": "feedback", "sentiment": "negative", "text": "late again"},
+            headers=anna,
+        )
+
+        async def inbox(who: str, role: str) -> list[str]:
+            headers = person_headers(who, role, department_id=team.sales)
+            items = (await http.get(f"{notifier.address}/v1/inbox/{who}", headers=headers)).json()["items"]
+            return [i["subject"] for i in items]
+
+        await eventually(lambda: inbox(team.pavel, "manager"), timeout=30)
+        await eventually(lambda: inbox(team.head, "head"), timeout=30)
+        # in each person's language (Russian, the default)
+        assert await inbox(team.pavel, "manager") == ["В производство: Veranda"]
+        assert "СРОЧНО: негативный отзыв клиента по сделке Veranda" in await inbox(team.head, "head")

@@ -78,6 +78,7 @@ class Activity(BaseModel):
     amount: Decimal | None = None
     sentiment: Sentiment | None = None
     details: dict[str, Any] = {}
+    seq: int = 0
 
 
 class StageVisit(BaseModel):
@@ -89,6 +90,8 @@ class StageVisit(BaseModel):
     left_at: datetime | None = None
     by: str | None = None
     rule_id: str | None = None
+    seq: int = 0
+    left_seq: int | None = None
 
 
 class Deal(TaskHolder):
@@ -111,6 +114,7 @@ class Deal(TaskHolder):
     activities: list[Activity] = []
     activity_seq: int = 0
     history: list[StageVisit] = []
+    fact_seq: int = 0
     fired: list[str] = []
     armed: list[str] = []
     lost_reason: str | None = None
@@ -145,12 +149,18 @@ class Deal(TaskHolder):
     def facts(self) -> list[Fact]:
         found = [Fact("created", "deal_created", self.created_at)]
         for a in self.activities:
-            found.append(Fact(a.id, a.kind, a.at, a.sentiment, a.details))
+            found.append(Fact(a.id, a.kind, a.at, a.sentiment, a.details, a.seq))
         for visit in self.history:
-            found.append(Fact(f"s{visit.number}", f"stage_entered:{visit.stage}", visit.entered_at))
+            found.append(Fact(f"s{visit.number}", f"stage_entered:{visit.stage}", visit.entered_at, seq=visit.seq))
             if visit.left_at is not None:
-                found.append(Fact(f"s{visit.number}-left", f"stage_left:{visit.stage}", visit.left_at))
+                found.append(
+                    Fact(f"s{visit.number}-left", f"stage_left:{visit.stage}", visit.left_at, seq=visit.left_seq or 0)
+                )
         return found
+
+    def _next_seq(self) -> int:
+        self.fact_seq += 1
+        return self.fact_seq
 
     def open_rule_tasks(self) -> set[str]:
         return {t.occurrence for t in self.tasks if t.status == "open" and t.occurrence}
@@ -198,7 +208,8 @@ class Deal(TaskHolder):
             campaign=campaign,
             lead_id=lead_id,
             created_at=now,
-            history=[StageVisit(number=1, stage=pipeline.first.id, entered_at=now, by=created_by)],
+            history=[StageVisit(number=1, stage=pipeline.first.id, entered_at=now, by=created_by, seq=1)],
+            fact_seq=1,
         )
         if created_by:
             deal.acting(created_by)
@@ -248,11 +259,16 @@ class Deal(TaskHolder):
     ) -> None:
         current = self.history[-1]
         current.left_at = now
+        current.left_seq = self._next_seq()
         days = max(0.0, (now - current.entered_at).total_seconds() / 86400)
         previous = self.stage
         target = pipeline.stage(to)
         self.stage = to
-        self.history.append(StageVisit(number=current.number + 1, stage=to, entered_at=now, by=by, rule_id=rule_id))
+        self.history.append(
+            StageVisit(
+                number=current.number + 1, stage=to, entered_at=now, by=by, rule_id=rule_id, seq=self._next_seq()
+            )
+        )
         if target.kind != "open":
             self.outcome = target.kind
             self.closed_at = now
@@ -320,6 +336,7 @@ class Deal(TaskHolder):
             amount=amount,
             sentiment=sentiment,
             details=details or {},
+            seq=self._next_seq(),
         )
         self.activities.append(activity)
         if len(self.activities) > ACTIVITIES_KEPT:
@@ -400,7 +417,7 @@ class Deal(TaskHolder):
                 return
             for effect in effects:
                 if isinstance(effect, Fire):
-                    self._fire(effect.occurrence, playbook, team, now)
+                    self._fire(effect.occurrence, playbook, team, now, with_tasks=effect.with_tasks)
                 elif isinstance(effect, Arm):
                     self._arm(effect.occurrence, team, now)
                 elif isinstance(effect, Disarm):
@@ -436,10 +453,13 @@ class Deal(TaskHolder):
             self.fired = [*self.fired, occurrence.key]  # its moment passed with the condition unmet
         self.run_rules(playbook, team, now)
 
-    def _fire(self, occurrence: Occurrence, playbook: Playbook, team: Team, now: datetime) -> None:
+    def _fire(
+        self, occurrence: Occurrence, playbook: Playbook, team: Team, now: datetime, *, with_tasks: bool = True
+    ) -> None:
         self.fired = [*self.fired, occurrence.key]
         for action in occurrence.rule.actions:
-            self._act(action, occurrence, playbook, team, now)
+            if action.task is None or with_tasks:
+                self._act(action, occurrence, playbook, team, now)
 
     def _act(self, action: Action, occurrence: Occurrence, playbook: Playbook, team: Team, now: datetime) -> None:
         rule = occurrence.rule

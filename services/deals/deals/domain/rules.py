@@ -15,8 +15,9 @@ A rule is
 - `actions`: create a task (due after an offset in the responsible person's working time),
   move the deal, notify people by role, set a field.
 
-An occurrence's actions run once. An immediate rule whose `when` does not hold yet waits and
-runs as soon as it does (a payment recorded before the invoice stage moves the deal to
+An occurrence's actions run once. An `until` activity ends what the occurrence waits for and
+sets (its timer, its tasks); its moves, alerts and fields, being steps of the process, still run.
+An immediate rule whose `when` does not hold yet waits and runs as soon as it does (a payment recorded before the invoice stage moves the deal to
 production once it gets there); a delayed rule checks `when` when its timer fires ("if the deal
 is still in `decision` after 7 days") and does nothing if it no longer holds. Because liveness
 depends on the *set* of facts and their own times (not on the order they arrived in) and
@@ -220,9 +221,11 @@ class Fact:
     at: datetime
     sentiment: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The order the deal learnt of it (0: its creation): breaks ties between facts of one moment.
+    seq: int = 0
 
     def after(self, other: Fact) -> bool:
-        return (self.at, self.id) > (other.at, other.id)
+        return (self.at, self.seq) > (other.at, other.seq)
 
 
 class DealFacts(Protocol):
@@ -261,6 +264,9 @@ class Occurrence:
 @dataclass(frozen=True)
 class Fire:
     occurrence: Occurrence
+    # False when an `until` activity already ended the occurrence: its moves, alerts and fields
+    # still happen (they are facts of the process), the tasks it would set are not needed any more.
+    with_tasks: bool = True
 
 
 @dataclass(frozen=True)
@@ -292,7 +298,7 @@ def _triggered_by(rule: Rule, fact: Fact) -> bool:
 
 
 def occurrences(deal: DealFacts, rules: Sequence[Rule]) -> list[Occurrence]:
-    facts = sorted(deal.facts(), key=lambda f: (f.at, f.id))
+    facts = sorted(deal.facts(), key=lambda f: (f.at, f.seq))
     return [Occurrence(rule, fact) for fact in facts for rule in rules if _triggered_by(rule, fact)]
 
 
@@ -348,13 +354,13 @@ def decide(deal: DealFacts, rules: Sequence[Rule]) -> list[Effect]:
                 effects.append(Disarm(occurrence, ended))
             if key in with_tasks:
                 effects.append(Drop(occurrence, ended))
-        if stopped is not None or key in fired:
+        if key in fired:
             continue
         if rule.after is not None:
             if key not in armed and ended is None:
                 effects.append(Arm(occurrence))
-        elif holds(rule, deal):
-            effects.append(Fire(occurrence))
+        elif holds(rule, deal) and (stopped is None or not all(a.task for a in rule.actions)):
+            effects.append(Fire(occurrence, with_tasks=stopped is None))
             return effects  # a firing may move the deal: decide again on the new state
     return effects
 
