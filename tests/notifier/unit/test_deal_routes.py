@@ -99,7 +99,13 @@ def test_alerts_pick_their_route_by_match_and_reach_the_people_they_list():
 def test_task_events_reach_the_manager_the_head_when_overdue_and_never_the_one_who_did_it():
     created = TaskCreated(task=TASK, manager_id="anna", at=AT).model_dump(mode="json")
     assert who("task.created", created) == ("task_created", ["anna"])
-    assert who("task.created", created, actor="manager:anna") == ("task_created", [])  # she set it herself
+    # a rule's task reaches her even when her own action triggered the rule; one she set herself does not
+    assert who("task.created", created, actor="manager:anna") == ("task_created", ["anna"])
+    own = TASK.model_copy(update={"created_by": "manager:anna", "rule_id": None})
+    assert who("task.created", TaskCreated(task=own, manager_id="anna", at=AT).model_dump(mode="json")) == (
+        "task_created",
+        [],
+    )
     overdue = TaskOverdue(task=TASK, manager_id="anna", head_manager_id="olga", at=AT).model_dump(mode="json")
     assert who("task.overdue", overdue) == ("task_overdue", ["anna", "olga"])
     by_head = TASK.model_copy(update={"created_by": "manager:olga"})

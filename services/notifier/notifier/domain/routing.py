@@ -42,8 +42,10 @@ class Route:
     to_named_address: bool = False
     # Only events whose fields have one of these values (`{"alert": ["negative_feedback"]}`).
     match: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    # Nobody is told about what they did themselves (a task they set, closed or moved).
+    # Nobody is told about what they did themselves (a task they closed or moved).
     skip_actor: bool = False
+    # Recipient rules whose people are left out (`field:task.created_by`: a task one set for oneself).
+    not_to: tuple[RecipientRule, ...] = ()
 
     def matches(self, payload: dict[str, Any]) -> bool:
         return all(str(_at_path(payload, name)) in wanted for name, wanted in self.match)
@@ -74,6 +76,7 @@ def parse_routes(raw: Any) -> tuple[Route, ...]:
                     to_named_address=bool(item.get("to_named_address", False)),
                     match=tuple((str(k), tuple(str(v) for v in values)) for k, values in item.get("match", {}).items()),
                     skip_actor=bool(item.get("skip_actor", False)),
+                    not_to=tuple(_check_rule(str(r)) for r in item.get("not_to", [])),
                 )
             )
         except (KeyError, TypeError, AttributeError) as exc:
@@ -158,9 +161,11 @@ def recipients_for(
     actor: str | None = None,
 ) -> list[Recipient]:
     found: dict[str, Recipient] = {}
+    left_out = {person for rule in route.not_to for person in _people(rule, payload, directory)}
     for rule in route.recipients:
         for manager_id in _people(rule, payload, directory):
-            _add(found, rule, manager_id, route, payload, directory, default_channels, actor)
+            if manager_id not in left_out:
+                _add(found, rule, manager_id, route, payload, directory, default_channels, actor)
     return [r for r in found.values() if r.channels]
 
 

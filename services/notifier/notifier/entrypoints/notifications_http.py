@@ -62,6 +62,7 @@ def notifications_router() -> APIRouter:
                     "description": r.description,
                     "match": {name: list(values) for name, values in r.match},
                     "skip_actor": r.skip_actor,
+                    "not_to": list(r.not_to),
                 }
                 for r in deps.routes
             ],
