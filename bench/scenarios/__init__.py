@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from scenarios import ceilings, leads_intake, notifier_delivery, team_directory, telephony_intake
+from scenarios import ceilings, deals_pipeline, leads_intake, notifier_delivery, team_directory, telephony_intake
 
 
 @dataclass
@@ -42,4 +42,5 @@ SCENARIOS: dict[str, ModuleType] = {
     "notifier_delivery": notifier_delivery,
     "leads_intake": leads_intake,
     "telephony_intake": telephony_intake,
+    "deals_pipeline": deals_pipeline,
 }

@@ -36,6 +36,10 @@ class Cancel:
 TimerChange = Schedule | Cancel
 
 
+AGGREGATE = "aggregate"
+"""The payload field naming the aggregate a timer belongs to."""
+
+
 def timer_key(kind: str, subject: str) -> str:
     return f"{kind}:{subject}"
 
@@ -86,8 +90,10 @@ class Aggregate(BaseModel):
         self, kind: str, due_at: datetime, payload: dict[str, Any] | None = None, *, subject: str | None = None
     ) -> None:
         """Fire `kind` at `due_at`: one timer per (kind, subject), the aggregate itself by default
-        (a part of it, such as one of its tasks, names itself as the subject)."""
-        self._timers.append(Schedule(timer_key(kind, subject or self.id), kind, due_at, payload or {}))
+        (a part of it, such as one of its tasks, names itself as the subject). The timer carries
+        the aggregate's id (`payload["aggregate"]`): timers of one aggregate fire one after another."""
+        payload = {**(payload or {}), AGGREGATE: self.id}
+        self._timers.append(Schedule(timer_key(kind, subject or self.id), kind, due_at, payload))
 
     def cancel_timer(self, kind: str, *, subject: str | None = None) -> None:
         self._timers.append(Cancel(timer_key(kind, subject or self.id)))

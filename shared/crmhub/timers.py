@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crmhub import metrics
-from crmhub.aggregate import Schedule, TimerChange
+from crmhub.aggregate import AGGREGATE, ConcurrentChange, Schedule, TimerChange
 from crmhub.mongo import Document
 
 log = logging.getLogger("crmhub.timers")
@@ -211,12 +212,20 @@ class TimerRunner:
         now = self.now()
         due = await self.store.due(now, self.kinds, limit=self.batch_size)
         limit = asyncio.Semaphore(self.concurrency)
+        # Timers of one aggregate fire one after another: fired together they would only
+        # collide on its version guard. Different aggregates fire side by side.
+        groups: dict[str, list[Timer]] = {}
+        for timer in due:
+            groups.setdefault(str(timer.payload.get(AGGREGATE, timer.key)), []).append(timer)
 
-        async def one(timer: Timer) -> int:
-            async with limit:
-                return await self._fire(timer)
+        async def one_group(timers: list[Timer]) -> int:
+            fired = 0
+            for timer in timers:
+                async with limit:
+                    fired += await self._fire(timer)
+            return fired
 
-        return sum(await asyncio.gather(*(one(t) for t in due)))
+        return sum(await asyncio.gather(*(one_group(g) for g in groups.values())))
 
     async def _fire(self, timer: Timer) -> int:
         now = self.now()
@@ -226,6 +235,15 @@ class TimerRunner:
             await self._handlers[timer.kind](timer)
         except asyncio.CancelledError:
             raise
+        except ConcurrentChange:
+            # its aggregate kept changing under it (people at work on it): try again shortly,
+            # without the growing backoff of a failure
+            await self.store.retry_at(
+                timer,
+                self.now() + timedelta(seconds=0.1 + random.random()),  # noqa: S311 - jitter, not a secret
+                "changed concurrently",
+            )
+            return 0
         except NotYet:
             if timer.attempts + 1 >= NOT_YET_ATTEMPTS:
                 log.warning("timer %s (%s): its aggregate never appeared; dropped as a spare", timer.key, timer.kind)

@@ -115,7 +115,7 @@ def test_a_saved_proposal_waits_seven_days_for_the_decision_on_a_timer():
     assert key.startswith("decision_follow_up@")
     [schedule] = [c for c in deal.timer_changes if isinstance(c, Schedule) and c.kind == RULE_TIMER]
     assert schedule.due_at == T0 + timedelta(days=7)
-    assert schedule.payload == {"deal_id": "deal-1", "occurrence": key}
+    assert schedule.payload == {"deal_id": "deal-1", "occurrence": key, "aggregate": "deal-1"}
     deal._saved(2)
     deal.rule_timer_fired(key, playbook=PLAYBOOK, team=FakeTeam(), now=T0 + timedelta(days=7))
     assert open_titles(deal) == ["Call the client about the proposal decision"]
@@ -161,7 +161,10 @@ def test_an_invoice_sets_the_payment_call_and_the_payment_cancels_it_moves_to_pr
         "call_about_payment",
         T0 + timedelta(days=2),
     )
-    assert Schedule(f"{TASK_TIMER}:{task.id}", TASK_TIMER, task.due_at, {"holder": "deal-1"}) in deal.timer_changes
+    assert (
+        Schedule(f"{TASK_TIMER}:{task.id}", TASK_TIMER, task.due_at, {"holder": "deal-1", "aggregate": "deal-1"})
+        in deal.timer_changes
+    )
     deal._saved(2)
     record(deal, "payment_received", now=T0 + timedelta(days=1))
     assert deal.stage == "production"
@@ -248,7 +251,9 @@ def test_a_tasks_timer_reminds_at_the_due_time_then_raises_overdue_to_the_head_a
     deal.task_timer_fired(task.id, now=T0 + timedelta(hours=2), team=team)
     assert types(deal) == ["task.due"]
     assert (
-        Schedule(f"{TASK_TIMER}:{task.id}", TASK_TIMER, T0 + timedelta(hours=3), {"holder": "deal-1"})
+        Schedule(
+            f"{TASK_TIMER}:{task.id}", TASK_TIMER, T0 + timedelta(hours=3), {"holder": "deal-1", "aggregate": "deal-1"}
+        )
         in deal.timer_changes
     )
     deal._saved(3)

@@ -126,7 +126,7 @@ def test_an_assigned_lead_asks_for_its_sla_timer_and_taking_it_cancels_the_timer
     from crmhub.aggregate import Cancel, Schedule
 
     lead = _assigned()
-    assert Schedule("lead.sla:L1", "lead.sla", NOW + timedelta(minutes=15)) in lead.timer_changes
+    assert Schedule("lead.sla:L1", "lead.sla", NOW + timedelta(minutes=15), {"aggregate": "L1"}) in lead.timer_changes
     lead.take("anna", now=NOW)
     assert lead.timer_changes[-2:] == [Cancel("lead.sla:L1"), Cancel("lead.assign:L1")]
 
@@ -136,5 +136,7 @@ def test_a_lead_nobody_can_take_asks_to_be_offered_again_at_the_next_shift():
 
     lead = Lead.new("L2", _submission())
     lead.wait_until(NOW + timedelta(hours=12))
-    assert lead.timer_changes == [Schedule("lead.assign:L2", "lead.assign", NOW + timedelta(hours=12))]
+    assert lead.timer_changes == [
+        Schedule("lead.assign:L2", "lead.assign", NOW + timedelta(hours=12), {"aggregate": "L2"})
+    ]
     assert lead.assign_after == NOW + timedelta(hours=12)
