@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -172,8 +173,8 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
             assert httpx.get(f"{hub.url(name)}/health", timeout=5).json()["service"] == name
         assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5).status_code == 401  # no token, no data
         admin = hub.sign_in("admin", "demo-admin-password")
-        assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5, headers=admin).json()["total"] == 5
-        assert "5 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
+        assert httpx.get(f"{hub.url('motivation')}/v1/team/managers", timeout=5, headers=admin).json()["total"] == 6
+        assert "6 managers" in hub.wait_ready("leads")["checks"]["team_directory"]["detail"]
         sent = time.monotonic()
         lead = httpx.post(
             f"{hub.url('leads')}/v1/leads",
@@ -201,9 +202,30 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
         ]:
             assert time.monotonic() < deadline, "the lead never reached the manager's inbox"
             time.sleep(0.05)
+        # the manager converts the lead: one deal in the seed's pipeline, whose rules run on the
+        # demo's fast clock (a rule day lasts 10 s): accepted measurements -> design, with its task
+        for action in ("take", "convert"):
+            assert httpx.post(f"{lead_url}/{action}", json={}, timeout=5, headers=assignee).status_code == 200
+        deals_url = f"{hub.url('deals')}/v1/deals"
+        deadline = time.monotonic() + 30
+        while not (
+            mine := httpx.get(
+                deals_url, params={"manager_id": shown["manager_id"]}, timeout=5, headers=assignee
+            ).json()["items"]
+        ):
+            assert time.monotonic() < deadline, "the converted lead never became a deal"
+            time.sleep(0.2)
+        [deal] = [d for d in mine if d["lead_id"] == shown["id"]]
+        accepted = httpx.post(
+            f"{deals_url}/{deal['id']}/activities", json={"kind": "measurement_accepted"}, timeout=5, headers=assignee
+        ).json()
+        assert accepted["stage"] == "design"
+        [design_task] = accepted["open_tasks"]
+        due_in = datetime.fromisoformat(design_task["due_at"]) - datetime.fromisoformat(
+            accepted["history"][-1]["entered_at"]
+        )
+        assert due_in.total_seconds() == pytest.approx(8 * 3600 * 10 / 86400, abs=0.5)  # "8h" of rule time
         # telephony: a missed call, then a call back, through the demo provider
-        from datetime import UTC, datetime, timedelta
-
         now = datetime.now(UTC)
         pbx = f"{hub.url('telephony')}/v1/telephony/demo-pbx/events"
         key = {"X-Api-Key": "demo-key"}
@@ -287,8 +309,8 @@ def test_make_run_starts_the_demo_hub_keeps_its_data_and_ctrl_c_stops_everything
     try:
         admin = hub.sign_in("admin", "demo-admin-password")
         departments = httpx.get(f"{hub.url('motivation')}/v1/team/departments", timeout=5, headers=admin).json()
-        assert {d["id"] for d in departments["items"]} == {"hq", "sales-msk", "sales-nsk", "persisted"}
-        assert "4 departments, 5 managers" in hub.wait_ready("notifier")["checks"]["team_directory"]["detail"]
+        assert {d["id"] for d in departments["items"]} == {"hq", "sales-msk", "sales-nsk", "production", "persisted"}
+        assert "5 departments, 6 managers" in hub.wait_ready("notifier")["checks"]["team_directory"]["detail"]
     finally:
         hub.interrupt()
     assert hub.process.returncode == 0
