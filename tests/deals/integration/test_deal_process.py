@@ -107,13 +107,19 @@ async def publish(kafka: str, payload: Any, subject: str, *, event_id: str | Non
 
 
 async def deal_events(kafka: str, deal_id: str, until: Callable[[list[tuple[str, dict[str, Any]]]], bool]):
-    """(type, data) of the events on crm.deals about one deal, read until `until` holds."""
+    """(type, data) of the events on crm.deals about one deal, read until `until` holds.
+
+    An event is counted once per id, as every consumer counts it: the relay may still publish a
+    copy of an event (at-least-once; removing the fault-free copies is the reliability issue's
+    work), and a copy is the same event, not a second effect."""
 
     def mine(records: list[Any]) -> list[tuple[str, dict[str, Any]]]:
         found = []
+        seen: set[str] = set()
         for r in records:
             h = headers_of(r)
-            if h.get("ce_subject") == deal_id:
+            if h.get("ce_subject") == deal_id and h["ce_id"] not in seen:
+                seen.add(h["ce_id"])
                 found.append((h["ce_type"], json.loads(r.value)))
         return found
 
