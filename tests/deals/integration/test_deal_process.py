@@ -233,10 +233,17 @@ async def test_moves_are_checked_and_a_stale_version_or_a_lost_deal_without_reas
         assert invalid.json()["current_stage"] == "measurement"
         assert invalid.json()["allowed"] == ["design", "lost"]
 
-        moved = await http.post(
-            f"/v1/deals/{deal_id}/move", json={"to": "design"}, headers={**anna, "If-Match": version}
+        # five people move the same deal at once: one wins, the others are told it moved
+        racing = await asyncio.gather(
+            *(
+                http.post(f"/v1/deals/{deal_id}/move", json={"to": "design"}, headers={**anna, "If-Match": version})
+                for _ in range(5)
+            )
         )
-        assert moved.status_code == 200
+        assert sorted(r.status_code for r in racing) == [200, 409, 409, 409, 409]
+        assert {r.json()["error"] for r in racing if r.status_code == 409} <= {"stale_version", "invalid_move"}
+        history = (await http.get(f"/v1/deals/{deal_id}", headers=anna)).json()["history"]
+        assert [h["stage"] for h in history] == ["measurement", "design"]
         stale = await http.post(
             f"/v1/deals/{deal_id}/move", json={"to": "proposal"}, headers={**anna, "If-Match": version}
         )
