@@ -7,7 +7,7 @@ PY := .venv/bin/python
 export PYTHONPATH := shared:services/leads:services/telephony:services/deals:services/motivation:services/notifier:deploy/local
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test provision lint typecheck unit pytest bench fmt compose-check clean-data
+.PHONY: run test provision lint typecheck unit pytest bench fmt compose-check clean-data demo-activity
 
 run: provision
 	$(PY) deploy/local/run_hub.py
@@ -37,6 +37,10 @@ bench: provision
 fmt: provision
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# Four months of synthetic calls and deals by the demo team, for the motivation demo (README).
+demo-activity: provision
+	$(PY) deploy/local/demo_activity.py
 
 clean-data:
 	rm -rf .data

@@ -8,7 +8,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from scenarios import ceilings, deals_pipeline, leads_intake, notifier_delivery, team_directory, telephony_intake
+from scenarios import (
+    ceilings,
+    deals_pipeline,
+    leads_intake,
+    motivation_pay,
+    notifier_delivery,
+    team_directory,
+    telephony_intake,
+)
 
 
 @dataclass
@@ -43,4 +51,5 @@ SCENARIOS: dict[str, ModuleType] = {
     "leads_intake": leads_intake,
     "telephony_intake": telephony_intake,
     "deals_pipeline": deals_pipeline,
+    "motivation_pay": motivation_pay,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import httpx
@@ -46,4 +47,11 @@ def motivation_with_admin(ctx: Any, unique: str, log_name: str) -> tuple[Running
         f"{address}/v1/auth/login", json={"login": f"bench-admin-{unique}", "password": ADMIN_PASSWORD}, timeout=30
     )
     answer.raise_for_status()
-    return server, {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    # the token names the administrator, whom the service's own copy of crm.team must hold
+    # before it accepts the token; with a long crm.team that takes a moment after /ready
+    for _ in range(150):
+        if httpx.get(f"{address}/v1/team/departments", headers=headers, timeout=30).status_code == 200:
+            break
+        time.sleep(0.2)
+    return server, headers

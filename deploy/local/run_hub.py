@@ -60,12 +60,24 @@ def seed_demo_team(motivation_url: str, admin_password: str) -> None:
     accounts = json.loads((DEMO / "accounts.json").read_text())
     for department in team["departments"]:
         _call("POST", f"{motivation_url}/v1/team/departments", department, token)
-    for manager in team["managers"]:
+    salaries: dict[str, str] = {}
+    for entry in team["managers"]:
+        manager = dict(entry)
+        salary = manager.pop("base_salary", None)  # pay data: a pay profile, not the directory
         created, _ = _call("POST", f"{motivation_url}/v1/team/managers", manager, token)
         if created == 201 and manager["id"] in accounts:
             _call("PUT", f"{motivation_url}/v1/accounts/{manager['id']}", accounts[manager["id"]], token)
+        if created == 201 and salary is not None:
+            salaries[manager["id"]] = salary
     for department_id, head in team["heads"].items():
         _call("PATCH", f"{motivation_url}/v1/team/departments/{department_id}", {"head_manager_id": head}, token)
+    for manager_id, salary in salaries.items():
+        # the service knows a new manager once its own copy of crm.team has them: a moment
+        for _ in range(50):
+            status, _ = _call("PUT", f"{motivation_url}/v1/pay-profiles/{manager_id}", {"base_salary": salary}, token)
+            if status == 200:
+                break
+            time.sleep(0.2)
 
 
 def sign_in_help(motivation_url: str, admin_password: str) -> str:

@@ -12,21 +12,35 @@ from crmhub.events import CloudEvent
 from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.accounts import AddressConfirmationRequested, PasswordResetRequested
 from crmhub.schemas.audit import ApiTokenUsed, AuditRecorded
+from crmhub.schemas.motivation import (
+    ManagerUnderperforming,
+    PayoutCalculated,
+    PeriodClosed,
+    PeriodReopened,
+    PlanReviewSuggested,
+    PlanSet,
+    PlanUnrealistic,
+)
 from crmhub.schemas.team import ApiTokenUpserted, DepartmentUpserted, Manager, ManagerUpserted
 from crmhub.service import HubService, serve
+from crmhub.team_directory import TeamDirectory
 from motivation.adapters.audit_store import AuditLog
 from motivation.adapters.credentials import AccountStore, ApiTokenStore, KeyRing, OneTimeLinks
+from motivation.adapters.pay_store import PayStore
 from motivation.adapters.team_store import department_store, manager_store
 from motivation.bootstrap import bootstrap
 from motivation.domain.accounts import SignInPolicy
+from motivation.entrypoints import counting
 from motivation.entrypoints.api_tokens_http import api_tokens_router
 from motivation.entrypoints.audit_http import audit_router
 from motivation.entrypoints.auth_http import auth_router
 from motivation.entrypoints.links_http import links_router
+from motivation.entrypoints.pay_http import pay_router
 from motivation.entrypoints.team_http import team_router
 from motivation.service_layer import audit
 from motivation.service_layer.auth import Auth, ensure_first_admin
 from motivation.service_layer.links import Links, confirmation_request
+from motivation.service_layer.pay import Pay
 from motivation.settings import MotivationSettings
 
 
@@ -110,7 +124,31 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
 
     service.on_startup(first_admin)
 
-    app = service.http_app(team_router(), auth_router(), audit_router(), api_tokens_router(), links_router())
+    pay_deps = Pay(
+        store=PayStore(service.db, on_stored=service.nudge_relay),
+        directory=service.team.directory if service.team else TeamDirectory(),
+        now=lambda: datetime.now(UTC),
+        period_start_day=settings.period_start_day,
+        unrealistic_share=settings.unrealistic_share,
+        unrealistic_months=settings.unrealistic_months,
+        few_share=settings.few_share,
+    )
+    service.publishes(
+        PlanSet,
+        PayoutCalculated,
+        PeriodClosed,
+        PeriodReopened,
+        PlanUnrealistic,
+        PlanReviewSuggested,
+        ManagerUnderperforming,
+    )
+    service.outbox(pay_deps.store.plans, pay_deps.store.periods, pay_deps.store.payouts)
+    counting.subscribe(service, pay_deps, retry_seconds=settings.parked_retry_seconds)
+
+    app = service.http_app(
+        team_router(), auth_router(), audit_router(), api_tokens_router(), links_router(), pay_router()
+    )
+    app.state.pay = pay_deps
     app.state.links = one_time
     app.state.audit = audit_log
     app.state.api_tokens = tokens

@@ -1,3 +1,6 @@
+from decimal import Decimal
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from crmhub.settings import HubSettings
@@ -29,3 +32,13 @@ class MotivationSettings(HubSettings):
     public_url: str | None = None
     # How long a password-reset or address-confirmation link works.
     link_minutes: float = 30.0
+    # Plans and pay (docs/motivation.md): a period is a month starting on this day of the month.
+    period_start_day: int = Field(default=1, ge=1, le=28)
+    # A department whose managers missed the sales plan above this share in each of this many
+    # closed months in a row has an unrealistic plan (a seasonal one gets a review instead) ...
+    unrealistic_share: Decimal = Field(default=Decimal("0.7"), gt=0, lt=1)
+    unrealistic_months: int = Field(default=3, ge=1, le=12)
+    # ... and when at most this share missed, each of them is diagnosed as underperforming.
+    few_share: Decimal = Field(default=Decimal("0.3"), gt=0, lt=1)
+    # How often events parked for a manager the directory did not know are tried again.
+    parked_retry_seconds: float = 10.0

@@ -7,7 +7,6 @@ compacted topic `crm.team` (see crmhub.team_directory).
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -178,7 +177,8 @@ class Manager(_Model):
     absences: Annotated[list[Absence], Field(max_length=100)] = Field(default_factory=list)
     active: bool = True
     capacity: Annotated[int, Field(ge=0, le=10_000)] = 20
-    base_salary: Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=2)] = Decimal(0)
+    # Pay (base salary, tier tables) is not part of the directory every service reads from
+    # crm.team: the motivation service keeps it in pay profiles (PUT /v1/pay-profiles/{id}).
     notifications: NotificationPreferences = Field(default_factory=NotificationPreferences)
 
 

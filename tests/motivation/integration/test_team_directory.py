@@ -33,7 +33,6 @@ def _manager(unique: str, suffix: str = "anna", **extra):
         "working_hours": {"mon": [{"start": "09:00", "end": "18:00"}], "sat": [{"start": "10:00", "end": "00:00"}]},
         "absences": [{"kind": "vacation", "start": "2026-12-28T00:00:00+03:00", "end": "2027-01-09T00:00:00+03:00"}],
         "capacity": 25,
-        "base_salary": "65000.50",
         **extra,
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from crmhub.schemas import motivation as _motivation_events  # noqa: F401  (registers the plan and pay events)
 from crmhub.schemas.deals import (
     DealAlert,
     DealSummary,
@@ -159,3 +160,67 @@ def test_routing_is_a_file_and_a_broken_one_is_refused(tmp_path: Path):
     )
     [route] = load_routes(path)
     assert route.template == "task_due"
+
+
+MOTIVATION_SAMPLES: dict[str, dict[str, Any]] = {
+    "payout.calculated": {
+        "period": "2026-09",
+        "manager_id": "anna",
+        "department_id": "sales",
+        "revision": 1,
+        "currency": "RUB",
+        "base_salary": "60000",
+        "salary_share_percent": "90",
+        "salary": "54000.00",
+        "commission_rate_percent": "5",
+        "commission": "42500.00",
+        "adjustments": "32.00",
+        "total": "96532.00",
+        "activity_fulfilment_percent": "89.00",
+        "sales_fulfilment_percent": "85.00",
+        "at": AT.isoformat(),
+    },
+    "plan.unrealistic": {
+        "department_id": "sales",
+        "head_manager_id": "olga",
+        "periods": ["2026-07", "2026-08", "2026-09"],
+        "missed_shares": ["0.8", "0.75", "1"],
+        "threshold": "0.7",
+        "at": AT.isoformat(),
+    },
+    "plan.review_suggested": {
+        "department_id": "sales",
+        "head_manager_id": "olga",
+        "periods": ["2026-07"],
+        "missed_shares": ["1"],
+        "revenue": ["100"],
+        "revenue_year_before": ["90"],
+        "currency": "RUB",
+        "at": AT.isoformat(),
+    },
+    "manager.underperforming": {
+        "period": "2026-09",
+        "manager_id": "anna",
+        "department_id": "sales",
+        "head_manager_id": "olga",
+        "sales_fulfilment_percent": "40.00",
+        "weakest_step": "meetings_held",
+        "value": "0",
+        "department_median": "3",
+        "diagnosis": "meetings held: 0 against the department's median 3 (0 % of it)",
+        "at": AT.isoformat(),
+    },
+}
+
+
+@pytest.mark.parametrize("event_type", list(MOTIVATION_SAMPLES))
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_pay_and_plan_events_reach_the_right_person_in_their_language(event_type, language):
+    from crmhub.events import EVENT_TYPES
+
+    payload = EVENT_TYPES[event_type].model_validate(MOTIVATION_SAMPLES[event_type]).model_dump(mode="json")
+    template, people = who(event_type, payload)
+    assert people == (["anna"] if event_type == "payout.calculated" else ["olga"])
+    message = Templates().render(str(template), language, payload, timezone="Europe/Moscow")
+    assert message.subject
+    assert ("2026-09" in message.subject + message.text) or ("sales" in message.subject + message.text)

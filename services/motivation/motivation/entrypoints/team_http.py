@@ -5,7 +5,6 @@ and back, nothing more."""
 # No `from __future__ import annotations` here: FastAPI reads the models from the annotations of
 # routes built inside a function, which must be real classes, not strings.
 
-from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -74,7 +73,6 @@ class ManagerUpdate(BaseModel):
     absences: Annotated[list[Absence], Field(max_length=100)] | None = None
     active: bool | None = None
     capacity: Annotated[int, Field(ge=0, le=10_000)] | None = None
-    base_salary: Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=2)] | None = None
     notifications: NotificationPreferences | None = None
 
 

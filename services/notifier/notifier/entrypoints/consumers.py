@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from crmhub import topics
 from crmhub.events import EVENT_TYPES, CloudEvent, EventData
-from crmhub.schemas import accounts, calls, deals, leads  # noqa: F401  (registers the event types this consumer may take)
+from crmhub.schemas import accounts, calls, deals, leads, motivation  # noqa: F401  (registers the event types this consumer may take)
 from crmhub.service import HubService
 from notifier.service_layer.context import Notifier
 from notifier.service_layer.events import on_event
