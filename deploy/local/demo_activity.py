@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import uuid
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "shared")]
 
+import httpx  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from crmhub.events import EventData, new_event, to_record  # noqa: E402
@@ -32,6 +34,9 @@ from crmhub.schemas.calls import CallCompleted, CallRecord  # noqa: E402
 from crmhub.schemas.deals import DealActivityRecorded, DealStageChanged, DealSummary  # noqa: E402
 
 MONTHS = ("2026-07", "2026-08", "2026-09", "2026-10")
+# a dozen regular clients: their first inbound call became a lead, the rest are touches of it
+CLIENTS = tuple(f"+7916555{n:04d}" for n in range(12))
+COUNTED = ("incoming_calls", "outgoing_calls", "meetings_held", "proposals_sent", "invoices_issued", "deals_won")
 # per month: outgoing calls, incoming calls, meetings, proposals, invoices, payments (RUB), deals won
 WEAK = (180, 60, 8, 4, 2, [Decimal(300_000)], 1)
 STRONG = (260, 80, 22, 12, 6, [Decimal(450_000), Decimal(400_000), Decimal(420_000)], 3)
@@ -62,8 +67,8 @@ def events_for(manager: str, department: str, month: str, rng: random.Random) ->
                 provider_id="demo-pbx",
                 provider_call_id=call_id,
                 direction=direction,
-                caller="+74951110000" if direction == "outbound" else f"+7916{rng.randrange(10**7):07d}",
-                callee=f"+7916{rng.randrange(10**7):07d}" if direction == "outbound" else "+74951110000",
+                caller="+74951110000" if direction == "outbound" else rng.choice(CLIENTS),
+                callee=rng.choice(CLIENTS) if direction == "outbound" else "+74951110000",
                 manager_id=manager,
                 started_at=at,
                 answered_at=at + timedelta(seconds=5),
@@ -113,9 +118,28 @@ def _activity(
     )
 
 
-async def main(kafka: str) -> None:
+async def wait_counted(motivation: str, password: str, expected: int) -> None:
+    """Until the motivation service has counted every event (it is a consumer like any other)."""
+    async with httpx.AsyncClient(base_url=motivation, timeout=30) as http:
+        signed_in = await http.post("/v1/auth/login", json={"login": "admin", "password": password})
+        signed_in.raise_for_status()
+        headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        counted = 0
+        for _ in range(600):
+            answer = await http.get("/v1/funnel", params={"from": "2026-07-01", "to": "2026-10-31"}, headers=headers)
+            counted = sum(int(answer.json()["total"][k]) for k in COUNTED)
+            if counted >= expected:
+                print(f"counted: {counted} calls, meetings, proposals, invoices and won deals; close the months now")
+                return
+            print(f"  counting ... {counted} of {expected}", end="\r", flush=True)
+            await asyncio.sleep(1)
+    print(f"\nonly {counted} of {expected} counted so far; the motivation service keeps counting")
+
+
+async def main(kafka: str, motivation: str, password: str) -> None:
     rng = random.Random(2026)  # noqa: S311 - synthetic data, the same every run
     team = {"anna": "sales-msk", "boris": "sales-msk", "olga": "sales-msk", "dmitry": "sales-nsk"}
+    expected = 0
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=20)
     await producer.start()
     sent = 0
@@ -123,6 +147,7 @@ async def main(kafka: str) -> None:
         for month in MONTHS:
             for manager, department in team.items():
                 for payload, subject in events_for(manager, department, month, rng):
+                    expected += not isinstance(payload, DealActivityRecorded) or payload.kind != "payment_received"
                     record = to_record(new_event(payload, source="/demo", subject=subject, time=datetime.now(UTC)))
                     await producer.send(
                         record.topic,
@@ -134,12 +159,16 @@ async def main(kafka: str) -> None:
         await producer.flush()
     finally:
         await producer.stop()
-    print(
-        f"published {sent} events of {', '.join(MONTHS)} for {', '.join(team)}; the motivation service counts them now"
-    )
+    print(f"published {sent} events of {', '.join(MONTHS)} for {', '.join(team)}")
+    await wait_counted(motivation, password, expected)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kafka", default="127.0.0.1:9092")
-    asyncio.run(main(parser.parse_args().kafka))
+    parser.add_argument("--motivation", default="http://127.0.0.1:8004")
+    parser.add_argument(
+        "--admin-password", default=os.environ.get("MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD", "demo-admin-password")
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.kafka, args.motivation, args.admin_password))
