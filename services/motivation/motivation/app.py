@@ -145,6 +145,11 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     service.outbox(pay_deps.store.plans, pay_deps.store.periods, pay_deps.store.payouts)
     counting.subscribe(service, pay_deps, retry_seconds=settings.parked_retry_seconds)
 
+    async def adopt_salaries() -> None:
+        await pay_deps.store.adopt_directory_salaries(managers.collection)
+
+    service.on_startup(adopt_salaries)
+
     app = service.http_app(
         team_router(), auth_router(), audit_router(), api_tokens_router(), links_router(), pay_router()
     )

@@ -353,3 +353,25 @@ async def test_an_unrealistic_plan_a_seasonal_review_and_an_underperformer_with_
     assert {u["manager_id"] for u in underperformers} == {f"f3-{unique}"}
     assert underperformers[-1]["weakest_step"] == "meetings_held"
     assert "meetings held: 0 against the department's median 3" in underperformers[-1]["diagnosis"]
+
+
+async def test_salaries_kept_in_the_directory_before_the_upgrade_move_to_pay_profiles(
+    infra, run_service, mongo_client, unique
+):
+    db = mongo_client[f"t_motivation_{unique}"]
+    await db["managers"].insert_one(
+        {
+            "_id": f"old-{unique}",
+            "name": "Old",
+            "department_id": "hq",
+            "email": f"old-{unique}@example.com",
+            "base_salary": "70000.50",
+            "version": 3,
+        }
+    )
+    run_service("motivation")
+    assert await db["pay_profiles"].find_one({"_id": f"old-{unique}"}) == {
+        "_id": f"old-{unique}",
+        "base_salary": "70000.50",
+    }
+    assert "base_salary" not in await db["managers"].find_one({"_id": f"old-{unique}"})

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -157,6 +158,16 @@ class PayStore:
     async def profiles_of(self, manager_ids: Iterable[str]) -> dict[str, Document]:
         found = await self.profiles.find({"_id": {"$in": list(manager_ids)}}).to_list()
         return {d["_id"]: d for d in found}
+
+    async def adopt_directory_salaries(self, managers: AsyncCollection[Document]) -> int:
+        """Base salaries kept in the directory before pay profiles existed move to pay profiles
+        (once, at start: a salary is never lost by the upgrade, and never on crm.team again)."""
+        moved = 0
+        async for doc in managers.find({"base_salary": {"$exists": True}}, {"base_salary": 1}):
+            if await insert_once(self.profiles, {"_id": doc["_id"], "base_salary": str(doc["base_salary"])}):
+                moved += 1
+            await managers.update_one({"_id": doc["_id"]}, {"$unset": {"base_salary": ""}})
+        return moved
 
     async def put_profile(self, manager_id: str, body: Document) -> None:
         await self.profiles.replace_one({"_id": manager_id}, {"_id": manager_id, **body}, upsert=True)
