@@ -125,14 +125,24 @@ async def _sustained(ctx: BenchContext, address: str) -> list[dict[str, Any]]:
     stop = asyncio.Event()
     drain = asyncio.create_task(_drain(consumer, seen, "lead.created", stop))
     ids: list[str] = []
+    unanswered = 0
     queue = iter(range(count))
     async with httpx.AsyncClient(base_url=address, timeout=60, limits=httpx.Limits(max_connections=64)) as http:
 
         async def client() -> None:
-            for _ in queue:
-                response = await http.post(
-                    "/v1/leads", json={"phone": _phone(), "message": "bench"}, headers={"X-Api-Key": KEY}
-                )
+            nonlocal unanswered
+            for i in queue:
+                body = {"phone": _phone(), "message": "bench"}
+                # a site sends again what got no answer, with the same Idempotency-Key: the same lead
+                headers = {"X-Api-Key": KEY, "Idempotency-Key": f"bench-{i}-{body['phone']}"}
+                for _ in range(5):
+                    try:
+                        response = await http.post("/v1/leads", json=body, headers=headers)
+                        break
+                    except httpx.TransportError:
+                        unanswered += 1
+                else:
+                    raise RuntimeError("a lead got no answer five times")
                 response.raise_for_status()
                 ids.append(response.json()["lead_id"])
 
@@ -150,6 +160,7 @@ async def _sustained(ctx: BenchContext, address: str) -> list[dict[str, Any]]:
     return [
         ctx.rate_figure("leads stored (HTTP 202)", count / stored, "leads/s"),
         ctx.rate_figure("leads stored and lead.created in Kafka", count / announced, "leads/s"),
+        {"name": "requests that got no answer (sent again)", "value": unanswered, "unit": "requests"},
     ]
 
 

@@ -123,7 +123,7 @@ async def _month_of_counters(db: Any, managers: list[str], rng: random.Random) -
     for manager in managers:
         kpis = {
             "outgoing_calls": rng.randint(400, 800),
-            "incoming_calls": rng.randint(150, 300),
+            "incoming_calls": rng.randint(250, 450),
             "meetings_held": rng.randint(10, 45),
             "proposals_sent": rng.randint(5, 25),
             "invoices_issued": rng.randint(3, 15),

@@ -49,7 +49,10 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     service = HubService(
         settings,
         title="CRM hub: motivation",
-        description="Owns the team directory (departments, managers) and people's sign-in; publishes the directory on the compacted topic crm.team.",
+        description=(
+            "Owns the team directory (departments, managers) and people's sign-in, published on the compacted topic "
+            "crm.team; counts what managers do, keeps plans and pay, explains payouts, closes months and reads the funnel."
+        ),
     )
     service.follow_team_directory()
     departments = department_store(service.db["departments"], on_stored=service.nudge_relay)

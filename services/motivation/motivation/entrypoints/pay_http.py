@@ -57,7 +57,7 @@ def _version(if_match: str | None) -> int | None:
 
 
 def _department_of(deps: Pay, principal: Principal, department_id: str) -> None:
-    """A head plans and reads their own department only."""
+    """Heads and managers plan and read their own department only."""
     if principal.has("admin") or principal.has("accounting") or principal.kind == "integration":
         return
     if principal.department_id != department_id:
@@ -143,6 +143,7 @@ def pay_router() -> APIRouter:
     ) -> dict[str, Any]:
         if deps.directory.department(department_id) is None:
             raise ApiError(404, "not_found", f"no department {department_id!r}")
+        _department_of(deps, principal, department_id)
         found = await pay.effective_plan(deps, period, "department", department_id)
         if found is None:
             raise ApiError(404, "not_found", f"no plan for {department_id} in or before {period}")
