@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from crmhub.events import CloudEvent, KafkaRecord, to_record
 from crmhub.mongo import Document
 
 OUTBOX = "outbox"
+# How many published event ids a relay remembers: far more than a scan can meet in flight.
+PUBLISHED_REMEMBERED = 20_000
 log = logging.getLogger("crmhub.outbox")
 
 Send = Callable[[KafkaRecord], Awaitable["asyncio.Future[Any]"]]
@@ -88,6 +91,10 @@ class OutboxRelay:
         # collection -> document id -> the entries its writer stored, in order (None: read them)
         self._pending: dict[str, dict[Any, list[Document] | None]] = {name: {} for name in self._collections}
         self._last_scan = float("-inf")
+        # Ids of the events this relay published lately. A document written while a scan runs is
+        # published by the scan and then named again by its writer's nudge: the second time its
+        # entries are skipped (and cleared), so a fault-free run publishes every event once.
+        self._published: OrderedDict[str, None] = OrderedDict()
 
     def nudge(
         self, collection: str | None = None, doc_id: Any = None, entries: Sequence[Document] | None = None
@@ -142,10 +149,16 @@ class OutboxRelay:
         for doc in docs:
             for entry in doc[OUTBOX]:
                 event = CloudEvent.model_validate(entry)
+                if event.id in self._published:
+                    continue  # sent a moment ago (by a scan that met the writer's nudge): only clear it
                 events.append(event)
                 acks.append(await self._send(to_record(event)))
         await asyncio.gather(*acks)
-        if self._on_published is not None:
+        for event in events:
+            self._published[event.id] = None
+        while len(self._published) > PUBLISHED_REMEMBERED:
+            self._published.popitem(last=False)
+        if self._on_published is not None and events:
             await self._on_published(events)
         for doc in docs:
             await collection.update_one({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: doc[OUTBOX]}})

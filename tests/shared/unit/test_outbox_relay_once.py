@@ -1,0 +1,73 @@
+"""The outbox relay publishes each event once when nothing fails: a document written while a
+scan runs is published by the scan, and its writer's nudge that arrives just after must not
+publish it a second time (external subscribers would see the copy). A fake collection lets the
+test place the nudge exactly there."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from crmhub.events import KafkaRecord, new_event
+from crmhub.outbox import OUTBOX, OutboxRelay, outbox_entries
+from crmhub.schemas.audit import AuditRecorded
+
+
+class Cursor:
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
+        self.docs = docs
+
+    def limit(self, n: int) -> Cursor:
+        return Cursor(self.docs[:n])
+
+    async def to_list(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.docs]
+
+
+class FakeCollection:
+    name = "things"
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+
+    async def find_one(self, query: dict[str, Any], projection: Any = None) -> dict[str, Any] | None:
+        doc = self.docs.get(query["_id"])
+        return None if doc is None else {"_id": doc["_id"], OUTBOX: list(doc[OUTBOX])}
+
+    def find(self, query: dict[str, Any], projection: Any = None) -> Cursor:
+        return Cursor([{"_id": d["_id"], OUTBOX: list(d[OUTBOX])} for d in self.docs.values() if d[OUTBOX]])
+
+    async def update_one(self, query: dict[str, Any], update: dict[str, Any]) -> None:
+        doc = self.docs[query["_id"]]
+        gone = update["$pullAll"][OUTBOX]
+        doc[OUTBOX] = [e for e in doc[OUTBOX] if e not in gone]
+
+
+def _event(n: int) -> dict[str, Any]:
+    record = AuditRecorded(actor="manager:anna", action=f"a{n}", entity="x", at=datetime.now(UTC))
+    return outbox_entries([new_event(record, source="/tests", subject="x")])[0]
+
+
+async def test_an_event_the_scan_published_is_not_published_again_by_the_writers_late_nudge():
+    collection = FakeCollection()
+    sent: list[str] = []
+
+    async def send(record: KafkaRecord) -> asyncio.Future[Any]:
+        sent.append(record.headers["ce_id"])
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    relay = OutboxRelay(collections=[collection], send=send)  # type: ignore[list-item]
+    first = _event(1)
+    collection.docs["d1"] = {"_id": "d1", OUTBOX: [first]}  # written; its writer has not nudged yet
+    assert await relay.relay_once(scan=True) == 1  # the scan finds and publishes it
+    relay.nudge("things", "d1", [first])  # the writer's nudge, a moment late
+    assert await relay.relay_once(scan=False) == 0
+    second = _event(2)
+    collection.docs["d1"][OUTBOX].append(second)
+    relay.nudge("things", "d1", [second])
+    assert await relay.relay_once(scan=False) == 1
+    assert sent == [first["id"], second["id"]]
+    assert collection.docs["d1"][OUTBOX] == []
