@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI
 
 from crmhub import topics
 from crmhub.events import CloudEvent
+from crmhub.mongo import Document
 from crmhub.rate_limit import RateLimiter
 from crmhub.schemas.accounts import AddressConfirmationRequested, PasswordResetRequested
 from crmhub.schemas.audit import ApiTokenUsed, AuditRecorded
@@ -23,7 +24,6 @@ from crmhub.schemas.motivation import (
 )
 from crmhub.schemas.team import ApiTokenUpserted, DepartmentUpserted, Manager, ManagerUpserted
 from crmhub.service import HubService, serve
-from crmhub.team_directory import TeamDirectory
 from motivation.adapters.audit_store import AuditLog
 from motivation.adapters.credentials import AccountStore, ApiTokenStore, KeyRing, OneTimeLinks
 from motivation.adapters.pay_store import PayStore
@@ -43,6 +43,8 @@ from motivation.service_layer.links import Links, confirmation_request
 from motivation.service_layer.pay import Pay
 from motivation.settings import MotivationSettings
 
+DIRECTORY_EVENTS = frozenset({DepartmentUpserted.event_type, ManagerUpserted.event_type, ApiTokenUpserted.event_type})
+
 
 def build_app(settings: MotivationSettings | None = None) -> FastAPI:
     settings = settings or MotivationSettings()
@@ -54,9 +56,19 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
             "crm.team; counts what managers do, keeps plans and pay, explains payouts, closes months and reads the funnel."
         ),
     )
-    service.follow_team_directory()
-    departments = department_store(service.db["departments"], on_stored=service.nudge_relay)
-    managers = manager_store(service.db["managers"], on_stored=service.nudge_relay)
+    directory = service.follow_team_directory()
+
+    def stored(collection: str, doc_id: Any, entries: list[Document]) -> None:
+        """Relay what a directory change stored, and apply it to this service's own copy at once:
+        the service that owns the directory reads its own writes (a person it just made can use
+        their token here immediately; the other services' copies follow through crm.team)."""
+        service.nudge_relay(collection, doc_id, entries)
+        for entry in entries:
+            if entry.get("type") in DIRECTORY_EVENTS:
+                directory.apply(CloudEvent.model_validate(entry).payload())
+
+    departments = department_store(service.db["departments"], on_stored=stored)
+    managers = manager_store(service.db["managers"], on_stored=stored)
     accounts = AccountStore(service.db, on_stored=service.nudge_relay)
     access_ttl = timedelta(minutes=settings.access_token_minutes)
     keys = KeyRing(
@@ -79,7 +91,7 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
         now=lambda: datetime.now(UTC),
     )
     audit_log = AuditLog(service.db)
-    tokens = ApiTokenStore(service.db, on_stored=service.nudge_relay)
+    tokens = ApiTokenStore(service.db, on_stored=stored)
     service.publishes(
         DepartmentUpserted,
         ManagerUpserted,
@@ -129,7 +141,7 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
 
     pay_deps = Pay(
         store=PayStore(service.db, on_stored=service.nudge_relay),
-        directory=service.team.directory if service.team else TeamDirectory(),
+        directory=directory,
         now=lambda: datetime.now(UTC),
         period_start_day=settings.period_start_day,
         unrealistic_share=settings.unrealistic_share,
