@@ -74,11 +74,35 @@ def require_media_type(received: Received, *allowed: str) -> None:
         )
 
 
+MAX_JSON_DEPTH = 32
+"""No sender's payload nests deeper; a body that does is refused before anything walks it."""
+
+
 def json_value(body: bytes | str) -> Any:
     try:
-        return json.loads(body)
+        value = json.loads(body)
+    except RecursionError:
+        raise IntakeError(400, "malformed_json", f"request body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError):
         raise IntakeError(400, "malformed_json", "request body is not valid JSON") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise IntakeError(400, "malformed_json", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest (without recursion: the input may be hostile)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node)
+    return deepest
 
 
 def json_object(body: bytes | str) -> dict[str, Any]:

@@ -208,6 +208,12 @@ BAD_REQUESTS = [
         "malformed_json",
     ),
     (
+        "JSON nested 10,000 levels deep",
+        {"content": b'{"a":' * 10_000 + b"1" + b"}" * 10_000, "headers": {"Content-Type": "application/json"}},
+        400,
+        "malformed_json",
+    ),
+    (
         "wrong content type",
         {"content": b"phone=1", "headers": {"Content-Type": "text/plain"}},
         415,

@@ -216,6 +216,13 @@ async def test_bad_requests_store_nothing(phones, mongo_client):
                 headers={"X-Api-Key": KEY, "Content-Type": "application/json"},
             )
         ).status_code == 400
+        deep = await http.post(
+            f"/v1/telephony/pbx-{hub.unique}/events",
+            content=b"[" * 10_000 + b"]" * 10_000,
+            headers={"X-Api-Key": KEY, "Content-Type": "application/json"},
+        )
+        assert deep.status_code == 400
+        assert "nests deeper" in deep.text
         assert (await _post(http, f"pbx-{hub.unique}", {**body, "caller": {"$ne": 1}})).status_code == 422
         assert (
             await http.post(
