@@ -25,14 +25,14 @@ Stored = Callable[[str, Any, list[Document]], None]
 A = TypeVar("A", bound=Aggregate)
 
 
-def _storable(value: Any) -> Any:
+def storable(value: Any) -> Any:
     """BSON has no Python Decimal: money is stored as its exact decimal string (read back as Decimal)."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):
-        return {k: _storable(v) for k, v in value.items()}
+        return {k: storable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_storable(v) for v in value]
+        return [storable(v) for v in value]
     return value
 
 
@@ -65,7 +65,7 @@ class AggregateStore(Generic[A]):
         self._on_stored = on_stored
 
     def to_document(self, aggregate: A) -> Document:
-        return {"_id": aggregate.id, **_storable(aggregate.model_dump(mode="python"))}
+        return {"_id": aggregate.id, **storable(aggregate.model_dump(mode="python"))}
 
     def from_document(self, doc: Document) -> A:
         aggregate = self.model.model_validate(doc)

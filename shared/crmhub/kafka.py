@@ -164,8 +164,13 @@ class EventConsumer:
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 10.0,
+        ready: Callable[[], asyncio.Event | None] = lambda: None,
     ) -> None:
         self.broker = broker
+        # What the handlers need before they may act (the service's copy of the team directory
+        # caught up): until then the message waits, uncommitted, instead of being decided on a
+        # half-read directory (an event for a known manager taken for an unknown one).
+        self.ready = ready
         self.topic = topic
         self.group_id = group_id
         self.handlers = {cls.event_type: handler for cls, handler in handlers.items()}
@@ -178,6 +183,9 @@ class EventConsumer:
         record = cast("ConsumerRecord[bytes, bytes]", msg.raw_message)
         headers = {k: v.decode(errors="replace") for k, v in record.headers}
         token = current_event_id.set(headers.get("ce_id"))
+        ready = self.ready()
+        if ready is not None and not ready.is_set():
+            await ready.wait()
         started = time.perf_counter()
         try:
             await self._handle(record, headers)

@@ -117,6 +117,7 @@ class HubService:
             handlers=handlers,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
+            ready=lambda: self.team.ready_event if self.team is not None else None,
         )
         consumer.subscribe(description=description)
         return consumer

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from faststream.specification import Specification, get_asyncapi_html
@@ -65,6 +66,21 @@ async def received_request(request: Request) -> Received:
 
 
 ReceivedDep = Annotated[Received, Depends(received_request)]
+
+_VERSION = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+
+def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+    """`If-Match: "<version>"` (the ETag a GET gave): the change applies only to that version."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _VERSION.match(if_match.strip())
+    if match is None:
+        raise ApiError(400, "bad_if_match", 'If-Match is the version its ETag gives, e.g. "3"')
+    return int(match.group(1))
+
+
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:

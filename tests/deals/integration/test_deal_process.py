@@ -29,7 +29,7 @@ from crmhub.schemas.team import Department
 from localservers import PYTHONPATH, RunningServer
 from support.kafka import eventually, headers_of, produce, read_topic
 from support.team import manager, publish_team
-from support.tokens import person_headers
+from support.tokens import admin_headers, person_headers
 
 pytestmark = pytest.mark.integration
 SECONDS_PER_DAY = "2"  # a rule day lasts 2 s: "call about payment in 2 days" is due after 4 s
@@ -138,15 +138,17 @@ async def test_the_client_process_from_a_converted_lead_to_the_review_task(infra
     # the same conversion delivered three times (a producer retry, a replay): one deal
     for _ in range(3):
         await publish(infra.kafka, converted(lead_id, team.anna, phone), lead_id)
+    # a marker on the same partition (same key), for Boris: once his deal exists, all three were consumed
+    marker = str(uuid.uuid4())
+    await publish(infra.kafka, converted(marker, team.boris, f"+7917{uuid.uuid4().int % 10_000_000:07d}"), lead_id)
     anna = person_headers(team.anna, "manager", department_id=team.sales)
     async with httpx.AsyncClient(base_url=deals.address, timeout=10) as http:
 
-        async def the_deal() -> list[dict[str, Any]]:
-            return (await http.get("/v1/deals", params={"manager_id": team.anna}, headers=anna)).json()["items"]
+        async def deals_of(who: str) -> list[dict[str, Any]]:
+            return (await http.get("/v1/deals", params={"manager_id": who}, headers=admin_headers())).json()["items"]
 
-        await eventually(the_deal, timeout=20)
-        await asyncio.sleep(1.0)  # the redeliveries are consumed too
-        found = await the_deal()
+        await eventually(lambda: deals_of(team.boris), timeout=20)
+        found = await deals_of(team.anna)
         assert len(found) == 1
         deal = found[0]
         deal_id = deal["id"]
@@ -444,20 +446,26 @@ async def test_reports_and_calls_become_activities_once_and_an_unknown_deal_is_d
         for _ in range(2):  # each delivered twice
             await publish(infra.kafka, report, deal_id)
             await publish(infra.kafka, call, call.call.call_id)
+        # markers on the same partitions (same keys): once they are recorded, the copies were consumed
+        note = DealActivityReported(deal_id=deal_id, report_id="1c-note-78", kind="note", text="marker")
+        await publish(infra.kafka, note, deal_id)
+        later = call.model_copy(update={"call": call.call.model_copy(update={"call_id": f"{call.call.call_id}-m"})})
+        await publish(infra.kafka, later, call.call.call_id)
         ghost = DealActivityReported(
             deal_id="deal-nosuchdeal", report_id=f"r-{uuid.uuid4().hex}", kind="payment_received"
         )
         await publish(infra.kafka, ghost, ghost.deal_id)
 
-        async def both() -> bool:
-            kinds = [a["kind"] for a in (await http.get(f"/v1/deals/{deal_id}", headers=anna)).json()["activities"]]
-            return "invoice_issued" in kinds and "call_linked" in kinds
+        async def markers() -> bool:
+            ids = [a["details"] for a in (await http.get(f"/v1/deals/{deal_id}", headers=anna)).json()["activities"]]
+            return any(d.get("report_id") == "1c-note-78" for d in ids) and any(
+                d.get("call_id") == later.call.call_id for d in ids
+            )
 
-        await eventually(both, timeout=20)
-        await asyncio.sleep(1.5)
+        await eventually(markers, timeout=20)
         activities = (await http.get(f"/v1/deals/{deal_id}", headers=anna)).json()["activities"]
-        assert sorted(a["kind"] for a in activities) == ["call_linked", "invoice_issued"]
-        linked = next(a for a in activities if a["kind"] == "call_linked")
+        assert sorted(a["kind"] for a in activities) == ["call_linked", "call_linked", "invoice_issued", "note"]
+        linked = next(a for a in activities if a["details"].get("call_id") == call.call.call_id)
         assert linked["details"]["talk_seconds"] == 42
         assert linked["manager_id"] == team.anna
 

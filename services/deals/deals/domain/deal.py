@@ -295,9 +295,6 @@ class Deal(TaskHolder):
 
     # --- activities ------------------------------------------------------------------------------
 
-    def next_activity_id(self) -> str:
-        return f"a{self.activity_seq + 1}"
-
     def has_activity(self, activity_id: str) -> bool:
         return any(a.id == activity_id for a in self.activities)
 

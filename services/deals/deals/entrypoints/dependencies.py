@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from crmhub.aggregate import NotFound
-from crmhub.web import ApiError
+from crmhub.web import ApiError, ExpectedVersion
 from deals.domain.deal import DealRefused
 from deals.domain.pipeline import InvalidMove
 from deals.domain.tasks import NoSuchTask, TaskConflict
@@ -25,21 +24,6 @@ def _deals(request: Request) -> Deals:
 
 
 DealsDep = Annotated[Deals, Depends(_deals)]
-
-_VERSION = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
-
-
-def _expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
-    """`If-Match: "<version>"` (the ETag of `GET /v1/deals/{id}`): the change applies only to that version."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    match = _VERSION.match(if_match.strip())
-    if match is None:
-        raise ApiError(400, "bad_if_match", 'If-Match is the deal\'s version as its ETag gives it, e.g. "3"')
-    return int(match.group(1))
-
-
-ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 
 
 async def answer(action: Awaitable[T]) -> T:
@@ -62,6 +46,9 @@ async def answer(action: Awaitable[T]) -> T:
         raise ApiError(403, "forbidden", str(exc)) from None
     except ValueError as exc:
         raise ApiError(422, "validation_failed", str(exc), field="manager_id") from None
+
+
+__all__ = ["DealsDep", "ExpectedVersion", "answer", "etag"]
 
 
 def etag(version: int | None) -> dict[str, Any]:

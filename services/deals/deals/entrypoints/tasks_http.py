@@ -12,7 +12,7 @@ from crmhub.access import CallerDep, Policy
 from crmhub.auth import Principal
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import require_json_body
-from deals.domain.tasks import Task
+from deals.domain.tasks import Task, holder_of
 from deals.entrypoints.dependencies import DealsDep, answer
 from deals.entrypoints.schemas import (
     CancelTask,
@@ -34,8 +34,8 @@ Actor = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=(
 
 
 def _view(deps: Deals, task: Task, task_id: str) -> TaskView:
-    deal_id = task_id.rpartition("-t")[0]
-    return TaskView.of(task, deal_id=deal_id if deal_id.startswith("deal-") else None, client=None, now=deps.now())
+    holder = holder_of(task_id)
+    return TaskView.of(task, deal_id=holder if holder.startswith("deal-") else None, client=None, now=deps.now())
 
 
 def tasks_router() -> APIRouter:

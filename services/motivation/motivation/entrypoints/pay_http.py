@@ -7,13 +7,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from crmhub.access import CallerDep, Policy
 from crmhub.auth import Principal
 from crmhub.schemas.team import ENTITY_ID_PATTERN
-from crmhub.web import ApiError, require_json_body
+from crmhub.web import ApiError, ExpectedVersion, require_json_body
 from motivation.domain.activity import PERIOD_FORMAT
 from motivation.domain.pay import Money, PayRules, Plan
 from motivation.service_layer import pay
@@ -45,15 +45,6 @@ class PayProfile(BaseModel):
 class Reopen(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise ApiError(400, "bad_if_match", 'If-Match is the plan\'s version, e.g. "2"')
-    return int(value)
 
 
 def _department_of(deps: Pay, principal: Principal, department_id: str) -> None:
@@ -96,10 +87,10 @@ def pay_router() -> APIRouter:
         scope: str,
         scope_id: str,
         body: Plan,
-        if_match: str | None,
+        expected: int | None,
         response: Response,
     ) -> dict[str, Any]:
-        stored, created = await _answer(pay.set_plan(deps, caller, period, scope, scope_id, body, _version(if_match)))
+        stored, created = await _answer(pay.set_plan(deps, caller, period, scope, scope_id, body, expected))
         response.status_code = 201 if created else 200
         response.headers["ETag"] = f'"{stored["version"]}"'
         return dict(stored)
@@ -113,10 +104,10 @@ def pay_router() -> APIRouter:
         department_id: IdPath,
         body: Plan,
         response: Response,
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        expected: ExpectedVersion,
     ) -> dict[str, Any]:
         _department_of(deps, principal, department_id)
-        return await put_plan(deps, principal, caller, period, "department", department_id, body, if_match, response)
+        return await put_plan(deps, principal, caller, period, "department", department_id, body, expected, response)
 
     @router.put(
         "/v1/plans/{period}/managers/{manager_id}", summary="Set a manager's own plan (overrides the department's)"
@@ -129,13 +120,13 @@ def pay_router() -> APIRouter:
         manager_id: IdPath,
         body: Plan,
         response: Response,
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        expected: ExpectedVersion,
     ) -> dict[str, Any]:
         manager = deps.directory.manager(manager_id)
         if manager is None:
             raise ApiError(422, "validation_failed", f"no manager {manager_id!r}", field="manager_id")
         _department_of(deps, principal, manager.department_id)
-        return await put_plan(deps, principal, caller, period, "manager", manager_id, body, if_match, response)
+        return await put_plan(deps, principal, caller, period, "manager", manager_id, body, expected, response)
 
     @router.get("/v1/plans/{period}/departments/{department_id}", summary="A department's plan in force, and its facts")
     async def get_department_plan(

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crmhub.aggregate_store import storable
 from crmhub.audit import Caller, audit_record
 from crmhub.events import CloudEvent, new_event
 from crmhub.mongo import Document
@@ -203,16 +204,22 @@ async def pay_book(deps: Pay, period: str, manager_ids: list[str]) -> PayBook:
     )
 
 
+async def _plans_only(deps: Pay, period: str) -> PayBook:
+    return PayBook(plans=await deps.store.plans_up_to(period), rules={}, profiles={})
+
+
 async def effective_plan(deps: Pay, period: str, scope: str, scope_id: str) -> tuple[Plan, str] | None:
-    return (await pay_book(deps, period, [])).plan(period, scope, scope_id)
+    return (await _plans_only(deps, period)).plan(period, scope, scope_id)
 
 
 async def manager_plan(deps: Pay, period: str, manager: Manager) -> tuple[Plan, str, str] | None:
-    return (await pay_book(deps, period, [])).manager_plan(period, manager)
+    return (await _plans_only(deps, period)).manager_plan(period, manager)
 
 
 async def rules_for(deps: Pay, department_id: str) -> tuple[PayRules, str]:
-    return (await pay_book(deps, "0000-01", [])).rules_for(department_id, deps.default_rules)
+    doc = await deps.store.pay_rules(department_id)
+    book = PayBook(plans={}, rules={department_id: doc} if doc else {}, profiles={})
+    return book.rules_for(department_id, deps.default_rules)
 
 
 # --- payouts ------------------------------------------------------------------------------------------
@@ -329,7 +336,8 @@ async def close(deps: Pay, caller: Caller, period: str) -> dict[str, Any]:
         adjustment = late.get(manager.id)
         if adjustment:
             explained["adjustments"] = adjustment["amount"]
-            explained["lines"].insert(-1, {"line": "adjustments", **adjustment})
+            line = {k: v for k, v in adjustment.items() if k != "counters"}
+            explained["lines"].insert(-1, {"line": "adjustments", **line})
             explained["total"] = (explained["total"] + adjustment["amount"]).quantize(Decimal("0.01"))
         fulfilments.setdefault(manager.department_id, []).append(explained["sales_fulfilment_percent"])
         total += explained["total"]
@@ -360,7 +368,7 @@ async def close(deps: Pay, caller: Caller, period: str) -> dict[str, Any]:
             time=now,
         )
         payouts.append(
-            _storable(
+            storable(
                 {
                     "_id": f"{period}:{manager.id}",
                     **explained,
@@ -388,7 +396,7 @@ async def close(deps: Pay, caller: Caller, period: str) -> dict[str, Any]:
         subject=f"period:{period}",
         time=now,
     )
-    snapshot = {m: _storable({"kpis": d.get("kpis", {}), "revenue": d.get("revenue", {})}) for m, d in counters.items()}
+    snapshot = {m: storable({"kpis": d.get("kpis", {}), "revenue": d.get("revenue", {})}) for m, d in counters.items()}
     body = {
         "state": "closed",
         "revision": revision,
@@ -434,7 +442,7 @@ async def _late_adjustments(
         now_counts = counters.get(manager.id)
         if now_counts is None:
             continue
-        current = _storable({"kpis": now_counts.get("kpis", {}), "revenue": now_counts.get("revenue", {})})
+        current = storable({"kpis": now_counts.get("kpis", {}), "revenue": now_counts.get("revenue", {})})
         before = paid_marks.get(manager.id) or snapshot.get(manager.id) or {"kpis": {}, "revenue": {}}
         if current == before:
             continue
@@ -456,16 +464,6 @@ async def _late_adjustments(
             "counters": current,
         }
     return found
-
-
-def _storable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(v) for v in value]
-    return value
 
 
 async def _realism(
