@@ -122,4 +122,33 @@ else
   say "npm not found: the single sign-on tests cannot start their OpenID Connect provider"
 fi
 [ -d "$oidc_home/node_modules" ] && ln -sfn "$oidc_home/node_modules" "$here/oidc/node_modules"
+# --- Browser assets the services serve themselves (Swagger UI, AsyncAPI), so /docs and /asyncapi
+#     render on a closed network; from npm, keyed by the lock's hash ---------------------------------
+assets_src="$root/shared/crmhub/ui_assets"
+assets_hash=$(cat "$assets_src/package.json" "$assets_src/package-lock.json" | sha256sum | cut -c1-12)
+assets_home="$cache/ui-assets-$assets_hash"
+if [ -f "$assets_home/.complete" ]; then
+  say "ui assets reused: $assets_home"
+elif command -v npm >/dev/null; then
+  say "installing ui assets (swagger-ui-dist, @asyncapi/react-component) from npm"
+  rm -rf "$assets_home"
+  mkdir -p "$assets_home"
+  cp "$assets_src/package.json" "$assets_src/package-lock.json" "$assets_home/"
+  (cd "$assets_home" && npm ci --no-audit --no-fund --silent --omit=dev)
+  touch "$assets_home/.complete"
+else
+  say "npm not found: /docs and /asyncapi will say their assets are missing"
+fi
+[ -d "$assets_home/node_modules" ] && ln -sfn "$assets_home/node_modules" "$assets_src/node_modules"
+
+# --- Headless Chromium and pdftotext for the browser tests of the reports page (Debian packages) --
+if command -v chromium >/dev/null && command -v pdftotext >/dev/null; then
+  say "chromium and pdftotext found"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  say "installing chromium, poppler-utils and fonts from Debian's packages"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium poppler-utils fonts-dejavu-core >/dev/null) || say "could not install chromium: the browser tests will fail"
+else
+  say "chromium or pdftotext missing and not root: install the Debian packages chromium and poppler-utils"
+fi
 say "ready (cache: $cache)"

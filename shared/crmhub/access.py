@@ -23,10 +23,17 @@ from crmhub.web import ApiError
 log = logging.getLogger("crmhub.access")
 
 
+SESSION_COOKIE = "crmhub_session"
+
+
 class Policy:
-    def __init__(self, *roles: Role, scopes: tuple[str, ...] = ()) -> None:
+    """`cookie=True` also takes the access token from the HttpOnly, SameSite=Strict session
+    cookie a page's sign-in form sets: only for pages that read (GET), never for changes."""
+
+    def __init__(self, *roles: Role, scopes: tuple[str, ...] = (), cookie: bool = False) -> None:
         self.roles = frozenset(roles)
         self.scopes = frozenset(scopes)
+        self.cookie = cookie
 
     def __repr__(self) -> str:
         return f"Policy(roles={sorted(self.roles)}, scopes={sorted(self.scopes)})"
@@ -37,7 +44,7 @@ class Policy:
         return bool(principal.roles & self.roles)
 
     async def __call__(self, request: Request) -> Principal:
-        principal = await authenticate(request)
+        principal = await authenticate(request, cookie=self.cookie)
         if not self.admits(principal):
             raise ApiError(
                 403,
@@ -46,6 +53,21 @@ class Policy:
             )
         request.state.principal = principal
         return principal
+
+
+class PagePolicy(Policy):
+    """The policy of a page people open in a browser: the token may come from the session
+    cookie, and a refusal is handed to the page (to show its sign-in form with the status)
+    instead of being answered as JSON."""
+
+    def __init__(self, *roles: Role, scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(*roles, scopes=scopes, cookie=True)
+
+    async def __call__(self, request: Request) -> Principal | ApiError:  # type: ignore[override]
+        try:
+            return await super().__call__(request)
+        except ApiError as refused:
+            return refused
 
 
 class Public:
@@ -58,9 +80,11 @@ class Public:
         return None
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request, *, cookie: bool = False) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if cookie and not header and request.method == "GET" and request.cookies.get(SESSION_COOKIE):
+        scheme, token = "bearer", request.cookies[SESSION_COOKIE]
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
             401,

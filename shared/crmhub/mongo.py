@@ -47,8 +47,10 @@ async def update_once(
     update: Mapping[str, Any],
     *,
     upsert: bool = False,
+    keep: int = APPLIED_EVENTS_KEPT,
 ) -> bool:
-    """Apply `update` to one document unless that document already recorded `event_id`.
+    """Apply `update` to one document unless that document already recorded `event_id` (among
+    the last `keep` it applied: size it above the redeliveries one document can see).
 
     The guard and the effect are one atomic single-document update, so a redelivered event
     (a consumer killed before it committed) finds its id recorded and changes nothing.
@@ -56,7 +58,7 @@ async def update_once(
     """
     guarded = dict(update)
     push = dict(guarded.get("$push", {}))
-    push["applied_events"] = {"$each": [event_id], "$slice": -APPLIED_EVENTS_KEPT}
+    push["applied_events"] = {"$each": [event_id], "$slice": -keep}
     guarded["$push"] = push
     try:
         result = await collection.update_one(

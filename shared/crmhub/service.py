@@ -295,7 +295,14 @@ class HubService:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=self.title, description=self.description, version=self.version, lifespan=lifespan)
+        app = FastAPI(
+            title=self.title,
+            description=self.description,
+            version=self.version,
+            lifespan=lifespan,
+            docs_url=None,  # /docs is served with local assets (crmhub.web), not from a CDN
+            redoc_url=None,
+        )
         install(app, max_body_bytes=self.settings.max_body_bytes)
         checks: dict[str, ReadinessCheck] = {"mongodb": self._check_mongo, "kafka": self._check_kafka}
         if self.team is not None:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from faststream.specification import Specification, get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -285,7 +289,43 @@ def add_operational_routes(
         return asyncapi().to_jsonable()
 
     @router.get("/asyncapi", summary="AsyncAPI document, rendered", response_class=HTMLResponse)
-    async def asyncapi_html() -> HTMLResponse:
-        return HTMLResponse(get_asyncapi_html(asyncapi(), try_it_out_path=None))
+    async def asyncapi_html(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        html = get_asyncapi_html(
+            asyncapi(),
+            try_it_out_path=None,
+            asyncapi_js_url=f"{root}/static/asyncapi/browser/standalone/index.js",
+            asyncapi_css_url=f"{root}/static/asyncapi/styles/default.min.css",
+        )
+        return HTMLResponse(_OUTSIDE_ICONS.sub("", html))
+
+    @router.get("/docs", summary="OpenAPI document, rendered (Swagger UI)", response_class=HTMLResponse)
+    async def swagger_html(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} — API",
+            swagger_js_url=f"{root}/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/swagger-ui/favicon-32x32.png",
+        )
 
     app.include_router(router)
+    assets = ui_assets()
+    for path, package in (("/static/swagger-ui", "swagger-ui-dist"), ("/static/asyncapi", "@asyncapi/react-component")):
+        folder = assets / package
+        if folder.is_dir():
+            app.mount(path, StaticFiles(directory=folder.resolve()), name=package)
+        else:
+            log.warning("%s is missing (%s): run `make provision`; %s will not render", package, folder, path)
+
+
+# FastStream's AsyncAPI page links its icons from asyncapi.com; a closed network cannot reach it.
+_OUTSIDE_ICONS = re.compile(r'\s*<link rel="icon"[^>]*href="https?://[^"]*">')
+
+
+def ui_assets() -> Path:
+    """Where the browser assets (npm packages installed by `make provision`, or by the image's
+    build) are: CRMHUB_UI_ASSETS, else shared/crmhub/ui_assets/node_modules."""
+    configured = os.environ.get("CRMHUB_UI_ASSETS")
+    return Path(configured) if configured else Path(__file__).parent / "ui_assets" / "node_modules"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -27,20 +28,23 @@ from crmhub.service import HubService, serve
 from motivation.adapters.audit_store import AuditLog
 from motivation.adapters.credentials import AccountStore, ApiTokenStore, KeyRing, OneTimeLinks
 from motivation.adapters.pay_store import PayStore
+from motivation.adapters.report_store import ReportStore
 from motivation.adapters.team_store import department_store, manager_store
 from motivation.bootstrap import bootstrap
 from motivation.domain.accounts import SignInPolicy
-from motivation.entrypoints import counting
+from motivation.entrypoints import counting, reporting
 from motivation.entrypoints.api_tokens_http import api_tokens_router
 from motivation.entrypoints.audit_http import audit_router
 from motivation.entrypoints.auth_http import auth_router
 from motivation.entrypoints.links_http import links_router
 from motivation.entrypoints.pay_http import pay_router
+from motivation.entrypoints.reports_http import reports_router
 from motivation.entrypoints.team_http import team_router
 from motivation.service_layer import audit
 from motivation.service_layer.auth import Auth, ensure_first_admin
 from motivation.service_layer.links import Links, confirmation_request
 from motivation.service_layer.pay import Pay
+from motivation.service_layer.reports import Reports
 from motivation.settings import MotivationSettings
 
 DIRECTORY_EVENTS = frozenset({DepartmentUpserted.event_type, ManagerUpserted.event_type, ApiTokenUpserted.event_type})
@@ -165,9 +169,26 @@ def build_app(settings: MotivationSettings | None = None) -> FastAPI:
 
     service.on_startup(adopt_salaries)
 
-    app = service.http_app(
-        team_router(), auth_router(), audit_router(), api_tokens_router(), links_router(), pay_router()
+    report_deps = Reports(
+        store=ReportStore(service.db),
+        directory=directory,
+        pay=pay_deps,
+        timezone=ZoneInfo(settings.reports_timezone),
+        now=lambda: datetime.now(UTC),
+        third_ring_seconds=settings.third_ring_seconds,
     )
+    reporting.subscribe(service, report_deps)
+
+    app = service.http_app(
+        team_router(),
+        auth_router(),
+        audit_router(),
+        api_tokens_router(),
+        links_router(),
+        pay_router(),
+        reports_router(),
+    )
+    app.state.reports = report_deps
     app.state.pay = pay_deps
     app.state.links = one_time
     app.state.audit = audit_log

@@ -42,3 +42,7 @@ class MotivationSettings(HubSettings):
     few_share: Decimal = Field(default=Decimal("0.3"), gt=0, lt=1)
     # How often events parked for a manager the directory did not know are tried again.
     parked_retry_seconds: float = 10.0
+    # Reports (docs/reports.md): the company's calendar for reports' days, weeks and months ...
+    reports_timezone: str = "Europe/Moscow"
+    # ... and an inbound call answered within this many seconds of ringing counts as "by the third ring".
+    third_ring_seconds: float = Field(default=15.0, gt=0, le=120)
