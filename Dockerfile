@@ -1,5 +1,12 @@
 # One image recipe for every hub service; pick one with --target (compose does).
 # The process is the same one `make run` starts: `python -m <service>`, configured by environment.
+# Swagger UI and the AsyncAPI component, from npm at build time: /docs and /asyncapi render on a
+# closed network (crmhub.web serves them from shared/crmhub/ui_assets/node_modules).
+FROM node:20-slim AS ui-assets
+WORKDIR /assets
+COPY shared/crmhub/ui_assets/package.json shared/crmhub/ui_assets/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -10,6 +17,8 @@ RUN pip install --no-cache-dir -r requirements.lock \
  && useradd --system --uid 10001 --home /app hub
 COPY shared shared
 COPY services services
+COPY --from=ui-assets /assets/node_modules/swagger-ui-dist shared/crmhub/ui_assets/node_modules/swagger-ui-dist
+COPY --from=ui-assets /assets/node_modules/@asyncapi/react-component shared/crmhub/ui_assets/node_modules/@asyncapi/react-component
 COPY deploy/demo deploy/demo
 USER hub
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=5 \

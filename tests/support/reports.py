@@ -212,3 +212,35 @@ async def publish_october(kafka: str, c: Company) -> dict[str, Any]:
         "deals_won": {c.anna: 1, c.boris: 1},
         "deals_lost": {c.anna: 0, c.boris: 1},
     }
+
+
+OCTOBER_TOTALS = {
+    "deals_lost": 1,
+    "revenue": "230000.50",
+    "leads_assigned": 3,
+    "meetings_held": 1,
+    "callbacks_made": 1,
+    "leads_taken": 3,
+    "calls_incoming": 2,
+}
+
+
+async def await_october(http: Any, c: Company, timeout: float = 40) -> None:
+    """Wait until the reports show the whole month (the department's totals), or fail saying what they show."""
+    import pytest
+
+    from support.kafka import eventually
+
+    seen: dict[str, Any] = {}
+
+    async def counted() -> bool:
+        for report in ("sales", "funnel", "responsiveness"):
+            params = {"from": "2026-10-01", "to": "2026-10-31", "department": c.department}
+            got = (await http.get(f"/v1/reports/{report}", params=params)).json()
+            seen.update({k: v for k, v in got["totals"].items() if k in OCTOBER_TOTALS})
+        return seen == OCTOBER_TOTALS
+
+    try:
+        await eventually(counted, timeout=timeout, interval=0.5)
+    except AssertionError:
+        pytest.fail(f"the reports did not reach {OCTOBER_TOTALS}: {seen}")

@@ -14,8 +14,7 @@ import httpx
 import openpyxl
 import pytest
 
-from support.kafka import eventually
-from support.reports import company, publish_october
+from support.reports import await_october, company, publish_october
 from support.tokens import admin_headers, person_headers
 
 pytestmark = pytest.mark.integration
@@ -28,27 +27,7 @@ async def october(infra, run_service, unique):
     expected = await publish_october(infra.kafka, c)
     motivation = run_service("motivation")
     async with httpx.AsyncClient(base_url=motivation.address, timeout=20, headers=admin_headers()) as http:
-        want = {
-            "deals_lost": 1,
-            "revenue": "230000.50",
-            "leads_assigned": 3,
-            "meetings_held": 1,
-            "callbacks_made": 1,
-            "leads_taken": 3,
-            "calls_incoming": 2,
-        }
-        seen: dict[str, Any] = {}
-
-        async def everything_counted() -> bool:
-            for report in ("sales", "funnel", "responsiveness"):
-                got = (await http.get(f"/v1/reports/{report}", params={**OCTOBER, "department": c.department})).json()
-                seen.update({k: v for k, v in got["totals"].items() if k in want})
-            return seen == want
-
-        try:
-            await eventually(everything_counted, timeout=40, interval=0.5)
-        except AssertionError:
-            pytest.fail(f"the reports did not reach {want}: {seen}")
+        await await_october(http, c)
         yield c, expected, http, motivation
 
 

@@ -79,6 +79,15 @@ def chart_spec(report: dict[str, Any], lang: str) -> dict[str, Any] | None:
     return chart.properties(width=WIDTH, height=280, title=f"{report['title']}: {column['label']}").to_dict()  # type: ignore[no-any-return]
 
 
+# Axis numbers as the locale writes them (1 200 000 in Russian, 1,200,000 in English).
+NUMBER_LOCALES = {
+    "ru": {"decimal": ",", "thousands": "\u00a0", "grouping": [3], "currency": ["", "\u00a0₽"]},
+    "en": {"decimal": ".", "thousands": ",", "grouping": [3], "currency": ["$", ""]},
+}
+
+
 def chart_svg(report: dict[str, Any], lang: str) -> str | None:
     spec = chart_spec(report, lang)
-    return None if spec is None else str(vl_convert.vegalite_to_svg(spec))
+    if spec is None:
+        return None
+    return str(vl_convert.vegalite_to_svg(spec, format_locale=NUMBER_LOCALES.get(lang, NUMBER_LOCALES["en"])))

@@ -406,7 +406,7 @@ def _sales(m: Mapping[str, int], currency: str) -> Values:
         "average_deal": _money(won_amount // won) if won else None,
         "deals_lost": lost,
         "win_rate": _share(won, won + lost),
-        "lost_reasons": {k[5:]: v for k, v in sorted(m.items()) if k.startswith("lost_") and v},
+        "lost_reasons": {k[5:].replace("_", " "): v for k, v in sorted(m.items()) if k.startswith("lost_") and v},
     }
 
 

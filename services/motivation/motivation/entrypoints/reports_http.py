@@ -157,7 +157,12 @@ def reports_router() -> APIRouter:
         if result is not None and fmt in ("csv", "xlsx"):
             return _file(result, fmt, lang)
         svg = await asyncio.to_thread(chart_svg, result, lang) if result is not None else None
-        here = {k: v for k, v in request.query_params.multi_items() if k != "format"}
+
+        def link(**changes: str) -> str:
+            """This page with some parameters changed (empty form fields left out)."""
+            kept = [(k, v) for k, v in request.query_params.multi_items() if v and k != "format" and k not in changes]
+            return "?" + urlencode(kept + list(changes.items()))
+
         html = TEMPLATES.get_template("reports.html").render(
             lang=lang,
             principal=principal,
@@ -173,7 +178,7 @@ def reports_router() -> APIRouter:
             departments=sorted(deps.directory.departments.values(), key=lambda d: d.name),
             managers=sorted(deps.directory.managers.values(), key=lambda m: m.name),
             fmt=lambda value, kind: formatted(value, kind, lang, result["currency"] if result else "RUB"),
-            link=lambda **changes: "?" + urlencode(list({**here, **changes}.items())),
+            link=link,
         )
         return HTMLResponse(html, status_code=200 if error is None else status)
 
