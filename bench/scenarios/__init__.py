@@ -14,6 +14,7 @@ from scenarios import (
     leads_intake,
     motivation_pay,
     notifier_delivery,
+    reports,
     team_directory,
     telephony_intake,
 )
@@ -52,4 +53,5 @@ SCENARIOS: dict[str, ModuleType] = {
     "telephony_intake": telephony_intake,
     "deals_pipeline": deals_pipeline,
     "motivation_pay": motivation_pay,
+    "reports": reports,
 }

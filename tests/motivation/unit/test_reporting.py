@@ -21,6 +21,7 @@ from motivation.domain.reporting import (
     build_rows,
     cell_key,
     facts_of,
+    lean,
     measure_name,
     month_end,
     parse_query,
@@ -331,3 +332,20 @@ def test_an_empty_period_is_a_report_of_zeros():
     assert rows == []
     assert (totals["leads_taken"], totals["sla_share"], totals["callback_p50_seconds"]) == (0, None, None)
     assert month_end(date(2028, 2, 1)) == date(2028, 2, 29)
+
+
+def lean_roll_up(days: list[Cell]) -> list[Cell]:
+    """The months' totals by manager and department alone, as the store keeps them too."""
+    return roll_up(
+        [Cell(c.day, {"manager": c.dims["manager"], "department": c.dims["department"]}, c.measures) for c in days]
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells, st.sampled_from([(), ("manager",), ("month",), ("manager", "quarter"), ("department",)]))
+def test_the_lean_totals_answer_reports_by_manager_department_and_period(found, grouping):
+    query = q(from_="2026-01", to="2026-04", group_by=",".join(grouping))
+    assert lean(query)
+    assert summed(query, lean_roll_up(found)).groups == summed(query, found).groups
+    assert not lean(q(group_by="product"))
+    assert not lean(q(region="Москва"))

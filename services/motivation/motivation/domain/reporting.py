@@ -647,6 +647,15 @@ def whole_months(query: ReportQuery) -> list[date]:
     return months
 
 
+LEAN_DIMENSIONS = frozenset({"manager", "department"})
+
+
+def lean(query: ReportQuery) -> bool:
+    """Whether the months' totals by manager and department alone answer the query (no grouping
+    or filter by region, product, source, campaign or line)."""
+    return all(g in LEAN_DIMENSIONS or g in BUCKETS for g in query.group_by) and set(query.filters) <= LEAN_DIMENSIONS
+
+
 def months_touched(start: date, end: date) -> list[date]:
     months = []
     month = start.replace(day=1)

@@ -3,6 +3,7 @@ report request from it (docs/reports.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,9 +24,11 @@ from motivation.domain.reporting import (
     Cell,
     Column,
     ReportQuery,
+    Sums,
     build_rows,
     change_percent,
     facts_of,
+    lean,
     month_end,
     months_touched,
     reference_needed,
@@ -125,7 +128,9 @@ def labeller(deps: Reports, lang: str) -> Callable[[str, str], str]:
 async def _cells(deps: Reports, query: ReportQuery) -> list[Cell]:
     whole = set(whole_months(query))
     touched = months_touched(query.start, query.end)
-    return await deps.store.load([m for m in touched if m not in whole], sorted(whole), query.filters.get("manager"))
+    return await deps.store.load(
+        [m for m in touched if m not in whole], sorted(whole), query.filters.get("manager"), lean=lean(query)
+    )
 
 
 def _columns(columns: tuple[Column, ...], lang: str) -> list[dict[str, str]]:
@@ -139,7 +144,12 @@ async def run(deps: Reports, query: ReportQuery, lang: str = "en") -> dict[str, 
         return await _plan_report(deps, query, lang)
     definition = REPORTS[query.report]
     label = labeller(deps, lang)
-    sums = summed(query, await _cells(deps, query), definition.reads)
+    previous = query.previous()
+    if definition.compare:  # this period and the one before, read side by side
+        cells, previous_cells = await asyncio.gather(_cells(deps, query), _cells(deps, previous))
+    else:
+        cells, previous_cells = await _cells(deps, query), []
+    sums = summed(query, cells, definition.reads)
     rows, totals = build_rows(query, sums, label, definition.compute)
     columns = list(definition.columns)
     result: dict[str, Any] = {
@@ -153,28 +163,22 @@ async def run(deps: Reports, query: ReportQuery, lang: str = "en") -> dict[str, 
         "chart_column": definition.chart_column,
     }
     if definition.compare:
-        columns += await _compare(deps, query, rows, totals, lang)
+        columns += await _compare(deps, query, rows, totals, summed(previous, previous_cells, definition.reads))
     result |= {"columns": _columns(tuple(columns), lang), "rows": rows, "totals": totals}
     return dict(shown(result))
 
 
 async def _compare(
-    deps: Reports, query: ReportQuery, rows: list[dict[str, Any]], totals: dict[str, Any], lang: str
+    deps: Reports, query: ReportQuery, rows: list[dict[str, Any]], totals: dict[str, Any], previous_sums: Sums
 ) -> list[Column]:
     """Add the previous period's revenue and deals won to each group (not to period buckets),
     and the revenue plan where plans are set (whole months, by manager or department)."""
-    previous = query.previous()
     added = [
         Column("revenue_previous", "Revenue, previous period", "Выручка, прошлый период", "money"),
         Column("revenue_change", "Change, %", "Изменение, %", "percent"),
     ]
     by_period = any(g in BUCKETS for g in query.group_by)
-    before_rows, before_totals = build_rows(
-        previous,
-        summed(previous, await _cells(deps, previous), REPORTS["sales"].reads),
-        lambda g, v: v,
-        REPORTS["sales"].compute,
-    )
+    before_rows, before_totals = build_rows(query.previous(), previous_sums, lambda g, v: v, REPORTS["sales"].compute)
     before = {tuple(r["key"].values()): r["values"] for r in before_rows}
     for row in rows:
         old = None if by_period else before.get(tuple(row["key"].values()), {}).get("revenue", Decimal(0))
