@@ -13,6 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app/shared:/app/services/leads:/app/services/telephony:/app/services/deals:/app/services/motivation:/app/services/notifier
 WORKDIR /app
 COPY requirements.lock .
+# Pango and fonts for WeasyPrint (documents rendered to PDF, docs/documents.md)
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir -r requirements.lock \
  && useradd --system --uid 10001 --home /app hub
 COPY shared shared

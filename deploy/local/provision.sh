@@ -141,13 +141,13 @@ else
 fi
 [ -d "$assets_home/node_modules" ] && ln -sfn "$assets_home/node_modules" "$assets_src/node_modules"
 
-# --- Headless Chromium and pdftotext for the browser tests of the reports page (Debian packages) --
-if command -v chromium >/dev/null && command -v pdftotext >/dev/null; then
-  say "chromium and pdftotext found"
+# --- Headless Chromium and pdftotext for the browser tests, Pango for WeasyPrint's PDFs (Debian) ----
+if command -v chromium >/dev/null && command -v pdftotext >/dev/null && ldconfig -p | grep -q libpangoft2; then
+  say "chromium, pdftotext and pango found"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   say "installing chromium, poppler-utils and fonts from Debian's packages"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium poppler-utils fonts-dejavu-core >/dev/null) || say "could not install chromium: the browser tests will fail"
+    chromium poppler-utils fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 >/dev/null) || say "could not install chromium: the browser tests will fail"
 else
   say "chromium or pdftotext missing and not root: install the Debian packages chromium and poppler-utils"
 fi

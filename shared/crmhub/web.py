@@ -224,6 +224,15 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not bad input: on record with its traceback and request id, answered as JSON
+        log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(
+            error_body("internal", "an unexpected error on our side; it is in the service's log with its traceback"),
+            status_code=500,
+        )
+
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex

@@ -4,6 +4,8 @@ cases -> routes, subscribers and timers, in one process."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -14,6 +16,8 @@ from crmhub.schemas.deals import (
     DealCreated,
     DealStageChanged,
     DealUpdated,
+    DocumentCreated,
+    DocumentSent,
     TaskCancelled,
     TaskCompleted,
     TaskCreated,
@@ -24,6 +28,8 @@ from crmhub.schemas.deals import (
 )
 from crmhub.service import HubService, serve
 from deals.adapters.deal_store import DealStore
+from deals.adapters.document_store import DocumentStore, kept_secret
+from deals.adapters.document_templates import DocumentTemplates
 from deals.adapters.playbook_files import load_playbook
 from deals.bootstrap import bootstrap
 from deals.domain.deal import Deal
@@ -31,8 +37,10 @@ from deals.domain.rules import parse_offset
 from deals.domain.tasks import ClientTasks
 from deals.entrypoints import consumers, timers
 from deals.entrypoints.deals_http import deals_router
+from deals.entrypoints.documents_http import documents_router
 from deals.entrypoints.process_http import process_router
 from deals.entrypoints.tasks_http import tasks_router
+from deals.service_layer.documents import Documents
 from deals.settings import DealsSettings
 
 
@@ -75,8 +83,27 @@ def build_app(settings: DealsSettings | None = None) -> FastAPI:
     service.on_startup(store.ensure_indexes)
     consumers.subscribe(service, deps)
     timers.register(service, deps)
-    app = service.http_app(deals_router(), tasks_router(), process_router())
+
+    document_store = DocumentStore(service.db, on_stored=service.nudge_relay)
+    docs = Documents(
+        deals=deps,
+        store=document_store,
+        templates=DocumentTemplates.load(Path(settings.documents_dir) if settings.documents_dir else None),
+        public_url=settings.public_url or f"http://127.0.0.1:{settings.http_port}",
+        link_secret=settings.link_secret or "",
+        timezone=ZoneInfo(settings.documents_timezone),
+    )
+    service.publishes(DocumentCreated, DocumentSent)
+    service.outbox(document_store.documents)
+
+    async def link_key() -> None:
+        if not docs.link_secret:
+            docs.link_secret = await kept_secret(service.db["service_keys"], "document_links")
+
+    service.on_startup(link_key)
+    app = service.http_app(deals_router(), tasks_router(), process_router(), documents_router())
     app.state.deals = deps
+    app.state.documents = docs
     app.state.service_name = settings.service_name
     return app
 

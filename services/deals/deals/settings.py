@@ -1,4 +1,6 @@
-from pydantic import field_validator
+from pathlib import Path
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from crmhub.settings import HubSettings
@@ -26,6 +28,16 @@ class DealsSettings(HubSettings):
     task_overdue_grace: str = "1h"
     # The language of the texts the rules write (task titles, alerts): ru or en.
     language: str = "ru"
+    # Documents (docs/documents.md): the folder of templates.json, the HTML templates and
+    # seller.json; unset = the built-in invoice, proposal and delivery act.
+    documents_dir: Path | None = None
+    # Where other services reach this one (the signed links e-mails attach files by); unset =
+    # http://127.0.0.1:<DEALS_HTTP_PORT>.
+    public_url: str | None = None
+    # The key of those links; unset = one generated at first start and kept in the database.
+    link_secret: str | None = Field(default=None, min_length=32)
+    # The calendar documents are dated and numbered by (the invoice year).
+    documents_timezone: str = "Europe/Moscow"
 
     @field_validator("task_overdue_grace")
     @classmethod

@@ -67,6 +67,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
             telegram_base_url=settings.telegram_base_url,
             telegram_token=settings.telegram_token,
             http=http,
+            attachment_origins=tuple(o.strip() for o in settings.attachment_origins.split(",") if o.strip()),
         ),
         templates=Templates(Path(settings.templates_dir)) if settings.templates_dir else Templates(),
         webhooks=_webhooks(settings.webhooks_file),

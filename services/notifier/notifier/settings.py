@@ -18,6 +18,9 @@ class NotifierSettings(HubSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # Where e-mail attachments may be fetched from (comma-separated URL prefixes): the hub's own
+    # services that send documents by reference (the deals service's signed links).
+    attachment_origins: str = "http://127.0.0.1:8003/"
     telegram_base_url: str = "https://api.telegram.org"
     telegram_token: str | None = None
     # Outgoing webhooks (JSON list of {id, url, secret, event_types}); docs/notifier.md.

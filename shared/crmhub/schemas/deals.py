@@ -261,3 +261,60 @@ class TaskReassigned(EventData):
     manager_id: str
     previous_manager_id: str
     at: datetime
+
+
+class DocumentSummary(_Model):
+    """A document made from a template on a deal's data: which, its number, its file."""
+
+    document_id: str
+    deal_id: str
+    template_id: str
+    kind: str
+    title: str
+    number: str | None = None
+    file_name: str
+    media_type: str = "application/pdf"
+    sha256: str
+    size: int
+    amount: Decimal | None = None
+    currency: str = "RUB"
+
+
+class Attachment(_Model):
+    """A file an e-mail carries by reference: fetched from `url` when the message goes out and
+    checked against `sha256`."""
+
+    name: str
+    url: str
+    media_type: str
+    sha256: str
+    size: int
+
+
+class DocumentCreated(EventData):
+    """A document was rendered on the deal's data and stored (an invoice with its number)."""
+
+    event_type: ClassVar[str] = "document.created"
+    topic: ClassVar[topics.Topic] = topics.DEALS
+    document: DocumentSummary
+    deal: DealSummary
+    manager_id: str | None
+    created_by: str
+    at: datetime
+
+
+class DocumentSent(EventData):
+    """Send this document to the client: the notifier e-mails `address` with the file attached
+    (once per document and address)."""
+
+    event_type: ClassVar[str] = "document.sent"
+    topic: ClassVar[topics.Topic] = topics.DEALS
+    document: DocumentSummary
+    deal: DealSummary
+    manager_id: str | None
+    address: str
+    channel: Literal["email"] = "email"
+    message: str | None = None
+    attachments: list[Attachment]
+    sent_by: str
+    at: datetime

@@ -53,7 +53,7 @@ def _state(deal: Deal) -> dict[str, Any]:
     }
 
 
-def _audited(
+def audited(
     deps: Deals, caller: Caller, action: str, change: Callable[[Deal], None], expected_version: int | None
 ) -> Callable[[Deal], None]:
     def apply(deal: Deal) -> None:
@@ -203,7 +203,7 @@ async def move(
             comment=comment,
         )
 
-    return await deps.store.deals.change(deal_id, _audited(deps, caller, "deal.moved", change, expected_version))
+    return await deps.store.deals.change(deal_id, audited(deps, caller, "deal.moved", change, expected_version))
 
 
 async def record_activity(
@@ -237,7 +237,7 @@ async def record_activity(
         )
 
     return await deps.store.deals.change(
-        deal_id, _audited(deps, caller, f"deal.activity.{kind}", change, expected_version)
+        deal_id, audited(deps, caller, f"deal.activity.{kind}", change, expected_version)
     )
 
 
@@ -271,7 +271,7 @@ async def update(
             fields=fields,
         )
 
-    return await deps.store.deals.change(deal_id, _audited(deps, caller, "deal.updated", change, expected_version))
+    return await deps.store.deals.change(deal_id, audited(deps, caller, "deal.updated", change, expected_version))
 
 
 def _report_activity_id(report_id: str) -> str:

@@ -11,7 +11,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from typing import Any
 
 import aiosmtplib
 import httpx
@@ -20,6 +23,7 @@ from crmhub.intake import sign_timestamped
 from notifier.adapters.delivery_store import DeliveryStore
 
 log = logging.getLogger("notifier.channels")
+MAX_ATTACHMENT = 20 * 1024 * 1024
 
 
 class DeliveryError(Exception):
@@ -40,6 +44,8 @@ class Outgoing:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     payload: dict[str, object] | None = None
+    # files an e-mail carries, by reference: {name, url, media_type, sha256, size}
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,9 @@ class Channels:
         telegram_base_url: str,
         telegram_token: str | None,
         http: httpx.AsyncClient,
+        attachment_origins: tuple[str, ...] = (),
     ) -> None:
+        self.attachment_origins = attachment_origins
         self.store = store
         self.smtp = smtp
         self.telegram_base_url = telegram_base_url.rstrip("/")
@@ -88,7 +96,12 @@ class Channels:
             )
         # MIMEText + Header: CPython 3.11's default header folding drops the space between two
         # encoded words, which garbles long Cyrillic subjects; Header keeps them intact.
-        mail = MIMEText(message.text, "plain", "utf-8")
+        mail: MIMEText | MIMEMultipart = MIMEText(message.text, "plain", "utf-8")
+        if message.attachments:
+            mail = MIMEMultipart()
+            mail.attach(MIMEText(message.text, "plain", "utf-8"))
+            for attachment in message.attachments:
+                mail.attach(await self._attachment(attachment))
         mail["From"] = self.smtp.sender
         mail["To"] = message.email
         mail["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]  # the stubs only know str
@@ -107,6 +120,33 @@ class Channels:
             raise DeliveryError(f"the mail server refused the recipient: {exc}", retryable=False) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"SMTP: {exc}", retryable=True) from None
+
+    async def _attachment(self, attachment: dict[str, Any]) -> MIMEApplication:
+        """Fetch a file an e-mail carries by reference: only from the hub's own services (the
+        configured origins), at most MAX_ATTACHMENT bytes, and exactly the file the event named."""
+        url = str(attachment.get("url") or "")
+        if not any(url.startswith(origin) for origin in self.attachment_origins):
+            raise DeliveryError(
+                f"attachment {url[:80]!r} is not from an origin NOTIFIER_ATTACHMENT_ORIGINS allows", retryable=False
+            )
+        try:
+            response = await self.http.get(url)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"attachment unreachable: {exc}", retryable=True) from None
+        if response.status_code != 200:
+            retryable = response.status_code >= 500 or response.status_code == 429
+            raise DeliveryError(f"attachment answered {response.status_code}", retryable=retryable)
+        content = response.content
+        if len(content) > MAX_ATTACHMENT:
+            raise DeliveryError(f"attachment is larger than {MAX_ATTACHMENT} bytes", retryable=False)
+        if hashlib.sha256(content).hexdigest() != attachment.get("sha256"):
+            raise DeliveryError("attachment is not the file the event names (SHA-256 differs)", retryable=False)
+        media_type = str(attachment.get("media_type") or "application/octet-stream")
+        part = MIMEApplication(content, _subtype=media_type.split("/", 1)[-1])
+        part.add_header(
+            "Content-Disposition", "attachment", filename=("utf-8", "", str(attachment.get("name") or "file"))
+        )
+        return part
 
     async def _telegram(self, message: Outgoing) -> None:
         if not self.telegram_token or not message.telegram_chat_id:

@@ -102,4 +102,5 @@ def _outgoing(deps: Notifier, batch: list[Delivery]) -> Outgoing:
         webhook_url=endpoint.url if endpoint else None,
         webhook_secret=endpoint.secret if endpoint else None,
         payload=contacts.get("payload"),
+        attachments=tuple(contacts.get("attachments") or ()) if len(batch) == 1 else (),
     )

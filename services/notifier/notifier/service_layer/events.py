@@ -32,6 +32,8 @@ async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> Non
                 raise PoisonMessage(str(exc)) from exc
             wait_until = not_before(recipient, urgent=route.urgent, now=now)
             contacts: dict[str, Any] = {"email": recipient.email, "telegram_chat_id": recipient.telegram_chat_id}
+            if isinstance(event.data.get("attachments"), list):  # files by reference (document.sent)
+                contacts["attachments"] = event.data["attachments"]
             for channel in recipient.channels:
                 await _queue(
                     deps,
