@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from demo_mailbox import DemoMailbox
 from localservers import (
     ROOT,
     SERVICES,
@@ -32,6 +33,7 @@ DATA = Path(os.environ.get("CRMHUB_DATA_DIR", ROOT / ".data"))
 DEMO = ROOT / "deploy" / "demo"
 # CRMHUB_PORT_BASE moves all five services (base+1 ... base+5), e.g. next to another hub.
 _SHIFT = int(os.environ.get("CRMHUB_PORT_BASE", "8000")) - 8000
+MAIL_PORT = int(os.environ.get("CRMHUB_MAIL_PORT", "2525"))
 PORTS = {name: port + _SHIFT for name, port in SERVICES.items()}
 
 
@@ -94,6 +96,7 @@ def sign_in_help(motivation_url: str, admin_password: str) -> str:
 
 def main() -> int:
     started: list[RunningServer] = []
+    mailbox: DemoMailbox | None = None
     stopping = False
 
     def stop(*_: object) -> None:
@@ -117,6 +120,9 @@ def main() -> int:
             started.append(server)
             mongo = server.address
         env |= {"KAFKA_BOOTSTRAP_SERVERS": kafka, "MONGODB_URL": mongo}
+        if "NOTIFIER_SMTP_HOST" not in os.environ:  # the demo's e-mail goes to a local mailbox
+            mailbox = DemoMailbox(DATA / "mail", DATA / "logs" / "mail.log", MAIL_PORT).start()
+            env |= {"NOTIFIER_SMTP_HOST": "127.0.0.1", "NOTIFIER_SMTP_PORT": str(MAIL_PORT)}
         motivation_url = f"http://127.0.0.1:{PORTS['motivation']}"
         # The motivation service signs the access tokens every service checks; the caller's own
         # CRMHUB_AUTH_* (another issuer) win.
@@ -135,6 +141,8 @@ def main() -> int:
         print(f"\nthe hub could not start: {exc}", file=sys.stderr)
         for server in reversed(started):
             server.stop()
+        if mailbox is not None:
+            mailbox.stop()
         return 1
 
     print()
@@ -143,6 +151,10 @@ def main() -> int:
     for name, port in PORTS.items():
         print(f"  {name:<16} http://127.0.0.1:{port}   (docs: /docs, events: /asyncapi, /health, /ready, /metrics)")
     print(f"\n  logs: {DATA / 'logs'}/<service>.log    demo team: deploy/demo/team.json")
+    if mailbox is not None:
+        print(
+            f"  e-mail: smtp://127.0.0.1:{MAIL_PORT} -> {DATA / 'mail'}/*.eml, one line each in {DATA / 'logs'}/mail.log"
+        )
     print(sign_in_help(motivation_url, admin_password))
     print(
         f'  try:  curl -s localhost:{PORTS["motivation"]}/v1/team/managers -H "Authorization: Bearer $token" | python -m json.tool\n',
@@ -163,6 +175,8 @@ def main() -> int:
     print("\nstopping ...", flush=True)
     for server in reversed(started):
         server.stop()
+    if mailbox is not None:
+        mailbox.stop()
     print("stopped.")
     return 0
 

@@ -47,18 +47,27 @@ def test_the_schema_check_does_reject_a_broken_compose_file(tmp_path):
     assert _validate(broken).returncode != 0
 
 
+PEER_ADDRESSES = {
+    "deals": ("DEALS_PUBLIC_URL",),
+    "notifier": ("NOTIFIER_SMTP_HOST", "NOTIFIER_SMTP_PORT", "NOTIFIER_ATTACHMENT_ORIGINS"),
+}
+
+
 @pytest.mark.parametrize("name", list(SERVICES))
 def test_each_service_runs_the_same_process_with_the_same_settings_as_make_run(compose, name):
     service = compose["services"][name]
     assert service["command"] == service_command(name)
     assert service["build"]["target"] == name
     assert service["env_file"] == ["deploy/demo/hub.env"]
+    # only where things are differs from make run: the servers, the issuer, and per service
+    # the addresses of its peers (the mailbox, the links between deals and the notifier)
     assert set(service["environment"]) == {
         "KAFKA_BOOTSTRAP_SERVERS",
         "MONGODB_URL",
         "CRMHUB_AUTH_ISSUER",
         "CRMHUB_AUTH_JWKS_URL",
         "CRMHUB_FORWARDED_ALLOW_IPS",
+        *PEER_ADDRESSES.get(name, ()),
     }
     assert service["environment"]["CRMHUB_AUTH_JWKS_URL"].startswith(service["environment"]["CRMHUB_AUTH_ISSUER"])
     assert service["ports"] == [f"{SERVICES[name]}:{SERVICES[name]}"]

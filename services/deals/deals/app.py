@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
+from crmhub import topics
+from crmhub.events import CloudEvent
 from crmhub.schemas.audit import AuditRecorded
 from crmhub.schemas.deals import (
     DealActivityRecorded,
@@ -27,6 +29,7 @@ from crmhub.schemas.deals import (
     TaskRescheduled,
 )
 from crmhub.service import HubService, serve
+from deals.adapters.accounting_store import AccountingStore
 from deals.adapters.deal_store import DealStore
 from deals.adapters.document_store import DocumentStore, kept_secret
 from deals.adapters.document_templates import DocumentTemplates
@@ -36,10 +39,13 @@ from deals.domain.deal import Deal
 from deals.domain.rules import parse_offset
 from deals.domain.tasks import ClientTasks
 from deals.entrypoints import consumers, timers
+from deals.entrypoints.accounting_http import accounting_router
 from deals.entrypoints.deals_http import deals_router
 from deals.entrypoints.documents_http import documents_router
 from deals.entrypoints.process_http import process_router
 from deals.entrypoints.tasks_http import tasks_router
+from deals.service_layer import accounting
+from deals.service_layer.accounting import Accounting
 from deals.service_layer.documents import Documents
 from deals.settings import DealsSettings
 
@@ -101,7 +107,28 @@ def build_app(settings: DealsSettings | None = None) -> FastAPI:
             docs.link_secret = await kept_secret(service.db["service_keys"], "document_links")
 
     service.on_startup(link_key)
-    app = service.http_app(deals_router(), tasks_router(), process_router(), documents_router())
+    books = Accounting(
+        deals=deps,
+        store=AccountingStore(service.db),
+        login=settings.onec_login,
+        password=settings.onec_password,
+        file_limit=settings.max_body_bytes,
+        encoding=settings.onec_encoding,
+        keys=dict(settings.accounting_keys),
+        timezone=ZoneInfo(settings.documents_timezone),
+    )
+
+    async def queue_for_1c(event: CloudEvent, payload: DealStageChanged) -> None:
+        await accounting.on_stage_changed(books, event)
+
+    service.consumes(
+        topics.DEALS,
+        group="deals.accounting",
+        handlers={DealStageChanged: queue_for_1c},
+        description="A deal that reaches invoicing is queued as an order for 1C's next exchange (mode=query).",
+    )
+    app = service.http_app(deals_router(), tasks_router(), process_router(), documents_router(), accounting_router())
+    app.state.accounting = books
     app.state.deals = deps
     app.state.documents = docs
     app.state.service_name = settings.service_name

@@ -38,6 +38,13 @@ class DealsSettings(HubSettings):
     link_secret: str | None = Field(default=None, min_length=32)
     # The calendar documents are dated and numbered by (the invoice year).
     documents_timezone: str = "Europe/Moscow"
+    # The 1C exchange (docs/documents.md): the login and password 1C is set up with (HTTP Basic at
+    # checkauth); unset = the exchange answers 503. The encoding of the orders 1C reads.
+    onec_login: str | None = None
+    onec_password: str | None = Field(default=None, min_length=8)
+    onec_encoding: str = Field(default="UTF-8", pattern=r"^(UTF-8|windows-1251)$")
+    # The JSON payment webhook's sources and their keys: {"buh": "<key of 16+ characters>"}.
+    accounting_keys: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("task_overdue_grace")
     @classmethod
