@@ -43,14 +43,14 @@ async def on_stage_changed(deps: Accounting, event: CloudEvent) -> None:
         await deps.store.queue(event.data["deal"]["deal_id"], event.time)
 
 
-def _order(deal: Deal) -> Order:
+def _order(deal: Deal, timezone: ZoneInfo) -> Order:
     data = deal.model_dump(mode="json")
     fields = deal.fields or {}
     invoices = [a for a in deal.activities if a.kind == "invoice_issued" and a.details.get("number")]
     lines = [OrderLine(line.name, line.quantity, line.price, line.total, line.unit) for line in lines_of(data)]
     return Order(
         deal_id=deal.id,
-        created_at=deal.created_at,
+        created_at=deal.created_at.astimezone(timezone),
         client_name=str(fields.get("buyer_name") or deal.contact.name or deal.title),
         client_inn=str(fields["buyer_inn"]) if fields.get("buyer_inn") else None,
         client_kpp=str(fields["buyer_kpp"]) if fields.get("buyer_kpp") else None,
@@ -70,7 +70,7 @@ async def new_orders(deps: Accounting) -> list[Order]:
     for deal_id in await deps.store.waiting(deps.orders_per_query):
         deal = await deps.deals.store.deals.get(deal_id)
         if deal is not None:
-            orders.append(_order(deal))
+            orders.append(_order(deal, deps.timezone))
     return orders
 
 
