@@ -228,6 +228,19 @@ BAD_REQUESTS = [
     ("10,000-character message", {"json": {"phone": "+79160000000", "message": "я" * 10_000}}, 422, "message"),
     ("unknown field", {"json": {"phone": "+79160000000", "admin": True}}, 422, "admin"),
     ("wrong type", {"json": {"phone": "+79160000000", "consent": "maybe"}}, 422, "consent"),
+    ("NUL byte in a name", {"json": {"phone": "+79160000000", "name": "Ив\u0000ан"}}, 422, "name"),
+    ("NUL byte in a UTM value", {"json": {"phone": "+79160000000", "utm": {"source": "a\u0000"}}}, 422, "source"),
+    ("NUL byte in a custom value", {"json": {"phone": "+79160000000", "custom": {"k": "v\u0000"}}}, 422, "custom"),
+    ("integer wider than 64 bits", {"json": {"phone": "+79160000000", "custom": {"k": 2**70}}}, 422, "64 bits"),
+    (
+        "NaN in custom fields",
+        {
+            "content": b'{"phone": "+79160000000", "custom": {"k": NaN}}',
+            "headers": {"Content-Type": "application/json"},
+        },
+        422,
+        "finite",
+    ),
 ]
 
 
@@ -258,3 +271,27 @@ async def test_authentication_and_unknown_sources(hub, mongo_client):
         ).status_code == 404
         assert (await http.post("/v1/intake/..%2F..", json={})).status_code in (404, 422)
     assert await mongo_client[f"{hub.database}_leads"].leads.count_documents({}) == before
+
+
+async def test_a_refused_submission_leaves_no_claim_behind(hub):
+    """A submission refused for a field it carries must not keep its person from submitting again."""
+    async with hub.client() as http:
+        url = f"/v1/intake/{hub.source('site')}"
+        refused = await http.post(
+            url, headers={"X-Api-Key": SECRET}, json={"phone": "+79160000077", "custom": {"k": 2**70}}
+        )
+        assert refused.status_code == 422
+        fixed = await http.post(
+            url, headers={"X-Api-Key": SECRET}, json={"phone": "+79160000077", "custom": {"k": str(2**70)}}
+        )
+        assert fixed.status_code == 202, fixed.text
+        assert fixed.json()["status"] == "created"
+
+
+async def test_absurd_dates_in_queries_are_a_422_naming_the_parameter(hub):
+    async with hub.client() as http:
+        for params in ({"from": "9999-12-31T23:59:59-14:00"}, {"to": "0001-01-01T00:00:00+14:00"}):
+            for path in ("/v1/stats/leads", "/v1/leads"):
+                answer = await http.get(path, params=params)
+                assert answer.status_code == 422, (path, answer.text)
+                assert "out of range" in answer.text

@@ -229,6 +229,20 @@ async def test_bad_requests_store_nothing(phones, mongo_client):
                 f"/v1/telephony/pbx-{hub.unique}/events", content=b"x" * 400_000, headers={"X-Api-Key": KEY}
             )
         ).status_code == 413
+        hostile = [
+            ({**body, "seq": 2**80}, "seq"),
+            ({**body, "at": "9999-12-31T23:59:59-14:00"}, "at"),
+            ({**body, "at": "0001-01-01T00:00:00+14:00"}, "at"),
+            ({**body, "call_id": "bad\u0000id"}, "call_id"),
+            ({**body, "caller": "+7\u0000916"}, "caller"),
+        ]
+        for hostile_body, field in hostile:
+            refused = await _post(http, f"pbx-{hub.unique}", hostile_body)
+            assert refused.status_code == 422, (field, refused.text)
+            assert field in refused.text
+        for query in ({"from": "9999-12-31T23:59:59-14:00"}, {"to": "0001-01-01T00:00:00+14:00"}):
+            listed = await http.get("/v1/calls", params=query)
+            assert listed.status_code == 422, listed.text
         weird = await _post(http, f"pbx-{hub.unique}", {**body, "call_id": "weird-1", "caller": "anonymous"})
         assert weird.status_code == 200  # an unparseable number is kept as given and flagged
         record = (await http.get(f"/v1/calls/{weird.json()['calls'][0]}")).json()["call"]

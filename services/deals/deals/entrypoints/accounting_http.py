@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crmhub.access import SIGNED_INTAKE, Policy, Public
 from crmhub.auth import Principal
 from crmhub.intake import IntakeError, check_api_key, verify_timestamped
+from crmhub.moments import Moment
 from crmhub.web import ApiError, validation_problem
 from deals.adapters.commerceml import BadExchangeFile, orders_xml
 from deals.service_layer import accounting
@@ -38,7 +39,7 @@ class Payment(BaseModel):
     deal_id: str = Field(pattern=r"^deal-[a-z0-9]{1,40}$")
     amount: Decimal = Field(gt=0, le=Decimal("1e12"), max_digits=16, decimal_places=2)
     currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
-    paid_at: AwareDatetime | None = None
+    paid_at: Moment | None = None
     invoice_number: str | None = Field(default=None, max_length=100)
     purpose: str | None = Field(default=None, max_length=1000)
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from pydantic import AwareDatetime
 
 from crmhub.access import CallerDep, Policy
 from crmhub.auth import Principal
+from crmhub.moments import Moment
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError, require_json_body
 from deals.domain.deal import Deal
@@ -22,8 +22,8 @@ from deals.service_layer.context import Deals
 
 DealIdPath = Annotated[str, Path(pattern=r"^deal-[a-z0-9]{1,40}$")]
 StageQuery = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-From = Annotated[AwareDatetime | None, Query(alias="from")]
-To = Annotated[AwareDatetime | None, Query(alias="to")]
+From = Annotated[Moment | None, Query(alias="from")]
+To = Annotated[Moment | None, Query(alias="to")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Reader = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("deals:read",)))]
 Actor = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("deals:write",)))]

@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from crmhub.contacts import normalize_email, normalize_phone
+from crmhub.moments import Moment
 from crmhub.schemas.deals import ActivityKind, Sentiment, TaskStatus
 from crmhub.schemas.leads import LeadContact
 from crmhub.schemas.team import ENTITY_ID_PATTERN
@@ -97,12 +98,12 @@ class NewActivity(_Body):
     `until` (the date a client asked to decide by) set the due time of the tasks they cause."""
 
     kind: ActivityKind
-    happened_at: AwareDatetime | None = None
+    happened_at: Moment | None = None
     text: Text | None = None
     amount: Money | None = None
     sentiment: Sentiment | None = None
-    planned_at: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    planned_at: Moment | None = None
+    until: Moment | None = None
     executor: Annotated[str, StringConstraints(max_length=200)] | None = None
     reason: Text | None = None
 
@@ -130,7 +131,7 @@ class NewTask(_Body):
     """A task by hand, on a deal (`deal_id`) or on a client (`client`: phone or e-mail)."""
 
     title: Title
-    due_at: AwareDatetime
+    due_at: Moment
     manager_id: ManagerId | None = None
     deal_id: Annotated[str, StringConstraints(pattern=r"^deal-[a-z0-9]{1,40}$")] | None = None
     client: ClientIn | None = None
@@ -141,7 +142,7 @@ class CompleteTask(_Body):
 
 
 class RescheduleTask(_Body):
-    due_at: AwareDatetime
+    due_at: Moment
 
 
 class ReassignTask(_Body):

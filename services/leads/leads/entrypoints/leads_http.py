@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 
 from crmhub.access import CallerDep, Policy
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
+from crmhub.moments import Moment
 from crmhub.schemas.leads import LeadStatus
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError, require_json_body
@@ -22,8 +22,8 @@ from leads.entrypoints.schemas import ConvertLead, LeadPage, LeadView, RejectLea
 from leads.service_layer import lifecycle, queries
 
 LeadIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
-From = Annotated[AwareDatetime | None, Query(alias="from")]
-To = Annotated[AwareDatetime | None, Query(alias="to")]
+From = Annotated[Moment | None, Query(alias="from")]
+To = Annotated[Moment | None, Query(alias="to")]
 Reader = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("leads:read",)))]
 Actor = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("leads:write",)))]
 Analyst = Annotated[Principal, Depends(Policy("admin", "head", scopes=("reports:read",)))]

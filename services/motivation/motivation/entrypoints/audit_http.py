@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 
 from crmhub.access import Policy
 from crmhub.auth import Principal
+from crmhub.moments import Moment
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from motivation.adapters.audit_store import AuditLog
 from motivation.service_layer import audit
@@ -35,8 +35,8 @@ def audit_router() -> APIRouter:
         entity: Annotated[str | None, Query(max_length=200, pattern=r"^[a-z_]+:[A-Za-z0-9_.:-]+$")] = None,
         action: Annotated[str | None, Query(max_length=100, pattern=r"^[a-z_.]+$")] = None,
         department_id: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
-        start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-        end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+        start: Annotated[Moment | None, Query(alias="from")] = None,
+        end: Annotated[Moment | None, Query(alias="to")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 
 from crmhub.access import Policy
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
+from crmhub.moments import Moment
 from crmhub.schemas.calls import Direction, Outcome
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError
@@ -19,8 +19,8 @@ from telephony.domain.stats import GroupBy
 from telephony.entrypoints.dependencies import TelephonyDep
 from telephony.service_layer import queries
 
-From = Annotated[AwareDatetime | None, Query(alias="from")]
-To = Annotated[AwareDatetime | None, Query(alias="to")]
+From = Annotated[Moment | None, Query(alias="from")]
+To = Annotated[Moment | None, Query(alias="to")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Reader = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("calls:read",)))]

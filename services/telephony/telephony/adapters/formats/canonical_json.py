@@ -10,22 +10,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from crmhub.intake import Received, invalid, json_value, require_media_type
+from crmhub.moments import Moment
 from telephony.adapters.formats.common import Parsed, check_api_key
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Short = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 
 
 class CallEventInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    call_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    call_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
     event: Literal["started", "answered", "ended", "recording", "redirected"]
-    at: AwareDatetime
+    at: Moment
     direction: Literal["inbound", "outbound", "internal"] | None = None
     caller: Short | None = None
     callee: Short | None = None
@@ -35,7 +38,7 @@ class CallEventInput(BaseModel):
     talk_seconds: Annotated[float, Field(ge=0, le=7 * 24 * 3600)] | None = None
     recording_url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://")] | None = None
     redirect_to: Short | None = None
-    seq: Annotated[int, Field(ge=0)] = 0
+    seq: Annotated[int, Field(ge=0, le=2**62)] = 0
 
 
 def verify(provider: Provider, received: Received) -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from crmhub import intake
 from crmhub.intake import Received, invalid
+from crmhub.moments import plausible
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -19,6 +20,9 @@ class Parsed:
     facts: list[CallFact] = field(default_factory=list)
     # A provider check that must be answered as it asks (Zadarma's zd_echo): (body, media type)
     reply: tuple[str, str] | None = None
+
+
+MAX_SEQ = 2**62
 
 
 def check_api_key(provider: Provider, received: Received) -> None:
@@ -45,11 +49,25 @@ def local_time(value: str, provider: Provider, name: str) -> datetime:
         raise invalid(f"{name}: {value!r} is not a date and time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(provider.timezone))
-    return moment.astimezone(UTC)
+    try:
+        return plausible(moment).astimezone(UTC)
+    except ValueError as exc:
+        raise invalid(f"{name}: {value[:40]!r} {exc}") from None
 
 
 def unix_time(value: Any, name: str) -> datetime:
     try:
-        return datetime.fromtimestamp(float(value), UTC)
+        return plausible(datetime.fromtimestamp(float(value), UTC))
     except (TypeError, ValueError, OverflowError, OSError):
-        raise invalid(f"{name}: {value!r} is not a unix time") from None
+        raise invalid(f"{name}: {str(value)[:40]!r} is not a unix time between 1970 and 2200") from None
+
+
+def sequence(value: Any, name: str = "seq") -> int:
+    """A provider's event sequence number: a whole number that fits the database (0 … 2^62)."""
+    try:
+        number = int(value or 0)
+    except (TypeError, ValueError):
+        raise invalid(f"{name}: {str(value)[:40]!r} is not a whole number") from None
+    if not 0 <= number <= MAX_SEQ:
+        raise invalid(f"{name}: {number if number < 10**20 else 'a huge number'} is out of range (0 … 2^62)")
+    return number

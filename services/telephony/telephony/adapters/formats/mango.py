@@ -17,7 +17,7 @@ from typing import Any
 
 from crmhub.intake import Received, form_fields, invalid, json_value, require_media_type, unauthorized
 from crmhub.schemas.calls import Direction
-from telephony.adapters.formats.common import Parsed, unix_time
+from telephony.adapters.formats.common import Parsed, sequence, unix_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -94,7 +94,7 @@ def parse(provider: Provider, received: Received) -> Parsed:
         return Parsed(facts=facts)
     state = data.get("call_state")
     at = unix_time(data.get("timestamp"), "timestamp")
-    seq = int(data.get("seq") or 0)
+    seq = sequence(data.get("seq"))
     extension = target.get("extension")
     if state == "Appeared":
         fact = CallFact(

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from crmhub.intake import Received, form_fields, invalid, require_media_type, unauthorized
+from crmhub.moments import plausible
 from crmhub.schemas.calls import Outcome
-from telephony.adapters.formats.common import Parsed, field_of
+from telephony.adapters.formats.common import Parsed, field_of, sequence
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -52,10 +53,11 @@ def parse(provider: Provider, received: Received) -> Parsed:
     data = form_fields(received.body, join_repeated=False)
     call_id = field_of(data, "CallSid")
     try:
-        at = parsedate_to_datetime(data["Timestamp"]).astimezone(UTC) if data.get("Timestamp") else datetime.now(UTC)
-        seq = int(data.get("SequenceNumber") or 0)
-    except (TypeError, ValueError):
-        raise invalid("Timestamp or SequenceNumber is malformed") from None
+        at = parsedate_to_datetime(data["Timestamp"]) if data.get("Timestamp") else datetime.now(UTC)
+        at = plausible(at).astimezone(UTC)
+    except (TypeError, ValueError, OverflowError):
+        raise invalid("Timestamp is malformed or out of range (1970 … 2200)") from None
+    seq = sequence(data.get("SequenceNumber"), "SequenceNumber")
     direction = "inbound" if data.get("Direction", "inbound") == "inbound" else "outbound"
     parties = {
         "direction": direction,
