@@ -43,7 +43,8 @@ def normalize_phone(raw: str, default_region: str | None = "RU") -> str | None:
 
 # Masking for logs: keep enough to correlate by eye (country code, last two digits, first
 # letter and domain) and no more.
-_PHONE_IN_TEXT = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{8,}\d(?!\w)")
+# Not a digit run that continues an identifier (`lead-2026…`, a UUID's last group, `#123…`, a path).
+_PHONE_IN_TEXT = re.compile(r"(?<![\w+\-./#])\+?\d[\d\s().-]{8,}\d(?![\w-])")
 _EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 
@@ -61,7 +62,8 @@ def mask_contacts(text: str) -> str:
     return _PHONE_IN_TEXT.sub(_mask_phone_match, text)
 
 
-_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# dates (2026-11-27, 27.11.2026 12:38) and unix times (1732712345.123) are not phone numbers
+_DATE_LIKE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{2}\.\d{2}\.\d{4}|\d{9,10}\.\d{1,6}$)")
 
 
 def _mask_phone_match(match: re.Match[str]) -> str:

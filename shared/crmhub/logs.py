@@ -7,14 +7,22 @@ import contextvars
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from prometheus_client import Counter
 
 from crmhub.contacts import mask_contacts
 
 current_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_event_id", default=None)
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_request_id", default=None)
 
+LOG_LINES_HELD_BACK = Counter(
+    "crmhub_log_lines_held_back_total", "Repeated warning and error lines held back from the log", ["logger"]
+)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
 
@@ -55,9 +63,53 @@ def _masked(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Repeats:
+    since: float
+    lines: int = 1
+    held_back: int = 0
+
+
+class RepeatLimit(logging.Filter):
+    """Warnings and errors that repeat (a broker that is down makes every client log the same
+    line hundreds of times a second) pass `per_window` times per `window` seconds; the rest are
+    held back and counted (`crmhub_log_lines_held_back_total`), and the next line of the kind
+    after the window says how many were (`repeats_held_back`). Info and debug lines pass."""
+
+    def __init__(
+        self, *, per_window: int = 5, window: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.per_window = per_window
+        self.window = window
+        self.clock = clock
+        self.seen: dict[tuple[str, str], _Repeats] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = self.clock()
+        state = self.seen.get(key)
+        if state is None or now - state.since >= self.window:
+            if len(self.seen) > 1000:
+                self.seen.clear()
+            self.seen[key] = _Repeats(since=now)
+            if state is not None and state.held_back:
+                record.repeats_held_back = state.held_back
+            return True
+        state.lines += 1
+        if state.lines <= self.per_window:
+            return True
+        state.held_back += 1
+        LOG_LINES_HELD_BACK.labels(record.name).inc()
+        return False
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

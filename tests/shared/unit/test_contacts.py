@@ -63,3 +63,25 @@ def test_no_phone_number_survives_masking(phone, padding):
     masked = mask_contacts(f"{padding} {phone} {padding}")
     digits = re.sub(r"\D", "", phone)
     assert digits not in re.sub(r"\D", "", masked)
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "lead-20261127-123456",
+        "deal-1234567890123",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "27.11.2026 12:38",
+        "1732712345.123",
+        "/v1/calls/call-89161234567",
+        "#89161234567",
+    ],
+)
+def test_identifiers_dates_and_times_are_not_taken_for_phone_numbers(kept):
+    assert mask_contacts(f"lead {kept} done") == f"lead {kept} done"
+
+
+@pytest.mark.parametrize("phone", ["+7 916 123-45-67", "8 (916) 123 45 67", "+79161234567"])
+def test_phones_after_a_label_are_still_masked(phone):
+    for text in (f"phone={phone},", f"caller: {phone}", f"from {phone}."):
+        assert "123" not in mask_contacts(text).replace("+7", "")
