@@ -163,6 +163,7 @@ async def test_1c_takes_the_order_and_its_payment_moves_the_deal_to_production(s
     assert len(payments) == 1
     assert payments[0]["amount"] == "95000.00"
     assert payments[0]["details"]["onec_number"] == "УТ-000123"
+    assert (after["fields"]["onec_number"], after["fields"]["onec_date"]) == ("УТ-000123", "2026-11-27T10:15:00")
     # a payment for an order the hub does not know is parked and reported, not lost
     stray = returned("deal-unknown1", "1000.00", paid_on="2026-11-27", payment="ПП-78")
     answer = await exchange.post(PATH, params={"type": "sale", "mode": "file"}, content=stray)

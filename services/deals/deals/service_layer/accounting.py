@@ -157,7 +157,27 @@ async def take_file(deps: Accounting, content: bytes) -> dict[str, int]:
     return counts
 
 
+ONEC_FIELDS = {"Номер по 1С": "onec_number", "Дата по 1С": "onec_date", "Статус заказа": "onec_status"}
+
+
+async def _note_status(deps: Accounting, deal_id: str, document: ReportedDocument) -> None:
+    """What 1C says of the order (its own number and date, the order's status) kept in the
+    deal's fields; the same again changes nothing."""
+    fields = {name: document.requisites[key] for key, name in ONEC_FIELDS.items() if document.requisites.get(key)}
+    deal = await deps.deals.store.deals.get(deal_id)
+    if deal is None or not fields or all(deal.fields.get(k) == v for k, v in fields.items()):
+        return
+
+    def change(deal: Deal) -> None:
+        deal.acting("integration:1c")
+        deal.update(team=deps.deals.team, playbook=deps.deals.playbook, now=deps.deals.now(), fields=fields)
+
+    await deps.deals.store.deals.change(deal_id, change)
+
+
 async def _take(deps: Accounting, document: ReportedDocument) -> str:
+    if document.order_id or document.number:
+        await _note_status(deps, str(document.order_id or document.number), document)
     paid_on = document.paid_on
     if paid_on is None:
         return "unpaid"
