@@ -303,7 +303,7 @@ class HubService:
             docs_url=None,  # /docs is served with local assets (crmhub.web), not from a CDN
             redoc_url=None,
         )
-        install(app, max_body_bytes=self.settings.max_body_bytes)
+        install(app, max_body_bytes=self.settings.max_body_bytes, body_timeout=self.settings.body_timeout_seconds)
         checks: dict[str, ReadinessCheck] = {"mongodb": self._check_mongo, "kafka": self._check_kafka}
         if self.team is not None:
             checks["team_directory"] = self._check_team

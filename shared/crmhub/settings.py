@@ -39,6 +39,8 @@ class HubSettings(BaseSettings):
     forwarded_allow_ips: str = Field(default_factory=lambda: os.environ.get("CRMHUB_FORWARDED_ALLOW_IPS", "127.0.0.1"))
     # Largest HTTP request body accepted; larger ones get 413 before they are read whole.
     max_body_bytes: int = 256 * 1024
+    # A request body must arrive within this many seconds (a slow client is answered 408 and let go).
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Consumers: attempts for an unexpected error before the message goes to the dead-letter topic.
     consumer_max_attempts: int = 3
     consumer_backoff_seconds: float = 0.2

@@ -3,6 +3,7 @@ metrics and ids, and the operational endpoints (/health, /ready, /metrics, /asyn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -98,9 +99,10 @@ class BodyLimitMiddleware:
     sent without one (chunked) is counted as it arrives.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -112,15 +114,22 @@ class BodyLimitMiddleware:
             return
         body = bytearray()
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body.extend(message.get("body", b""))
-            if len(body) > self.max_bytes:
-                await self._too_large(send)
-                return
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.timeout):  # a body trickled in slowly holds nothing for long
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body.extend(message.get("body", b""))
+                    if len(body) > self.max_bytes:
+                        await self._too_large(send)
+                        return
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await self._answer(
+                send, 408, "request_timeout", f"the request body did not arrive within {self.timeout:g} s"
+            )
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -133,14 +142,14 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        payload = json.dumps(error_body("body_too_large", f"request body exceeds {self.max_bytes} bytes")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-            }
-        )
+        await self._answer(send, 413, "body_too_large", f"request body exceeds {self.max_bytes} bytes")
+
+    async def _answer(self, send: Send, status: int, code: str, message: str) -> None:
+        payload = json.dumps(error_body(code, message)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        if status == 408:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 
@@ -181,7 +190,7 @@ def render(exc: ApiError) -> JSONResponse:
     )
 
 
-def install(app: FastAPI, *, max_body_bytes: int) -> None:
+def install(app: FastAPI, *, max_body_bytes: int, body_timeout: float = 30.0) -> None:
     """Add the shared middleware and error handlers to a service's FastAPI app."""
 
     @app.exception_handler(RequestValidationError)
@@ -249,7 +258,7 @@ def install(app: FastAPI, *, max_body_bytes: int) -> None:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, timeout=body_timeout)
 
 
 def add_operational_routes(
