@@ -1,4 +1,5 @@
-"""What the scenarios share: watching a topic from its current end, and a signed-in team directory."""
+"""What the scenarios share: watching a topic from its current end, a signed-in team directory,
+and a department of managers put on crm.team."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import time
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from crmhub.events import new_event, to_record
 from crmhub.kafka import end_offsets
+from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
+from crmhub.team_directory import department_key, manager_key
 from localservers import RunningServer, free_port, start_service
 
 
@@ -55,3 +59,44 @@ def motivation_with_admin(ctx: Any, unique: str, log_name: str) -> tuple[Running
             break
         time.sleep(0.2)
     return server, headers
+
+
+async def publish_team(kafka: str, department: str, managers: list[str]) -> None:
+    """One department of managers on crm.team, as the motivation service would put them."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=20)
+    await producer.start()
+    try:
+        events = [
+            new_event(
+                DepartmentUpserted(
+                    change="created",
+                    version=1,
+                    department=Department(id=department, name="Bench", region="Moscow", timezone="Europe/Moscow"),
+                ),
+                source="/bench",
+                subject=department_key(department),
+            )
+        ]
+        events += [
+            new_event(
+                ManagerUpserted(
+                    change="created",
+                    version=1,
+                    manager=Manager(id=m, name=m, department_id=department, email=f"{m}@bench.example"),
+                ),
+                source="/bench",
+                subject=manager_key(m),
+            )
+            for m in managers
+        ]
+        for event in events:
+            record = to_record(event)
+            await producer.send(record.topic, record.value, key=record.key, headers=list(kafka_headers(record.headers)))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def kafka_headers(headers: dict[str, str]) -> Any:
+    """CloudEvents headers as aiokafka takes them."""
+    return ((k, v.encode()) for k, v in headers.items())

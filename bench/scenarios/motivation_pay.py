@@ -15,9 +15,7 @@ from pymongo import AsyncMongoClient
 
 from crmhub.events import new_event, to_record
 from crmhub.schemas.calls import CallCompleted, CallRecord
-from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
-from crmhub.team_directory import department_key, manager_key
-from scenarios.common import motivation_with_admin
+from scenarios.common import kafka_headers, motivation_with_admin, publish_team
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -41,45 +39,6 @@ PLAN = {
 }
 
 
-async def _publish_team(kafka: str, department: str, managers: list[str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=20)
-    await producer.start()
-    try:
-        events = [
-            new_event(
-                DepartmentUpserted(
-                    change="created",
-                    version=1,
-                    department=Department(id=department, name="Bench", region="Moscow", timezone="Europe/Moscow"),
-                ),
-                source="/bench",
-                subject=department_key(department),
-            )
-        ]
-        events += [
-            new_event(
-                ManagerUpserted(
-                    change="created",
-                    version=1,
-                    manager=Manager(id=m, name=m, department_id=department, email=f"{m}@bench.example"),
-                ),
-                source="/bench",
-                subject=manager_key(m),
-            )
-            for m in managers
-        ]
-        for event in events:
-            record = to_record(event)
-            await producer.send(record.topic, record.value, key=record.key, headers=list(_headers(record.headers)))
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-def _headers(headers: dict[str, str]) -> Any:
-    return ((k, v.encode()) for k, v in headers.items())
-
-
 async def _ingest(ctx: BenchContext, http: httpx.AsyncClient, db: Any, managers: list[str]) -> float:
     count = ctx.size(20_000, 2_000)
     producer = AIOKafkaProducer(bootstrap_servers=ctx.kafka, enable_idempotence=True, linger_ms=20)
@@ -101,7 +60,7 @@ async def _ingest(ctx: BenchContext, http: httpx.AsyncClient, db: Any, managers:
                 outcome="answered",
             )
             record = to_record(new_event(CallCompleted(call=call), source="/bench", subject=call.call_id))
-            await producer.send(record.topic, record.value, key=record.key, headers=list(_headers(record.headers)))
+            await producer.send(record.topic, record.value, key=record.key, headers=list(kafka_headers(record.headers)))
         await producer.flush()
     finally:
         await producer.stop()
@@ -153,7 +112,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     unique = uuid.uuid4().hex[:8]
     department = f"pay-{unique}"
     managers = [f"p{i:04d}-{unique}" for i in range(MANAGERS)]
-    await _publish_team(ctx.kafka, department, managers)
+    await publish_team(ctx.kafka, department, managers)
     server, admin = motivation_with_admin(ctx, unique, "bench-motivation-pay.log")
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ctx.mongo, tz_aware=True)
     db = mongo[f"bench_team_{unique}"]

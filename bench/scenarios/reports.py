@@ -20,8 +20,7 @@ from crmhub.events import EventData, new_event, to_record
 from crmhub.schemas.calls import CallCompleted, CallRecord
 from crmhub.schemas.deals import DealActivityRecorded, DealSummary
 from motivation.domain.reporting import DIMENSIONS, cell_key
-from scenarios.common import motivation_with_admin
-from scenarios.motivation_pay import _headers, _publish_team
+from scenarios.common import kafka_headers, motivation_with_admin, publish_team
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -92,7 +91,7 @@ async def _ingest(ctx: BenchContext, http: httpx.AsyncClient, managers: list[str
                 )
                 subject = payload.call.call_id
             record = to_record(new_event(payload, source="/bench", subject=subject))
-            await producer.send(record.topic, record.value, key=record.key, headers=list(_headers(record.headers)))
+            await producer.send(record.topic, record.value, key=record.key, headers=list(kafka_headers(record.headers)))
         await producer.flush()
     finally:
         await producer.stop()
@@ -181,7 +180,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     unique = uuid.uuid4().hex[:8]
     department = f"rep-{unique}"
     managers = [f"r{i:04d}-{unique}" for i in range(MANAGERS)]
-    await _publish_team(ctx.kafka, department, managers)
+    await publish_team(ctx.kafka, department, managers)
     server, admin = motivation_with_admin(ctx, unique, "bench-reports.log")
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ctx.mongo, tz_aware=True)
     db = mongo[f"bench_team_{unique}"]

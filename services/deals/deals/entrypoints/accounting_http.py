@@ -14,13 +14,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from crmhub.access import SIGNED_INTAKE, Policy, Public
 from crmhub.auth import Principal
-from crmhub.intake import IntakeError, check_api_key, verify_timestamped
+from crmhub.intake import check_api_key, require_media_type, verify_timestamped
 from crmhub.moments import Moment
-from crmhub.web import ApiError, validation_problem
+from crmhub.web import ApiError, ReceivedDep
 from deals.adapters.commerceml import BadExchangeFile, orders_xml
 from deals.service_layer import accounting
 from deals.service_layer.accounting import Accounting
@@ -133,31 +133,26 @@ def accounting_router() -> APIRouter:
         summary="A payment from an accounting system (X-Api-Key, or X-Signature: t=<unix time>,v1=<HMAC>)",
         status_code=202,
     )
-    async def payment(deps: AccountingDep, source: SourcePath, request: Request, response: Response) -> dict[str, Any]:
+    async def payment(
+        deps: AccountingDep, source: SourcePath, received: ReceivedDep, response: Response
+    ) -> dict[str, Any]:
         secret = (deps.keys or {}).get(source)
         if secret is None:
             raise ApiError(404, "not_found", f"no accounting source {source!r} (DEALS_ACCOUNTING_KEYS)")
-        body = await request.body()
-        try:
-            if request.headers.get("x-signature"):
-                verify_timestamped(
-                    request.headers["x-signature"],
-                    secret=secret,
-                    body=body,
-                    now=datetime.now(UTC),
-                    tolerance_seconds=300,
-                    header="X-Signature",
-                )
-            else:
-                check_api_key(secret=secret, given=request.headers.get("x-api-key"), header="X-Api-Key")
-        except IntakeError as exc:
-            raise ApiError(exc.status, exc.code, str(exc)) from None
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            raise ApiError(415, "unsupported_media_type", "send the payment as application/json")
-        try:
-            item = Payment.model_validate_json(body)
-        except ValidationError as exc:
-            raise validation_problem(exc.errors()) from None
+        body = received.body  # an IntakeError is answered by crmhub.web as the 4xx it names
+        if received.headers.get("x-signature"):
+            verify_timestamped(
+                received.headers["x-signature"],
+                secret=secret,
+                body=body,
+                now=datetime.now(UTC),
+                tolerance_seconds=300,
+                header="X-Signature",
+            )
+        else:
+            check_api_key(secret=secret, given=received.headers.get("x-api-key"), header="X-Api-Key")
+        require_media_type(received, "application/json")
+        item = Payment.model_validate_json(body)  # a bad field: 422 naming it (crmhub.web)
         outcome = await accounting.record_payment(
             deps,
             source=source,

@@ -102,24 +102,22 @@ async def create(
     day = now.astimezone(deps.timezone).date()
     data = _deal_data(deal)
     manager = deps.deals.directory.manager(deal.manager_id) if deal.manager_id else None
-    extra = {"manager_name": manager.name if manager else ""}
-    # render once without a number first: a template that fails on this deal takes no number
-    html = deps.templates.html(
-        template, document_context(data, deps.templates.seller, number="—", day=day, template=template) | extra
-    )
+    context = document_context(data, deps.templates.seller, number=None, day=day, template=template)
+    context["manager_name"] = manager.name if manager else ""
     number = None
     sequence = f"{template.id}:{day.year}"
     if template.numbered:
-        taken = await deps.store.take_number(sequence, document_id, now)
-        number = document_number(template.number_prefix, taken)
-        context = document_context(data, deps.templates.seller, number=number, day=day, template=template)
-        html = deps.templates.html(template, context | extra)
+        # a dry run first: a template that fails on this deal takes no number
+        deps.templates.html(template, {**context, "number": "—"})
+        number = document_number(template.number_prefix, await deps.store.take_number(sequence, document_id, now))
+        context["number"] = number
+    html = deps.templates.html(template, context)
     pdf = await asyncio.to_thread(deps.templates.pdf, html)
     sha256 = hashlib.sha256(pdf).hexdigest()
     title = f"{template.title} № {number}" if number else template.title
     file_name = f"{safe_file_name(title)}.pdf"
     await deps.store.put_file(document_id, file_name, pdf, sha256)
-    total = document_context(data, deps.templates.seller, number=number, day=day, template=template)["total"]
+    total = context["total"]
     doc: dict[str, Any] = {
         "_id": document_id,
         "document_id": document_id,

@@ -56,7 +56,7 @@ def group_title(grouping: str, lang: str) -> str:
     return GROUP_TITLES.get(lang, GROUP_TITLES["en"])[grouping]
 
 
-def _plain(value: Any) -> Any:
+def as_text(value: Any) -> Any:
     if isinstance(value, dict):
         return "; ".join(f"{k}: {v}" for k, v in value.items())
     return "" if value is None else value
@@ -69,12 +69,14 @@ def to_csv(report: dict[str, Any], lang: str) -> bytes:
     writer.writerow([group_title(g, lang) for g in report["group_by"]] + [c["label"] for c in columns])
     for row in report["rows"]:
         writer.writerow(
-            [row["label"][g] for g in report["group_by"]] + [_plain(row["values"].get(c["key"])) for c in columns]
+            [row["label"][g] for g in report["group_by"]] + [as_text(row["values"].get(c["key"])) for c in columns]
         )
     writer.writerow(
-        [TOTAL[lang]] + [""] * (len(report["group_by"]) - 1) + [_plain(report["totals"].get(c["key"])) for c in columns]
+        [TOTAL[lang]]
+        + [""] * (len(report["group_by"]) - 1)
+        + [as_text(report["totals"].get(c["key"])) for c in columns]
         if report["group_by"]
-        else [_plain(report["totals"].get(c["key"])) for c in columns]
+        else [as_text(report["totals"].get(c["key"])) for c in columns]
     )
     return ("\ufeff" + out.getvalue()).encode()
 
@@ -114,7 +116,7 @@ def to_xlsx(report: dict[str, Any], lang: str) -> bytes:
         elif kind in ("money", "count", "seconds"):
             sheet.write_number(row, col, float(value), fmt[kind])
         else:
-            sheet.write_string(row, col, str(_plain(value)), fmt["text"])
+            sheet.write_string(row, col, str(as_text(value)), fmt["text"])
 
     for number, row in enumerate(report["rows"], start=1):
         for col, grouping in enumerate(groups):

@@ -49,24 +49,28 @@ class ReportStore:
 
     async def add(self, fact_id: str, day: date, dims: Mapping[str, str], measures: Mapping[str, int]) -> bool:
         """Add one fact to its day's cell and its month's; False when it was added before."""
+        counted = {name: value for name, value in measures.items() if value}
+        if not counted:
+            return False
         month = day.replace(day=1)
         target = doc_id(month, dims.get("manager", ""))
-        values = [dims.get(d, "") for d in DIMENSIONS]
-        added = False
+        by_day, by_month = cell_key(dims, day), cell_key(dims)
         lean_dims = {"manager": dims.get("manager", ""), "department": dims.get("department", "")}
         lean = cell_key(lean_dims)
-        for collection, key, fields in (
-            (self.days, cell_key(dims, day), {"day": day.isoformat()}),
-            (self.months, cell_key(dims), {}),
+
+        def cell(prefix: str, key: str, cell_dims: Mapping[str, str]) -> tuple[dict[str, int], dict[str, Any]]:
+            inc = {f"{prefix}.{key}.m.{name}": value for name, value in counted.items()}
+            return inc, {f"{prefix}.{key}.k": [cell_dims.get(d, "") for d in DIMENSIONS]}
+
+        day_inc, day_set = cell("c", by_day, dims)
+        month_inc, month_set = cell("c", by_month, dims)
+        total_inc, total_set = cell("t", lean, lean_dims)  # the month's totals by manager and department alone
+        stamp = {"month": f"{month:%Y-%m}"}
+        added = False
+        for collection, update in (
+            (self.days, {"$inc": day_inc, "$set": {**day_set, f"c.{by_day}.day": day.isoformat(), **stamp}}),
+            (self.months, {"$inc": {**month_inc, **total_inc}, "$set": {**month_set, **total_set, **stamp}}),
         ):
-            inc = {f"c.{key}.m.{name}": value for name, value in measures.items() if value}
-            if not inc:
-                return False
-            fixed: dict[str, Any] = {f"c.{key}.k": values, **{f"c.{key}.{f}": v for f, v in fields.items()}}
-            if collection is self.months:  # the month's totals by manager and department alone
-                inc |= {f"t.{lean}.m.{name}": value for name, value in measures.items() if value}
-                fixed[f"t.{lean}.k"] = [lean_dims.get(d, "") for d in DIMENSIONS]
-            update: dict[str, Any] = {"$inc": inc, "$set": {**fixed, "month": f"{month:%Y-%m}"}}
             added = await update_once(collection, target, fact_id, update, upsert=True, keep=APPLIED_KEPT) or added
         if target not in self._indexed:
             await self.index.update_one({"_id": f"{month:%Y-%m}"}, {"$addToSet": {"docs": target}}, upsert=True)

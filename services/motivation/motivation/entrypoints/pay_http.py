@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from crmhub.access import CallerDep, Policy
 from crmhub.auth import Principal
-from crmhub.schemas.team import ENTITY_ID_PATTERN
+from crmhub.schemas.team import ENTITY_ID_PATTERN, Manager
 from crmhub.web import ApiError, ExpectedVersion, require_json_body
 from motivation.domain.activity import PERIOD_FORMAT
 from motivation.domain.pay import Money, PayRules, Plan
@@ -55,14 +55,16 @@ def _department_of(deps: Pay, principal: Principal, department_id: str) -> None:
         raise ApiError(403, "forbidden", f"{principal.actor} is not the head of {department_id}")
 
 
-def _manager_seen(deps: Pay, principal: Principal, manager_id: str) -> None:
-    if principal.has("admin") or principal.has("accounting") or principal.kind == "integration":
-        return
+def _manager_seen(deps: Pay, principal: Principal, manager_id: str) -> Manager:
+    """The manager whose figures the caller asks for, if the caller may see them (404 otherwise)."""
     manager = deps.directory.manager(manager_id)
-    if principal.has("head") and manager is not None and manager.department_id == principal.department_id:
-        return
-    if principal.subject != manager_id:
+    sees_all = principal.has("admin") or principal.has("accounting") or principal.kind == "integration"
+    own_department = principal.has("head") and manager is not None and manager.department_id == principal.department_id
+    if not (sees_all or own_department or principal.subject == manager_id):
         raise ApiError(404, "not_found", f"no payout for {manager_id!r}")
+    if manager is None:
+        raise ApiError(404, "not_found", f"no manager {manager_id!r}")
+    return manager
 
 
 async def _answer(action: Any) -> Any:
@@ -166,10 +168,7 @@ def pay_router() -> APIRouter:
     async def get_manager_plan(
         deps: PayDep, principal: Reader, period: PeriodPath, manager_id: IdPath
     ) -> dict[str, Any]:
-        _manager_seen(deps, principal, manager_id)
-        manager = deps.directory.manager(manager_id)
-        if manager is None:
-            raise ApiError(404, "not_found", f"no manager {manager_id!r}")
+        manager = _manager_seen(deps, principal, manager_id)
         found = await pay.manager_plan(deps, period, manager)
         if found is None:
             raise ApiError(404, "not_found", f"no plan for {manager_id} or their department in or before {period}")
@@ -223,10 +222,7 @@ def pay_router() -> APIRouter:
 
     @router.get("/v1/payouts/{period}/{manager_id}", summary="One payout with its explanation, line by line")
     async def payout(deps: PayDep, principal: PayReader, period: PeriodPath, manager_id: IdPath) -> dict[str, Any]:
-        _manager_seen(deps, principal, manager_id)
-        manager = deps.directory.manager(manager_id)
-        if manager is None:
-            raise ApiError(404, "not_found", f"no manager {manager_id!r}")
+        manager = _manager_seen(deps, principal, manager_id)
         found = await pay.payout_of(deps, period, manager)
         if found is None:
             raise ApiError(404, "not_found", f"no plan for {manager_id} in {period}: nothing to pay by")

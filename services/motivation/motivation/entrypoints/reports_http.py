@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from babel.dates import format_timedelta
 from babel.numbers import format_currency, format_decimal
@@ -19,9 +19,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from crmhub.access import SESSION_COOKIE, PagePolicy, Policy, Public
 from crmhub.auth import Principal, Role
-from crmhub.web import ApiError
+from crmhub.intake import form_fields, require_media_type
+from crmhub.web import ApiError, ReceivedDep
 from motivation.adapters.charts import chart_svg
-from motivation.adapters.report_files import file_name, group_title, to_csv, to_xlsx
+from motivation.adapters.report_files import as_text, file_name, group_title, to_csv, to_xlsx
 from motivation.domain.reporting import DIMENSIONS, GROUPINGS, REPORT_NAMES, BadQuery, ReportQuery, parse_query
 from motivation.service_layer import auth, reports
 from motivation.service_layer.auth import Auth, SignInRefused
@@ -99,7 +100,7 @@ def formatted(value: Any, kind: str, lang: str, currency: str) -> str:
     if kind == "seconds":
         return str(format_timedelta(timedelta(seconds=int(value)), locale=locale, threshold=1.5))
     if kind == "text":
-        return ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        return str(as_text(value))
     return str(format_decimal(value, locale=locale))
 
 
@@ -188,11 +189,10 @@ def reports_router() -> APIRouter:
         summary="The reports page's sign-in form (application/x-www-form-urlencoded: login, password)",
         response_class=HTMLResponse,
     )
-    async def sign_in(request: Request) -> Response:
+    async def sign_in(request: Request, received: ReceivedDep) -> Response:
         deps: Auth = request.app.state.auth
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-            raise ApiError(415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded")
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), max_num_fields=10))
+        require_media_type(received, "application/x-www-form-urlencoded")
+        form = form_fields(received.body, join_repeated=False)
         lang = _lang(form.get("lang"))
         try:
             tokens = await auth.sign_in(

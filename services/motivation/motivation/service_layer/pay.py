@@ -204,16 +204,16 @@ async def pay_book(deps: Pay, period: str, manager_ids: list[str]) -> PayBook:
     )
 
 
-async def _plans_only(deps: Pay, period: str) -> PayBook:
+async def plans_only(deps: Pay, period: str) -> PayBook:
     return PayBook(plans=await deps.store.plans_up_to(period), rules={}, profiles={})
 
 
 async def effective_plan(deps: Pay, period: str, scope: str, scope_id: str) -> tuple[Plan, str] | None:
-    return (await _plans_only(deps, period)).plan(period, scope, scope_id)
+    return (await plans_only(deps, period)).plan(period, scope, scope_id)
 
 
 async def manager_plan(deps: Pay, period: str, manager: Manager) -> tuple[Plan, str, str] | None:
-    return (await _plans_only(deps, period)).manager_plan(period, manager)
+    return (await plans_only(deps, period)).manager_plan(period, manager)
 
 
 async def rules_for(deps: Pay, department_id: str) -> tuple[PayRules, str]:
@@ -235,7 +235,7 @@ def facts_of(doc: Document | None, currency: str) -> Facts:
     )
 
 
-def _managers(deps: Pay, department_id: str | None = None) -> list[Manager]:
+def managers_of(deps: Pay, department_id: str | None = None) -> list[Manager]:
     return sorted(
         (m for m in deps.directory.managers.values() if department_id is None or m.department_id == department_id),
         key=lambda m: m.id,
@@ -319,7 +319,7 @@ async def close(deps: Pay, caller: Caller, period: str) -> dict[str, Any]:
         return {k: v for k, v in state.items() if k not in ("_id", "snapshot")}
     now = deps.now()
     revision = int(state.get("revision", 0)) + 1
-    managers = [m for m in _managers(deps) if m.active]
+    managers = [m for m in managers_of(deps) if m.active]
     ids = [m.id for m in managers]
     counters = await deps.store.months(period, ids)
     book = await pay_book(deps, period, ids)
@@ -488,7 +488,7 @@ async def _realism(
             raw = ((earlier.get(p) or {}).get("missed_shares") or {}).get(department_id)
             history.append(Decimal(raw) if raw is not None else None)
         history.append(share)
-        members = [m for m in _managers(deps, department_id) if m.id in fulfilment]
+        members = [m for m in managers_of(deps, department_id) if m.id in fulfilment]
         if unrealistic(history, threshold=deps.unrealistic_share, months=deps.unrealistic_months):
             if department.seasonal:
                 flags.append(
@@ -608,7 +608,7 @@ async def export_csv(deps: Pay, period: str) -> str:
     state = await deps.store.period(period)
     if not state or state.get("state") != "closed":
         raise PeriodClosedError(f"period {period} is not closed: only closed periods are exported")
-    rows = await deps.store.payouts_of(period, [m.id for m in _managers(deps)])
+    rows = await deps.store.payouts_of(period, [m.id for m in managers_of(deps)])
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -649,7 +649,7 @@ async def export_csv(deps: Pay, period: str) -> str:
 async def funnel(
     deps: Pay, *, department_id: str | None, manager_id: str | None, start: date, end: date
 ) -> dict[str, Any]:
-    managers = [m for m in _managers(deps, department_id) if manager_id is None or m.id == manager_id]
+    managers = [m for m in managers_of(deps, department_id) if manager_id is None or m.id == manager_id]
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     per_manager: dict[str, dict[str, int]] = {m.id: {} for m in managers}
     revenue: dict[str, int] = {m.id: 0 for m in managers}

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crmhub.aggregate_store import storable
 from crmhub.auth import Principal
 from crmhub.events import CloudEvent
 from crmhub.team_directory import TeamDirectory
@@ -165,7 +166,7 @@ async def run(deps: Reports, query: ReportQuery, lang: str = "en") -> dict[str, 
     if definition.compare:
         columns += await _compare(deps, query, rows, totals, summed(previous, previous_cells, definition.reads))
     result |= {"columns": _columns(tuple(columns), lang), "rows": rows, "totals": totals}
-    return dict(shown(result))
+    return dict(storable(result))
 
 
 async def _compare(
@@ -222,7 +223,7 @@ async def _revenue_plans(deps: Reports, query: ReportQuery) -> dict[str, Decimal
     departments = query.filters.get("department")
     for month in months:
         period = f"{month:%Y-%m}"
-        book = await pay._plans_only(deps.pay, period)
+        book = await pay.plans_only(deps.pay, period)
         if query.group_by == ("manager",):
             for manager in deps.directory.managers.values():
                 if not query.admits({"manager": manager.id, "department": manager.department_id}):
@@ -264,7 +265,7 @@ async def _plan_report(deps: Reports, query: ReportQuery, lang: str) -> dict[str
     months = months_touched(query.start, query.end)
     if len(months) > PLAN_MONTHS:
         raise BadQuery("to", f"the plan report covers at most {PLAN_MONTHS} months")
-    managers = [m for m in pay._managers(deps.pay) if query.admits({"manager": m.id, "department": m.department_id})]
+    managers = [m for m in pay.managers_of(deps.pay) if query.admits({"manager": m.id, "department": m.department_id})]
     groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for month in months:
         period = f"{month:%Y-%m}"
@@ -309,7 +310,7 @@ async def _plan_report(deps: Reports, query: ReportQuery, lang: str) -> dict[str
     totals = {k: v.quantize(Decimal("0.01")) for k, v in totals.items()}
     totals["sales_percent"] = _percent(totals["revenue"], totals["sales_target"])
     totals["activity_percent"] = None
-    plan_report: dict[str, Any] = shown(
+    plan_report: dict[str, Any] = storable(
         {
             "report": PLAN_REPORT,
             "title": "План и факт, оплата" if lang == "ru" else "Plan, fact and pay",
@@ -325,17 +326,6 @@ async def _plan_report(deps: Reports, query: ReportQuery, lang: str) -> dict[str
         }
     )
     return plan_report
-
-
-def shown(value: Any) -> Any:
-    """Money and percentages as exact decimal strings ("230000.50"), as the rest of the API gives them."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: shown(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [shown(v) for v in value]
-    return value
 
 
 def catalogue(lang: str = "en") -> list[dict[str, Any]]:
