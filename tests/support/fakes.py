@@ -62,7 +62,8 @@ class Seen:
 
 
 class FakeHttp:
-    """Answers POSTs: scripted answers per path first (in order), then 200 {"ok": true}."""
+    """Answers POSTs and GETs: scripted answers per path (without the query) first, in order,
+    then 200 {"ok": true}."""
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
@@ -73,7 +74,7 @@ class FakeHttp:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 fake.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                script = fake.scripts.get(self.path)
+                script = fake.scripts.get(self.path.split("?")[0])
                 answer = script.popleft() if script else Answer()
                 payload = json.dumps(answer.body).encode()
                 self.send_response(answer.status)
@@ -82,6 +83,8 @@ class FakeHttp:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            do_GET = do_POST
 
             def log_message(self, *args: Any) -> None:
                 pass

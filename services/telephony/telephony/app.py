@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from crmhub.schemas.calls import (
+    CallAttempted,
     CallbackMade,
     CallbackOverdue,
     CallCompleted,
@@ -40,8 +41,11 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         directory=service.follow_team_directory(),
         providers=load_providers(settings.providers_file, environment=settings.environment),
         settle_after=timedelta(seconds=settings.settle_seconds),
+        public_url=settings.public_url,
     )
-    service.publishes(CallStarted, CallCompleted, CallMissed, CallRecordingReady, CallbackMade, CallbackOverdue)
+    service.publishes(
+        CallStarted, CallCompleted, CallAttempted, CallMissed, CallRecordingReady, CallbackMade, CallbackOverdue
+    )
     service.on_startup(store.ensure_indexes)
     consumers.subscribe(service, deps)
     timers.register(service, deps)

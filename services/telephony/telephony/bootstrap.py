@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from crmhub.team_directory import TeamDirectory
 from telephony.adapters.call_store import CallStore
 from telephony.adapters.providers import ProvidersConfig
+from telephony.adapters.recordings import RecordingFetcher
 from telephony.service_layer.context import Telephony
 
 
@@ -18,5 +19,15 @@ def bootstrap(
     providers: ProvidersConfig,
     settle_after: timedelta = timedelta(seconds=30),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    public_url: str = "http://127.0.0.1:8002",
+    fetcher: RecordingFetcher | None = None,
 ) -> Telephony:
-    return Telephony(store=store, directory=directory, providers=providers, settle_after=settle_after, now=now)
+    return Telephony(
+        store=store,
+        directory=directory,
+        providers=providers,
+        settle_after=settle_after,
+        now=now,
+        public_url=public_url.rstrip("/"),
+        recordings=fetcher or RecordingFetcher(),
+    )

@@ -15,3 +15,6 @@ class TelephonySettings(HubSettings):
     # A call whose end arrived but whose start (with the client's number) never did is
     # published with what is known this long after its end.
     settle_seconds: float = 30.0
+    # How this service is reached from outside (ops: the front door's URL for it): recordings kept
+    # at Zadarma or Mango are linked as <public_url>/v1/calls/<id>/recording.
+    public_url: str = "http://127.0.0.1:8002"

@@ -36,7 +36,10 @@ class CallRecord(BaseModel):
     ring_seconds: float | None = None
     talk_seconds: float | None = None
     outcome: Outcome | None = None
+    # a provider's own recording URL, or the hub's link that fetches a fresh one from the
+    # provider's API (`recording_id` is the provider's id of it)
     recording_url: str | None = None
+    recording_id: str | None = None
     redirects: list[str] = []
 
     @property
@@ -55,6 +58,16 @@ class CallCompleted(EventData):
     """The call ended after somebody answered."""
 
     event_type: ClassVar[str] = "call.completed"
+    topic: ClassVar[topics.Topic] = topics.CALLS
+    call: CallRecord
+
+
+class CallAttempted(EventData):
+    """An outbound (or internal) call that ended without anybody answering: busy, no answer,
+    failed or cancelled. An attempt is not a conversation: it does not count as a call made and
+    does not fulfil a call-back (see docs/telephony.md)."""
+
+    event_type: ClassVar[str] = "call.attempted"
     topic: ClassVar[topics.Topic] = topics.CALLS
     call: CallRecord
 

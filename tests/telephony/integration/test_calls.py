@@ -7,21 +7,35 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from localservers import free_port, start_service
+from support.fakes import Answer, FakeHttp
 from support.hub import LeadsHub, phone
 from support.kafka import eventually, headers_of, read_topic
 from support.tokens import admin_headers
+from telephony.adapters.formats import mango, zadarma
+from telephony.adapters.recordings import zadarma_authorization
 
 pytestmark = pytest.mark.integration
 KEY = "telephony-key-0123456789"
+MANGO_SALT = "mango-salt-0123456789"
+ZADARMA_SECRET = "zadarma-secret-0123456789"
 
 
 @pytest.fixture(scope="module")
-def phones(infra, tmp_path_factory):
+def provider_api():
+    """The providers' own APIs (Zadarma's, Mango's), faked at the HTTP level."""
+    fake = FakeHttp().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def phones(infra, tmp_path_factory, provider_api):
     """A leads hub (team, leads) plus a telephony process whose extensions are that team."""
     hub = LeadsHub(infra.kafka, infra.mongo, tmp_path_factory.mktemp("telephony")).start()
     providers = {
@@ -35,6 +49,22 @@ def phones(infra, tmp_path_factory):
             },
             {"id": f"fast-{hub.unique}", "format": "json", "secret": KEY, "callback_window_minutes": 0.03},
             {"id": f"fenced-{hub.unique}", "format": "json", "secret": KEY, "allowed_ips": ["10.9.9.9"]},
+            {
+                "id": f"mango-{hub.unique}",
+                "format": "mango",
+                "key": "mango-key",
+                "secret": MANGO_SALT,
+                "extensions": {"101": hub.managers[0]},
+                "api_url": f"{provider_api.url}/vpbx",
+            },
+            {
+                "id": f"zadarma-{hub.unique}",
+                "format": "zadarma",
+                "key": "zadarma-key",
+                "secret": ZADARMA_SECRET,
+                "api_url": provider_api.url,
+            },
+            {"id": f"b24-{hub.unique}", "format": "bitrix24", "secret": KEY, "users": {"17": hub.managers[1]}},
         ]
     }
     path = hub.workdir / "providers.json"
@@ -265,3 +295,117 @@ async def test_an_end_whose_start_never_comes_is_published_once_it_settles(phone
         timeout=20,
     )
     assert [headers_of(r)["ce_type"] for r in records if r.key == key] == ["call.started", "call.missed"]
+
+
+def _mango_form(payload: dict) -> dict[str, str]:
+    body = json.dumps(payload)
+    return {"vpbx_api_key": "mango-key", "sign": mango.sign("mango-key", body, MANGO_SALT), "json": body}
+
+
+async def test_mango_posts_to_its_own_paths_and_every_notification_is_acknowledged(phones, provider_api):
+    """Mango appends /events/<kind> to the URL set in its panel; anything not 2xx it retries."""
+    hub, server = phones
+    entry, client, now = f"MTIz{uuid.uuid4().hex[:8]}", phone(), int(datetime.now(UTC).timestamp())
+    summary = {
+        "entry_id": entry,
+        "call_direction": 1,
+        "from": {"number": client},
+        "to": {"extension": 101, "number": "74951110000"},
+        "line_number": "74951110000",
+        "create_time": now - 60,
+        "forward_time": now - 58,
+        "talk_time": now - 50,
+        "end_time": now,
+        "entry_result": 1,
+    }
+    recording = {
+        "entry_id": entry,
+        "call_id": "c1",
+        "recording_id": f"rec-{entry}",
+        "recording_state": "Completed",
+        "seq": 3,
+        "timestamp": now,
+    }
+    dtmf = {"entry_id": entry, "call_id": "c1", "seq": 1, "dtmf": "2", "timestamp": now - 55, "location": "ivr"}
+    base = f"/v1/telephony/mango-{hub.unique}"
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
+        for path, payload in (
+            ("/events/summary", summary),
+            ("/events/events/dtmf", dtmf),
+            ("/events/recording", recording),
+            ("/events/sms", {"entry_id": entry}),
+        ):
+            response = await http.post(base + path, data=_mango_form(payload))
+            assert response.status_code == 200, (path, response.text)
+        calls = (await http.get("/v1/calls", params={"number": client})).json()["items"]
+        (call,) = calls
+        assert (call["outcome"], call["manager_id"], call["talk_seconds"]) == ("answered", hub.managers[0], 50)
+        provider_api.script(
+            "/vpbx/queries/recording/post/", Answer(302, {}, {"Location": "https://files.example/r.mp3"})
+        )
+
+        found = (await http.get(f"/v1/calls/{call['call_id']}")).json()["call"]
+        assert found["recording_url"].endswith(f"/v1/calls/{call['call_id']}/recording")
+        response = await http.get(f"/v1/calls/{call['call_id']}/recording", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (307, "https://files.example/r.mp3")
+    (asked,) = provider_api.to("/vpbx/queries/recording/post/")
+    form = dict(x.split("=", 1) for x in asked.body.decode().split("&"))
+    assert form["vpbx_api_key"] == "mango-key"
+
+
+async def test_zadarma_recording_link_is_fetched_through_its_signed_api(phones, provider_api):
+    hub, server = phones
+    pbx_call, client = f"in_{uuid.uuid4().hex[:8]}", phone()
+    start = datetime.now(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+    end = {
+        "event": "NOTIFY_END",
+        "pbx_call_id": pbx_call,
+        "caller_id": client,
+        "called_did": "74951110000",
+        "call_start": start,
+        "duration": "30",
+        "disposition": "answered",
+        "internal": "101",
+        "is_recorded": "1",
+        "call_id_with_rec": f"{pbx_call}.rec",
+    }
+    record = {"event": "NOTIFY_RECORD", "pbx_call_id": pbx_call, "call_id_with_rec": f"{pbx_call}.rec"}
+    url = f"/v1/telephony/zadarma-{hub.unique}/events"
+    provider_api.script(
+        "/v1/pbx/record/request/",
+        Answer(200, {"status": "success", "link": "https://z.example/1.mp3", "lifetime_till": "2026-12-01 00:00:00"}),
+    )
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
+        for fields, signed in (
+            (end, ("caller_id", "called_did", "call_start")),
+            (record, ("pbx_call_id", "call_id_with_rec")),
+        ):
+            signature = zadarma.sign(ZADARMA_SECRET, *(fields[f] for f in signed))
+            response = await http.post(url, data=fields, headers={"Signature": signature})
+            assert response.status_code == 200, response.text
+        (call_id,) = response.json()["calls"]
+        response = await http.get(f"/v1/calls/{call_id}/recording", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (307, "https://z.example/1.mp3")
+    (asked,) = provider_api.to(f"/v1/pbx/record/request/?call_id={pbx_call}.rec&format=json")
+    expected = zadarma_authorization(
+        "zadarma-key", ZADARMA_SECRET, "/v1/pbx/record/request/", {"call_id": f"{pbx_call}.rec", "format": "json"}
+    )
+    assert asked.headers["authorization"] == expected
+
+
+async def test_bitrix24_register_gets_a_call_id_back_and_a_repeated_finish_changes_nothing(phones):
+    hub, server = phones
+    client = phone()
+    register = {"USER_ID": 17, "PHONE_NUMBER": client, "TYPE": 2, "CRM_CREATE": 1, "LINE_NUMBER": "74952220000"}
+    url = f"/v1/telephony/b24-{hub.unique}/events"
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
+        answer = (await http.post(url, json=register, headers={"X-Api-Key": KEY})).json()
+        bitrix_call = answer["result"]["CALL_ID"]
+        finish = {"CALL_ID": bitrix_call, "USER_ID": 17, "DURATION": 42, "STATUS_CODE": "200"}
+        first = await http.post(url, json=finish, headers={"X-Api-Key": KEY})
+        (call_id,) = first.json()["calls"]
+        before = (await http.get(f"/v1/calls/{call_id}")).json()["call"]
+        await http.post(url, json=finish, headers={"X-Api-Key": KEY})
+        after = (await http.get(f"/v1/calls/{call_id}")).json()["call"]
+    assert before == after
+    assert (after["outcome"], after["manager_id"], after["talk_seconds"]) == ("answered", hub.managers[1], 42)

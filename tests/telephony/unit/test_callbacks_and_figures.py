@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from crmhub.schemas.calls import CallRecord
 from support.team import manager
-from telephony.domain.callbacks import calls_back, deadline_for, open_callback, record_callback
+from telephony.domain.callbacks import calls_back, deadline_for, open_callback, record_attempt, record_callback
 from telephony.domain.stats import call_figures
 
 T0 = datetime(2026, 11, 27, 14, 50, tzinfo=UTC)  # Friday 17:50 in Moscow
@@ -43,14 +43,35 @@ def test_only_a_later_outbound_call_to_the_number_calls_back():
     earlier = _call("o0", "outbound", "101", "+79165554433", T0 - timedelta(minutes=5), outcome="answered")
     other = _call("o1", "outbound", "101", "+79160000000", T0 + timedelta(minutes=5), outcome="answered")
     inbound = _call("i1", "inbound", "+79165554433", "+74951110000", T0 + timedelta(minutes=5))
-    back = _call("o2", "outbound", "101", "+79165554433", T0 + timedelta(minutes=12), outcome="missed")
-    assert [calls_back(callback, c) for c in (earlier, other, inbound, back)] == [False, False, False, True]
+    busy = _call("o2", "outbound", "101", "+79165554433", T0 + timedelta(minutes=8), outcome="busy")
+    back = _call("o3", "outbound", "101", "+79165554433", T0 + timedelta(minutes=12), outcome="answered")
+    assert [calls_back(callback, c) for c in (earlier, other, inbound, busy, back)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]
+    # a busy line is a try, counted once however often its event comes, and the obligation stays open
+    assert record_attempt(callback, busy)
+    assert not record_attempt(callback, busy)
+    record_callback(callback, busy)
+    assert (callback.status, callback.attempts, callback.last_attempt_call_id) == ("open", 1, "o2")
     record_callback(callback, back)
     assert callback.status == "made"
     assert callback.delay_seconds == 12 * 60 - 30
     assert not calls_back(callback, back)
     assert [e.type for e in callback.events] == ["call.callback_made"]
     assert callback.timer_changes[-1].key == "callback.deadline:m1"  # the call back cancels the deadline
+
+
+def test_a_provider_may_count_any_attempt_as_the_call_back():
+    missed = _call("m1", "inbound", "+79165554433", "+74951110000", T0, manager_id="anna")
+    callback = open_callback(missed, window=timedelta(minutes=30), manager=None, place=None)
+    busy = _call("o2", "outbound", "101", "+79165554433", T0 + timedelta(minutes=8), outcome="busy")
+    record_callback(callback, busy, closed_by="attempt")
+    assert callback.status == "made"
+    assert callback.callback_call_id == "o2"
 
 
 def test_call_figures_per_manager():

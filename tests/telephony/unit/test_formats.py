@@ -9,52 +9,9 @@ from urllib.parse import urlencode
 import pytest
 
 from crmhub.intake import IntakeError, Received
-from telephony.adapters.formats import FORMATS, mango, twilio, zadarma
-from telephony.adapters.providers import Provider
+from support.telephony import FORM, mango_request, request, run, zadarma_request
+from telephony.adapters.formats import twilio, zadarma
 from telephony.domain.call import merge
-
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
-
-
-def provider(fmt: str, **extra) -> Provider:
-    return Provider.model_validate(
-        {
-            "id": f"p-{fmt}",
-            "format": fmt,
-            "secret": "s3cret-value-123",
-            "extensions": {"101": "anna", "102": "boris"},
-            **extra,
-        }
-    )
-
-
-def request(
-    body: bytes | str,
-    content_type: str = JSON,
-    *,
-    headers: dict | None = None,
-    query: dict | None = None,
-    method: str = "POST",
-    url: str = "https://hub.example/v1/telephony/p/events",
-) -> Received:
-    raw = body.encode() if isinstance(body, str) else body
-    return Received(
-        method=method,
-        url=url,
-        headers={"content-type": content_type, **(headers or {})},
-        query=query or {},
-        body=raw,
-        client_ip="127.0.0.1",
-    )
-
-
-def run(fmt: str, received: Received, **extra):
-    module = FORMATS[fmt]
-    config = provider(fmt, **extra)
-    module.verify(config, received)
-    return module.parse(config, received)
-
 
 CDR = {
     "calldate": "2026-11-26 12:00:00",
@@ -123,12 +80,6 @@ def test_asterisk_needs_its_key_and_a_real_disposition():
         run("asterisk", request(json.dumps({**CDR, "disposition": "MAYBE"}), headers={"x-api-key": "s3cret-value-123"}))
 
 
-def _zadarma(fields: dict[str, str], signed: tuple[str, ...]) -> Received:
-    return request(
-        urlencode(fields), FORM, headers={"signature": zadarma.sign("s3cret-value-123", *(fields[f] for f in signed))}
-    )
-
-
 def test_zadarma_notifications_with_their_signatures():
     base = {
         "pbx_call_id": "in_123",
@@ -136,10 +87,14 @@ def test_zadarma_notifications_with_their_signatures():
         "called_did": "74951110000",
         "call_start": "2026-11-26 12:00:00",
     }
-    start = run("zadarma", _zadarma({"event": "NOTIFY_START", **base}, ("caller_id", "called_did", "call_start")))
+    start = run(
+        "zadarma", zadarma_request({"event": "NOTIFY_START", **base}, ("caller_id", "called_did", "call_start"))
+    )
     answer = run(
         "zadarma",
-        _zadarma({"event": "NOTIFY_ANSWER", **base, "destination": "101"}, ("caller_id", "destination", "call_start")),
+        zadarma_request(
+            {"event": "NOTIFY_ANSWER", **base, "destination": "101"}, ("caller_id", "destination", "call_start")
+        ),
     )
     end_fields = {
         "event": "NOTIFY_END",
@@ -150,7 +105,7 @@ def test_zadarma_notifications_with_their_signatures():
         "status_code": "16",
         "is_recorded": "1",
     }
-    end = run("zadarma", _zadarma(end_fields, ("caller_id", "called_did", "call_start")))
+    end = run("zadarma", zadarma_request(end_fields, ("caller_id", "called_did", "call_start")))
     call = merge(start.facts + answer.facts + end.facts)
     assert (call.direction, call.outcome, call.extension, call.line) == ("inbound", "answered", "101", "74951110000")
     assert call.talk_seconds == 95.0
@@ -166,7 +121,7 @@ def test_zadarma_unanswered_incoming_is_missed_and_forged_signatures_are_refused
         "duration": "20",
         "disposition": "cancel",
     }
-    call = merge(run("zadarma", _zadarma(fields, ("caller_id", "called_did", "call_start"))).facts)
+    call = merge(run("zadarma", zadarma_request(fields, ("caller_id", "called_did", "call_start"))).facts)
     assert call.outcome == "missed"
     forged = request(urlencode(fields), FORM, headers={"signature": zadarma.sign("guess", "x")})
     with pytest.raises(IntakeError) as error:
@@ -177,17 +132,6 @@ def test_zadarma_unanswered_incoming_is_missed_and_forged_signatures_are_refused
 def test_zadarma_url_check_echoes_zd_echo():
     parsed = run("zadarma", request(b"", "", query={"zd_echo": "a1b2c3"}, method="GET"))
     assert parsed.reply == ("a1b2c3", "text/plain")
-
-
-def _mango(payload: dict, event: str) -> Received:
-    body = json.dumps(payload)
-    return request(
-        urlencode(
-            {"vpbx_api_key": "mango-key", "sign": mango.sign("mango-key", body, "s3cret-value-123"), "json": body}
-        ),
-        FORM,
-        query={"event": event},
-    )
 
 
 def test_mango_call_states_out_of_order_and_the_summary():
@@ -217,7 +161,7 @@ def test_mango_call_states_out_of_order_and_the_summary():
     }
     facts = []
     for payload, kind in ((summary, "summary"), (connected, "call"), (appeared, "call")):
-        facts += run("mango", _mango(payload, kind), key="mango-key").facts
+        facts += run("mango", mango_request(payload, kind), key="mango-key").facts
     call = merge(facts)
     assert (call.direction, call.outcome, call.extension) == ("inbound", "answered", "101")
     assert call.ring_seconds == 5.0
@@ -225,7 +169,7 @@ def test_mango_call_states_out_of_order_and_the_summary():
 
 
 def test_mango_sign_must_cover_key_json_and_salt():
-    received = _mango({"entry_id": "x", "call_state": "Appeared", "timestamp": 1}, "call")
+    received = mango_request({"entry_id": "x", "call_state": "Appeared", "timestamp": 1}, "call")
     with pytest.raises(IntakeError) as error:
         run("mango", received, key="other-key")
     assert error.value.status == 401

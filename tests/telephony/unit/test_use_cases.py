@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crmhub.events import CloudEvent
-from crmhub.schemas.calls import CallCompleted, CallMissed
+from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
 from support.clock import Clock
 from support.memory import MemoryCallStore
 from support.team import directory, manager
@@ -95,10 +95,16 @@ async def test_a_missed_call_is_called_back_once_and_its_deadline_timer_goes(pho
             "direction": "outbound",
             "callee": missed.caller,
             "started_at": T0 + timedelta(minutes=5),
+            "outcome": "answered",
         }
     )
+    busy = back.model_copy(update={"call_id": "busy", "outcome": "busy", "started_at": T0 + timedelta(minutes=3)})
+    clock.now = T0 + timedelta(minutes=4)
+    await callbacks.on_outbound(deps, _event(CallAttempted(call=busy)), CallAttempted(call=busy))
+    tried = await store.callbacks.get(call_id)
+    assert (tried.status, tried.attempts) == ("open", 1)  # the client was not reached: still owed
     clock.now = T0 + timedelta(minutes=6)
-    await callbacks.on_completed(deps, _event(CallCompleted(call=back)), CallCompleted(call=back))
+    await callbacks.on_outbound(deps, _event(CallCompleted(call=back)), CallCompleted(call=back))
     callback = await store.callbacks.get(call_id)
     assert (callback.status, callback.delay_seconds) == ("made", 280.0)
     assert f"callback.deadline:{call_id}" not in store.timers.pending

@@ -34,8 +34,26 @@ class Provider(SecretRef):
     phone_region: str = "RU"
     lines: dict[str, Line] = {}
     extensions: dict[str, str] = {}
+    # asterisk: how the dialplan tells directions (see docs/telephony.md)
+    outbound_contexts: tuple[str, ...] = ("from-internal", "internal", "outbound", "from-sip", "from-users")
+    inbound_contexts: tuple[str, ...] = (
+        "from-trunk",
+        "from-pstn",
+        "from-did",
+        "ext-did",
+        "from-external",
+        "incoming",
+        "inbound",
+    )
+    extension_digits: Annotated[int, Field(ge=1, le=8)] = 5
+    # bitrix24: the connector's USER_ID -> manager
+    users: dict[str, str] = {}
+    # zadarma, mango: the provider's API, where recordings are fetched (tests point it at a local fake)
+    api_url: str | None = None
     answer_standard_seconds: Annotated[float, Field(gt=0)] = 15
     callback_window_minutes: Annotated[float, Field(gt=0)] = 30
+    # what closes a missed call's call-back: a call that reached the client (default), or any attempt
+    callback_closed_by: Literal["reached", "attempt"] = "reached"
 
     @field_validator("timezone")
     @classmethod

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from crmhub.aggregate import Aggregate, Schedule
 from crmhub.schemas.calls import (
+    CallAttempted,
     CallCompleted,
     CallMissed,
     CallRecord,
@@ -47,16 +48,24 @@ class CallFact:
     callee: str | None = None
     line: str | None = None
     extension: str | None = None
+    # the provider's user id of the person (Bitrix24's USER_ID), where it names people that way
+    user: str | None = None
     outcome: Outcome | None = None
     talk_seconds: float | None = None
     recording_url: str | None = None
+    # the provider's id of a recording that is fetched through its API (Zadarma, Mango)
+    recording_id: str | None = None
     redirect_to: str | None = None
+    # False when the provider gives no time and `at` is when the hub received it: a redelivery
+    # arrives later but is the same fact
+    at_given: bool = True
 
     @property
     def fact_id(self) -> str:
         """Equal facts have equal ids: a redelivered event adds nothing."""
+        fields = {k: v for k, v in self.__dict__.items() if self.at_given or k != "at"}
         body = json.dumps(
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}, sort_keys=True
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}, sort_keys=True
         )
         return hashlib.sha256(body.encode()).hexdigest()[:32]
 
@@ -95,12 +104,14 @@ class MergedCall:
     callee: str | None
     line: str | None
     extension: str | None
+    user: str | None
     started_at: datetime
     answered_at: datetime | None
     ended_at: datetime | None
     outcome: Outcome | None
     talk_seconds: float | None
     recording_url: str | None
+    recording_id: str | None = None
     redirects: tuple[str, ...] = field(default=())
 
     @property
@@ -132,11 +143,14 @@ def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound"
     ended_at = max((f.at for f in ends), default=None)
     talk = [f.talk_seconds for f in ends if f.talk_seconds is not None]
     answered_at = min(answers) if answers else None
+    if answered_at is not None and ended_at is not None and answered_at > ended_at:
+        answered_at = None  # an answer stamped on arrival, after the end: the end and talk time say more
     if answered_at is None and outcome == "answered" and ended_at is not None and talk:
         answered_at = ended_at - timedelta(seconds=max(talk))  # CDR-style: only the end and the talk time
         if starts:
             answered_at = max(answered_at, min(starts))  # a reported start wins over a derived answer
     recordings = [f for f in ordered if f.recording_url]
+    recording_ids = [f.recording_id for f in ordered if f.recording_id]
     return MergedCall(
         provider_call_id=ordered[0].provider_call_id,
         direction=_first(ordered, "direction") or default_direction,  # type: ignore[arg-type]
@@ -144,6 +158,7 @@ def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound"
         callee=_first(ordered, "callee"),
         line=_first(ordered, "line"),
         extension=_last_extension(ordered),
+        user=_last_user(ordered),
         # a call reported only at its end (CDR style) started no later than it was answered
         started_at=min(starts) if starts else min(answered_at or ordered[0].at, ordered[0].at),
         answered_at=answered_at,
@@ -153,8 +168,14 @@ def merge(facts: Iterable[CallFact], *, default_direction: Direction = "inbound"
         if talk
         else (max(0.0, (ended_at - answered_at).total_seconds()) if ended_at and answered_at else None),
         recording_url=recordings[-1].recording_url if recordings else None,
+        recording_id=recording_ids[-1] if recording_ids else None,
         redirects=tuple(dict.fromkeys(f.redirect_to for f in ordered if f.redirect_to)),
     )
+
+
+def _last_user(ordered: list[CallFact]) -> str | None:
+    users = [f.user for f in ordered if f.user]
+    return users[-1] if users else None
 
 
 def _last_extension(ordered: list[CallFact]) -> str | None:
@@ -175,6 +196,7 @@ def to_record(
     line: str | None,
     campaign: str | None,
     manager_id: str | None,
+    recording_link: str | None = None,
 ) -> CallRecord:
     return CallRecord(
         call_id=call_id,
@@ -194,7 +216,8 @@ def to_record(
         ring_seconds=merged.ring_seconds,
         talk_seconds=merged.talk_seconds,
         outcome=merged.outcome,
-        recording_url=merged.recording_url,
+        recording_url=merged.recording_url or (recording_link if merged.recording_id else None),
+        recording_id=merged.recording_id,
         redirects=list(merged.redirects),
     )
 
@@ -211,6 +234,16 @@ class Published(BaseModel):
     started: bool = False
     final: bool = False
     recordings: list[str] = []
+
+
+def final_event(record: CallRecord) -> CallCompleted | CallMissed | CallAttempted:
+    """An answered call is completed; an inbound one nobody answered is missed (somebody must
+    call back); an outbound or internal one nobody answered was only an attempt."""
+    if record.outcome == "answered":
+        return CallCompleted(call=record)
+    if record.direction == "inbound":
+        return CallMissed(call=record)
+    return CallAttempted(call=record)
 
 
 class Call(Aggregate):
@@ -261,8 +294,7 @@ class Call(Aggregate):
             published.started = True
         if self.final and not published.final:
             if record.client_number or settled:
-                missed = record.direction == "inbound" and record.outcome != "answered"
-                self.record_event(CallMissed(call=record) if missed else CallCompleted(call=record), at=now)
+                self.record_event(final_event(record), at=now)
                 published.final = True
                 self.cancel_timer(SETTLE_TIMER)
             elif not any(isinstance(c, Schedule) and c.kind == SETTLE_TIMER for c in self.timer_changes):

@@ -33,6 +33,10 @@ class Callback(Aggregate):
     delay_seconds: float | None = None
     called_back_at: datetime | None = None
     overdue_at: datetime | None = None
+    # calls to the number that did not reach the client (busy, no answer): tried, not made
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    last_attempt_call_id: str | None = None
 
     @property
     def missed_call_id(self) -> str:
@@ -69,18 +73,42 @@ def open_callback(missed: CallRecord, *, window: timedelta, manager: Manager | N
     return callback
 
 
-def calls_back(callback: Callback, call: CallRecord) -> bool:
-    """An outbound call to the number that started after the miss."""
+ClosedBy = Literal["reached", "attempt"]
+
+
+def calls_back(callback: Callback, call: CallRecord, *, closed_by: ClosedBy = "reached") -> bool:
+    """An outbound call to the number, after the miss, that reached the client (or, where the
+    provider is configured `callback_closed_by: attempt`, any call to it)."""
     return (
         callback.status != "made"
         and call.direction == "outbound"
         and call.callee == callback.number
         and call.started_at >= callback.missed_at
+        and (call.outcome == "answered" or closed_by == "attempt")
     )
 
 
-def record_callback(callback: Callback, call: CallRecord, *, now: datetime | None = None) -> None:
-    if not calls_back(callback, call):
+def record_attempt(callback: Callback, call: CallRecord) -> bool:
+    """A call to the number that did not reach the client: counted once per call, the obligation stays open."""
+    if (
+        callback.status == "made"
+        or call.direction != "outbound"
+        or call.callee != callback.number
+        or call.started_at < callback.missed_at
+        or call.outcome == "answered"
+        or call.call_id == callback.last_attempt_call_id
+    ):
+        return False
+    callback.attempts += 1
+    callback.last_attempt_at = call.started_at
+    callback.last_attempt_call_id = call.call_id
+    return True
+
+
+def record_callback(
+    callback: Callback, call: CallRecord, *, now: datetime | None = None, closed_by: ClosedBy = "reached"
+) -> None:
+    if not calls_back(callback, call, closed_by=closed_by):
         return
     callback.status = "made"
     callback.callback_call_id = call.call_id

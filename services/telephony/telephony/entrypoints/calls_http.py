@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import RedirectResponse
 
 from crmhub.access import Policy
 from crmhub.aggregate import NotFound
@@ -14,6 +15,7 @@ from crmhub.moments import Moment
 from crmhub.schemas.calls import Direction, Outcome
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError
+from telephony.adapters.recordings import RecordingUnavailable
 from telephony.domain.callbacks import Callback
 from telephony.domain.stats import GroupBy
 from telephony.entrypoints.dependencies import TelephonyDep
@@ -25,6 +27,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 Reader = Annotated[Principal, Depends(Policy("admin", "head", "manager", scopes=("calls:read",)))]
 Analyst = Annotated[Principal, Depends(Policy("admin", "head", scopes=("reports:read",)))]
+CallIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 Number = Annotated[str | None, Query(max_length=32, pattern=r"^\+?[0-9]{3,20}$")]
 
 
@@ -36,14 +39,27 @@ def calls_router() -> APIRouter:
     router = APIRouter(tags=["calls"])
 
     @router.get("/v1/calls/{call_id}", summary="One call: the merged record, and its call-back when it was missed")
-    async def get_call(
-        deps: TelephonyDep, principal: Reader, call_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
-    ) -> dict[str, Any]:
+    async def get_call(deps: TelephonyDep, principal: Reader, call_id: CallIdPath) -> dict[str, Any]:
         try:
             record, callback = await queries.call_with_callback(deps, principal, call_id)
         except NotFound:
             raise ApiError(404, "not_found", f"no call {call_id!r}") from None
         return {"call": record.model_dump(mode="json"), "callback": callback_view(callback) if callback else None}
+
+    @router.get(
+        "/v1/calls/{call_id}/recording",
+        summary="The call's recording: a redirect to the provider's file (a fresh link for Zadarma and Mango)",
+        status_code=307,
+        responses={307: {"description": "Location: the recording"}, 404: {}, 502: {}},
+    )
+    async def get_recording(deps: TelephonyDep, principal: Reader, call_id: CallIdPath) -> RedirectResponse:
+        try:
+            link = await queries.recording_link(deps, principal, call_id)
+        except NotFound as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        except RecordingUnavailable as exc:
+            raise ApiError(502, "recording_unavailable", str(exc)) from None
+        return RedirectResponse(link, status_code=307)
 
     @router.get("/v1/calls", summary="Calls, newest first")
     async def list_calls(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crmhub import topics
 from crmhub.events import CloudEvent
-from crmhub.schemas.calls import CallCompleted, CallMissed
+from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
 from crmhub.service import HubService
 from telephony.service_layer import callbacks
 from telephony.service_layer.context import Telephony
@@ -14,12 +14,13 @@ def subscribe(service: HubService, deps: Telephony) -> None:
     async def on_missed(event: CloudEvent, payload: CallMissed) -> None:
         await callbacks.on_missed(deps, event, payload)
 
-    async def on_completed(event: CloudEvent, payload: CallCompleted) -> None:
-        await callbacks.on_completed(deps, event, payload)
+    async def on_outbound(event: CloudEvent, payload: CallCompleted | CallAttempted) -> None:
+        await callbacks.on_outbound(deps, event, payload)
 
     service.consumes(
         topics.CALLS,
         group="telephony.callbacks",
-        handlers={CallMissed: on_missed, CallCompleted: on_completed},
-        description="Its own call events: call.missed opens a call-back obligation, an outbound call.completed fulfils it.",
+        handlers={CallMissed: on_missed, CallCompleted: on_outbound, CallAttempted: on_outbound},
+        description="Its own call events: call.missed opens a call-back obligation, an outbound call.completed "
+        "fulfils it, a call.attempted is counted as a try.",
     )

@@ -1,7 +1,8 @@
 """The missed-call loop, run on the service's own events (consumed back from crm.calls), so a
 crash between the call and its call-back obligation cannot lose the obligation: `call.missed`
 opens one (with a deadline timer in the manager's working time), an outbound `call.completed`
-to the number fulfils it, and the timer makes it overdue."""
+to the number fulfils it (a `call.attempted` — busy, no answer — is counted, not taken for a
+call-back), and the timer makes it overdue."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from datetime import timedelta
 
 from crmhub.aggregate import NotFound
 from crmhub.events import CloudEvent
-from crmhub.schemas.calls import CallCompleted, CallMissed
+from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
 from crmhub.timers import NotYet, Timer
 from crmhub.working_time import workplace_of
 from telephony import metrics
-from telephony.domain.callbacks import Callback, open_callback, record_callback
+from telephony.domain.callbacks import Callback, open_callback, record_attempt, record_callback
 from telephony.service_layer.context import Telephony
 
 
@@ -32,18 +33,24 @@ async def on_missed(deps: Telephony, event: CloudEvent, payload: CallMissed) -> 
         metrics.CALLBACKS.labels("opened").inc()
 
 
-async def on_completed(deps: Telephony, event: CloudEvent, payload: CallCompleted) -> None:
+async def on_outbound(deps: Telephony, event: CloudEvent, payload: CallCompleted | CallAttempted) -> None:
+    """A call to a number owed a call-back: it fulfils the obligation when it reached the client
+    (or, configured so, when it was tried at all); otherwise it is counted as an attempt."""
     call = payload.call
     if call.direction != "outbound":
         return
+    provider = deps.providers.by_id(call.provider_id)
+    closed_by = provider.callback_closed_by if provider else "reached"
     for callback in await deps.store.open_callbacks_for(call.callee):
         made = False
 
         def fulfil(callback: Callback) -> None:
             nonlocal made
             before = callback.status
-            record_callback(callback, call, now=deps.now())
+            record_callback(callback, call, now=deps.now(), closed_by=closed_by)
             made = before != "made" and callback.status == "made"
+            if not made and record_attempt(callback, call):
+                metrics.CALLBACKS.labels("attempted").inc()
 
         await deps.store.callbacks.change(callback.id, fulfil)
         if made:

@@ -63,7 +63,10 @@ async def _apply(deps: Telephony, provider: Provider, provider_call_id: str, new
     def add(call: Call) -> None:
         nonlocal changed
         changed = call.add_facts(
-            new, record_of=record_maker(provider, call_id), now=deps.now(), settle_after=deps.settle_after
+            new,
+            record_of=record_maker(provider, call_id, deps.public_url),
+            now=deps.now(),
+            settle_after=deps.settle_after,
         )
 
     await deps.store.calls.change(call_id, add, create=lambda: Call(id=call_id, provider_id=provider.id))
@@ -71,7 +74,7 @@ async def _apply(deps: Telephony, provider: Provider, provider_call_id: str, new
     return call_id
 
 
-def record_maker(provider: Provider, call_id: str) -> Callable[[MergedCall], CallRecord]:
+def record_maker(provider: Provider, call_id: str, public_url: str) -> Callable[[MergedCall], CallRecord]:
     """How this provider's raw numbers, lines and extensions become a call record."""
 
     def number(raw: str | None) -> tuple[str, bool]:
@@ -93,7 +96,8 @@ def record_maker(provider: Provider, call_id: str) -> Callable[[MergedCall], Cal
             numbers=Numbers(caller, callee, caller_valid, callee_valid),
             line=line,
             campaign=line_config.campaign if line_config else None,
-            manager_id=provider.extensions.get(merged.extension or ""),
+            manager_id=provider.extensions.get(merged.extension or "") or provider.users.get(merged.user or ""),
+            recording_link=f"{public_url}/v1/calls/{call_id}/recording",
         )
 
     return record_of
@@ -105,7 +109,7 @@ async def settle(deps: Telephony, timer: Timer) -> None:
     def settle_call(call: Call) -> None:
         provider = deps.providers.by_id(call.provider_id)
         if provider is not None:
-            call.settle(record_of=record_maker(provider, call.id), now=deps.now())
+            call.settle(record_of=record_maker(provider, call.id, deps.public_url), now=deps.now())
 
     try:
         await deps.store.calls.change(timer.subject, settle_call)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from crmhub.team_directory import TeamDirectory
 from telephony.adapters.call_store import CallStore
 from telephony.adapters.providers import ProvidersConfig
+from telephony.adapters.recordings import RecordingFetcher
 
 
 @dataclass
@@ -18,3 +19,6 @@ class Telephony:
     providers: ProvidersConfig
     settle_after: timedelta
     now: Callable[[], datetime]
+    # how this service is reached from outside: the recordings' links point here
+    public_url: str
+    recordings: RecordingFetcher

@@ -9,6 +9,7 @@ from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from crmhub.mongo import Document
 from crmhub.schemas.calls import CallRecord
+from telephony.adapters.recordings import RecordingUnavailable
 from telephony.domain.callbacks import Callback
 from telephony.domain.stats import GroupBy, call_figures
 from telephony.service_layer.access import can_see, visible_filters
@@ -20,6 +21,21 @@ async def call_with_callback(deps: Telephony, principal: Principal, call_id: str
     if call is None or call.record is None or not can_see(principal, call.record.manager_id, deps.directory):
         raise NotFound(f"no call {call_id!r}")
     return call.record, await deps.store.callbacks.get(call_id)
+
+
+async def recording_link(deps: Telephony, principal: Principal, call_id: str) -> str:
+    """A link to the call's recording: the provider's own URL, or a fresh one from its API.
+    NotFound when the call is not visible or has no recording; RecordingUnavailable when the
+    provider gives no link."""
+    record, _ = await call_with_callback(deps, principal, call_id)
+    if record.recording_id:
+        provider = deps.providers.by_id(record.provider_id)
+        if provider is None:
+            raise RecordingUnavailable(f"provider {record.provider_id!r} is no longer configured")
+        return await deps.recordings.link(provider, record.recording_id)
+    if record.recording_url:
+        return record.recording_url
+    raise NotFound(f"call {call_id!r} has no recording")
 
 
 async def calls(

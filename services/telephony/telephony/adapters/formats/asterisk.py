@@ -1,10 +1,21 @@
 """`asterisk`: CDR records posted as JSON by a CDR-to-HTTP forwarder (one record, or a list).
 
-Standard Asterisk CDR fields: calldate/start, answer, end (server-local times without a zone:
-the provider's `timezone` applies), clid, src, dst, dcontext, channel, dstchannel, duration,
-billsec, disposition (ANSWERED, NO ANSWER, BUSY, FAILED, CONGESTION), uniqueid, linkedid,
-recordingfile. Legs of one call share `linkedid`: they merge into one call, and the
-extensions they rang form the redirect chain.
+Standard Asterisk CDR fields (docs.asterisk.org, "Call Detail Records"): calldate/start, answer,
+end (server-local times without a zone: the provider's `timezone` applies), clid, src, dst,
+dcontext, channel, dstchannel, duration, billsec, disposition (ANSWERED, NO ANSWER, BUSY,
+FAILED, CONGESTION), uniqueid, linkedid, recordingfile; FreePBX adds `did`, the number dialled
+from outside. Legs of one call share `linkedid`: they merge into one call, and the extensions
+they rang form the redirect chain.
+
+Direction, the way Asterisk users set up their dialplan:
+1. both ends in the provider's `extensions` map → internal; the caller in it → outbound; else
+2. the dialplan context (`dcontext`): one of `outbound_contexts` (from-internal, …) → outbound,
+   or internal when the destination is an internal peer; one of `inbound_contexts` (from-trunk,
+   from-pstn, from-did, ext-did, …) → inbound; else
+3. the channels: a call whose `channel` is an internal peer (SIP/101-…, PJSIP/101-…: a short
+   number) is outbound, else inbound.
+The line (for the campaign) of an inbound call is `did` when the CDR has it, else `dst` when it
+is not an internal peer.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from typing import Any
 
 from crmhub.intake import Received, invalid, json_value, require_media_type
 from crmhub.schemas.calls import Direction, Outcome
-from telephony.adapters.formats.common import Parsed, check_api_key, field_of, local_time
+from telephony.adapters.formats.common import Parsed, check_api_key, local_time, seconds_of, text_of
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -38,23 +49,52 @@ def _extension(channel: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+def _internal(number: str | None, provider: Provider) -> bool:
+    """An internal peer: in the extension map, or (without one) a short number."""
+    if not number:
+        return False
+    if provider.extensions:
+        return number in provider.extensions
+    return number.isdigit() and len(number) <= provider.extension_digits
+
+
+def _context_says(context: str | None, contexts: tuple[str, ...]) -> bool:
+    return bool(context) and any(context == c or context.startswith(f"{c}-") for c in contexts)  # type: ignore[union-attr]
+
+
+def _direction(cdr: dict[str, Any], provider: Provider, src: str, dst: str) -> Direction:
+    src_internal, dst_internal = _internal(src, provider), _internal(dst, provider)
+    if provider.extensions and (src_internal or dst_internal):
+        return "internal" if src_internal and dst_internal else "outbound" if src_internal else "inbound"
+    context = text_of(cdr, "dcontext", required=False)
+    if _context_says(context, provider.outbound_contexts):
+        return "internal" if dst_internal else "outbound"
+    if _context_says(context, provider.inbound_contexts):
+        return "inbound"
+    if _internal(_extension(text_of(cdr, "channel", required=False)), provider) or src_internal:
+        return "internal" if dst_internal else "outbound"
+    return "inbound"
+
+
 def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
-    call_id = str(cdr.get("linkedid") or field_of(cdr, "uniqueid"))
-    started = local_time(str(cdr.get("start") or field_of(cdr, "calldate")), provider, "calldate")
-    disposition = str(cdr.get("disposition", "")).upper()
+    call_id = text_of(cdr, "linkedid", required=False) or text_of(cdr, "uniqueid")
+    started = local_time(text_of(cdr, "start", required=False) or text_of(cdr, "calldate"), provider, "calldate")
+    disposition = (text_of(cdr, "disposition", required=False) or "").upper()
     if disposition not in DISPOSITIONS:
-        raise invalid(f"disposition: {disposition or 'missing'!r} is not an Asterisk disposition")
-    src, dst = field_of(cdr, "src"), field_of(cdr, "dst")
-    src_internal, dst_internal = src in provider.extensions, dst in provider.extensions
-    direction: Direction = "internal" if src_internal and dst_internal else "outbound" if src_internal else "inbound"
-    answered_extension = _extension(cdr.get("dstchannel")) if direction == "inbound" else _extension(cdr.get("channel"))
-    end_text = cdr.get("end")
-    try:
-        duration = float(cdr.get("duration") or 0)
-        billsec = float(cdr.get("billsec") or 0)
-    except (TypeError, ValueError):
-        raise invalid("duration and billsec must be numbers of seconds") from None
-    ended = local_time(str(end_text), provider, "end") if end_text else started + timedelta(seconds=duration)
+        raise invalid(
+            f"disposition: {disposition[:40] or 'missing'!r} is not an Asterisk disposition", field="disposition"
+        )
+    src, dst = text_of(cdr, "src"), text_of(cdr, "dst")
+    direction = _direction(cdr, provider, src, dst)
+    channel, dstchannel = text_of(cdr, "channel", required=False), text_of(cdr, "dstchannel", required=False)
+    answered_extension = _extension(dstchannel) if direction == "inbound" else _extension(channel) or src
+    if answered_extension and not _internal(answered_extension, provider):
+        answered_extension = None  # a trunk, not a person
+    did = text_of(cdr, "did", required=False)
+    line = (did or (None if _internal(dst, provider) else dst)) if direction == "inbound" else None
+    end_text = text_of(cdr, "end", required=False)
+    duration, billsec = seconds_of(cdr, "duration"), seconds_of(cdr, "billsec")
+    ended = local_time(end_text, provider, "end") if end_text else started + timedelta(seconds=duration)
     outcome = DISPOSITIONS[disposition]
     facts = [
         CallFact(
@@ -64,7 +104,7 @@ def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
             direction=direction,
             caller=src,
             callee=dst,
-            line=dst if direction == "inbound" else None,
+            line=line,
         ),
         CallFact(
             "ended",
@@ -75,16 +115,16 @@ def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
             extension=answered_extension,
         ),
     ]
-    if cdr.get("answer") and outcome == "answered":
+    answer_text = text_of(cdr, "answer", required=False)
+    if answer_text and outcome == "answered":
         facts.append(
-            CallFact(
-                "answered", call_id, local_time(str(cdr["answer"]), provider, "answer"), extension=answered_extension
-            )
+            CallFact("answered", call_id, local_time(answer_text, provider, "answer"), extension=answered_extension)
         )
     if answered_extension and direction == "inbound":
         facts.append(CallFact("redirected", call_id, started, redirect_to=answered_extension))
-    if cdr.get("recordingfile"):
-        facts.append(CallFact("recording", call_id, ended, recording_url=str(cdr["recordingfile"])))
+    recording = text_of(cdr, "recordingfile", required=False, limit=2000)
+    if recording:
+        facts.append(CallFact("recording", call_id, ended, recording_url=recording))
     return facts
 
 

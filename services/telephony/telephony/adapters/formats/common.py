@@ -3,9 +3,12 @@ errors and API keys are the shared intake kit's (crmhub.intake)."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo
 
 from crmhub import intake
@@ -20,6 +23,8 @@ class Parsed:
     facts: list[CallFact] = field(default_factory=list)
     # A provider check that must be answered as it asks (Zadarma's zd_echo): (body, media type)
     reply: tuple[str, str] | None = None
+    # what the provider's own API would answer (Bitrix24's register returns the CALL_ID)
+    result: dict[str, Any] | None = None
 
 
 MAX_SEQ = 2**62
@@ -32,13 +37,48 @@ def check_api_key(provider: Provider, received: Received) -> None:
     intake.check_api_key(secret=provider.resolved_secret(), given=given, header=provider.api_key_header)
 
 
-def field_of(data: dict[str, Any], name: str) -> str:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@overload
+def text_of(data: Mapping[str, Any], name: str, *, required: Literal[True] = True, limit: int = 200) -> str: ...
+@overload
+def text_of(data: Mapping[str, Any], name: str, *, required: bool, limit: int = 200) -> str | None: ...
+def text_of(data: Mapping[str, Any], name: str, *, required: bool = True, limit: int = 200) -> str | None:
+    """A provider's text field: a string, or a whole number some providers send for ids and
+    extensions; anything else (objects, lists, booleans, fractions, control characters) is a 422
+    naming the field."""
     value = data.get(name)
     if value is None or value == "":
-        raise invalid(f"{name} is missing")
-    if not isinstance(value, str | int):
-        raise invalid(f"{name} must be a string")
-    return str(value)
+        if required:
+            raise invalid(f"{name} is missing", field=name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise invalid(f"{name} must be a string, not {type(value).__name__}", field=name)
+    text = str(value).strip()
+    if len(text) > limit:
+        raise invalid(f"{name} is longer than {limit} characters", field=name)
+    if _CONTROL.search(text):
+        raise invalid(f"{name} contains control characters", field=name)
+    return text
+
+
+def field_of(data: Mapping[str, Any], name: str) -> str:
+    return text_of(data, name)
+
+
+def seconds_of(data: Mapping[str, Any], name: str, *, limit: float = 7 * 86400) -> float:
+    """A duration in seconds: a finite number from 0 to a week (no call lasts longer)."""
+    value = data.get(name)
+    if value is None or value == "":
+        return 0.0
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or not 0 <= seconds <= limit:
+        raise invalid(f"{name}: {str(value)[:40]!r} is not a number of seconds from 0 to {int(limit)}", field=name)
+    return seconds
 
 
 def local_time(value: str, provider: Provider, name: str) -> datetime:
@@ -46,28 +86,30 @@ def local_time(value: str, provider: Provider, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
     except ValueError:
-        raise invalid(f"{name}: {value!r} is not a date and time") from None
+        raise invalid(f"{name}: {value[:40]!r} is not a date and time", field=name) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(provider.timezone))
     try:
         return plausible(moment).astimezone(UTC)
     except ValueError as exc:
-        raise invalid(f"{name}: {value[:40]!r} {exc}") from None
+        raise invalid(f"{name}: {value[:40]!r} {exc}", field=name) from None
 
 
 def unix_time(value: Any, name: str) -> datetime:
     try:
         return plausible(datetime.fromtimestamp(float(value), UTC))
     except (TypeError, ValueError, OverflowError, OSError):
-        raise invalid(f"{name}: {str(value)[:40]!r} is not a unix time between 1970 and 2200") from None
+        raise invalid(f"{name}: {str(value)[:40]!r} is not a unix time between 1970 and 2200", field=name) from None
 
 
 def sequence(value: Any, name: str = "seq") -> int:
     """A provider's event sequence number: a whole number that fits the database (0 … 2^62)."""
     try:
         number = int(value or 0)
-    except (TypeError, ValueError):
-        raise invalid(f"{name}: {str(value)[:40]!r} is not a whole number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise invalid(f"{name}: {str(value)[:40]!r} is not a whole number", field=name) from None
     if not 0 <= number <= MAX_SEQ:
-        raise invalid(f"{name}: {number if number < 10**20 else 'a huge number'} is out of range (0 … 2^62)")
+        raise invalid(
+            f"{name}: {number if number < 10**20 else 'a huge number'} is out of range (0 … 2^62)", field=name
+        )
     return number

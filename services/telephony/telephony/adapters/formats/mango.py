@@ -1,12 +1,20 @@
-"""`mango`: Mango Office VPBX notifications `events/call` and `events/summary`.
+"""`mango`: Mango Office VPBX notifications, as "API Виртуальной АТС" (Mango Office VPBX API
+v1.9, section 3 "Уведомления") documents them.
 
-Form fields `vpbx_api_key`, `sign`, `json`; `sign` is the hex SHA-256 of
-vpbx_api_key + json + salt. `events/call` reports call states (Appeared, Connected, OnHold,
-Disconnected) that may arrive out of order and carry `seq`; `events/summary` closes the call
-with `call_direction` (1 inbound, 2 outbound, 0 internal), `entry_result` (1 answered,
-0 missed), and unix `create_time`, `forward_time`, `talk_time`, `end_time`.
-The endpoint is /v1/telephony/{provider}/events; the event kind comes from `?event=call` or
-`?event=summary` (or the path Mango appends, configured as such).
+Every notification is a form post of `vpbx_api_key`, `sign` and `json`; `sign` is the hex
+SHA-256 of vpbx_api_key + json + salt. Mango appends the event's path to the URL set in its
+panel, so configure `https://<hub>/v1/telephony/<provider>` and it posts to
+`…/events/call`, `…/events/summary`, `…/events/recording`, `…/events/dtmf` and so on; the
+older `…/events?event=call` form works too.
+
+Used: `call` (call states Appeared, Connected, OnHold, Disconnected, possibly out of order, with
+`seq` and `location` — ivr, queue or abonent: only an abonent (a person) answering is an
+answer), `summary` (closes the call: `call_direction` 1 inbound, 2 outbound, 0 internal,
+`entry_result`, and unix `create_time`, `forward_time`, `talk_time`, `end_time`, where 0 means
+"never": a call is answered only when somebody talked) and `recording` (`recording_state`
+Completed gives the `recording_id`, fetched later through `/vpbx/queries/recording/post`).
+Every other notification (dtmf, sms, callback, record/added, …) is acknowledged with 200 and
+ignored: Mango retries anything that is not 2xx.
 """
 
 from __future__ import annotations
@@ -17,11 +25,12 @@ from typing import Any
 
 from crmhub.intake import Received, form_fields, invalid, json_value, require_media_type, unauthorized
 from crmhub.schemas.calls import Direction
-from telephony.adapters.formats.common import Parsed, sequence, unix_time
+from telephony.adapters.formats.common import Parsed, sequence, text_of, unix_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
 DIRECTIONS: dict[int, Direction] = {0: "internal", 1: "inbound", 2: "outbound"}
+USED = ("call", "summary", "recording")
 
 
 def sign(api_key: str, payload: str, salt: str) -> str:
@@ -42,75 +51,107 @@ def verify(provider: Provider, received: Received) -> None:
 
 def _party(data: dict[str, Any], side: str) -> dict[str, Any]:
     party = data.get(side)
-    return party if isinstance(party, dict) else {}
+    if party is None:
+        return {}
+    if not isinstance(party, dict):
+        raise invalid(f"{side} must be an object with extension and number", field=side)
+    return party
+
+
+def _moment(data: dict[str, Any], name: str) -> Any:
+    """A unix time where Mango writes 0 for "never"."""
+    value = data.get(name)
+    return None if value in (None, 0, "0", "") else unix_time(value, name)
+
+
+def event_of(received: Received) -> str:
+    """The event: from the path Mango appended (…/events/summary) or `?event=`."""
+    return received.query.get("event") or ""
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
     data = json_value(form_fields(received.body, join_repeated=False).get("json", ""))
     if not isinstance(data, dict):
-        raise invalid("json must be an object")
-    kind = received.query.get("event") or ("summary" if "entry_result" in data else "call")
-    entry = data.get("entry_id")
-    if not entry:
-        raise invalid("entry_id is missing")
-    call_id = str(entry)
+        raise invalid("json must be an object", field="json")
+    kind = event_of(received) or ("summary" if "entry_result" in data else "call")
+    if kind not in USED:
+        return Parsed()  # dtmf, sms, callback, record/added…: acknowledged, not used
+    call_id = text_of(data, "entry_id")
     source, target = _party(data, "from"), _party(data, "to")
     if kind == "summary":
-        try:
-            direction: Direction = DIRECTIONS.get(int(data.get("call_direction", 1)), "inbound")
-        except (TypeError, ValueError):
-            raise invalid("call_direction must be 0, 1 or 2") from None
-        created = unix_time(data.get("create_time"), "create_time")
-        ended = unix_time(data.get("end_time"), "end_time")
-        answered = str(data.get("entry_result")) == "1"
-        facts = [
-            CallFact(
-                "started",
-                call_id,
-                created,
-                direction=direction,
-                caller=source.get("number"),
-                callee=target.get("number"),
-                line=data.get("line_number"),
-            ),
-            CallFact(
-                "ended",
-                call_id,
-                ended,
-                seq=1_000_000,
-                outcome="answered" if answered else "missed",
-                extension=target.get("extension") or source.get("extension"),
-            ),
-        ]
-        if answered and data.get("talk_time"):
-            facts.append(
+        return Parsed(facts=_summary(call_id, data, source, target))
+    if kind == "recording":
+        if data.get("recording_state") != "Completed":
+            return Parsed()
+        return Parsed(
+            facts=[
                 CallFact(
-                    "answered",
+                    "recording",
                     call_id,
-                    unix_time(data["talk_time"], "talk_time"),
-                    extension=target.get("extension") or source.get("extension"),
+                    unix_time(data.get("timestamp"), "timestamp"),
+                    seq=sequence(data.get("seq")),
+                    recording_id=text_of(data, "recording_id"),
                 )
-            )
-        return Parsed(facts=facts)
+            ]
+        )
     state = data.get("call_state")
     at = unix_time(data.get("timestamp"), "timestamp")
     seq = sequence(data.get("seq"))
-    extension = target.get("extension")
+    extension = text_of(target, "extension", required=False)
     if state == "Appeared":
         fact = CallFact(
             "started",
             call_id,
             at,
             seq=seq,
-            caller=source.get("number"),
-            callee=target.get("number"),
-            line=target.get("line_number"),
+            caller=text_of(source, "number", required=False),
+            callee=text_of(target, "number", required=False),
+            line=text_of(target, "line_number", required=False),
             redirect_to=extension,
         )
     elif state == "Connected":
+        if data.get("location") != "abonent" or not extension:
+            return Parsed()  # the voice menu or a queue took the call: nobody answered yet
         fact = CallFact("answered", call_id, at, seq=seq, extension=extension)
     elif state in ("OnHold", "Disconnected"):
-        return Parsed(facts=[])  # a leg ending says nothing final: events/summary closes the call
+        return Parsed()  # a leg ending says nothing final: events/summary closes the call
     else:
-        raise invalid(f"call_state: {state!r} is not a Mango call state")
+        raise invalid(f"call_state: {str(state)[:40]!r} is not a Mango call state", field="call_state")
     return Parsed(facts=[fact])
+
+
+def _summary(call_id: str, data: dict[str, Any], source: dict[str, Any], target: dict[str, Any]) -> list[CallFact]:
+    try:
+        direction: Direction = DIRECTIONS[int(data.get("call_direction", 1))]
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise invalid("call_direction must be 0, 1 or 2", field="call_direction") from None
+    created = unix_time(data.get("create_time"), "create_time")
+    ended = unix_time(data.get("end_time"), "end_time")
+    talked = _moment(data, "talk_time")
+    extension = text_of(target, "extension", required=False) or text_of(source, "extension", required=False)
+    # entry_result 1 only says the call was handled (an IVR counts); a person answered when
+    # there was talk time
+    answered = str(data.get("entry_result")) == "1" and talked is not None
+    facts = [
+        CallFact(
+            "started",
+            call_id,
+            created,
+            direction=direction,
+            caller=text_of(source, "number", required=False),
+            callee=text_of(target, "number", required=False),
+            line=text_of(data, "line_number", required=False),
+        ),
+        CallFact(
+            "ended",
+            call_id,
+            ended,
+            seq=1_000_000,
+            outcome="answered" if answered else "missed",
+            talk_seconds=max(0.0, (ended - talked).total_seconds()) if answered and talked else None,
+            extension=extension,
+        ),
+    ]
+    if answered and talked is not None:
+        facts.append(CallFact("answered", call_id, talked, extension=extension))
+    return facts

@@ -5,6 +5,13 @@ NOTIFY_ANSWER, NOTIFY_END, NOTIFY_OUT_START, NOTIFY_OUT_END, NOTIFY_RECORD. The 
 base64 of the hex HMAC-SHA1 (PHP's `hash_hmac`) of some of the event's fields with the API
 secret; which fields depends on the event. Zadarma checks a notification URL with a GET
 carrying `zd_echo`, answered with its value as plain text.
+
+Fields and signatures as Zadarma documents them (zadarma.com/en/support/api/#api_webhooks, and
+its PHP SDK github.com/zadarma/user-api-v1, lib/Webhook/*.php). NOTIFY_ANSWER carries no answer
+time (`call_start` is the call's start), so the answer is stamped when it arrives. NOTIFY_RECORD
+(and NOTIFY_END / NOTIFY_OUT_END with `is_recorded` 1) give `call_id_with_rec`, the recording's
+id: the hub fetches a fresh link through the documented API method `GET /v1/pbx/record/request/`
+when somebody asks for the recording (links expire).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 from crmhub.intake import Received, form_fields, invalid, require_media_type, unauthorized
 from crmhub.schemas.calls import Outcome
-from telephony.adapters.formats.common import Parsed, field_of, local_time
+from telephony.adapters.formats.common import Parsed, field_of, local_time, seconds_of, text_of
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -78,13 +85,8 @@ def parse(provider: Provider, received: Received) -> Parsed:
     event = data["event"]
     call_id = field_of(data, "pbx_call_id")
     if event == "NOTIFY_RECORD":
-        link = data.get("link") or data.get("call_id_with_rec")
-        at = (
-            local_time(field_of(data, "call_start"), provider, "call_start")
-            if data.get("call_start")
-            else datetime.now(UTC)
-        )
-        return Parsed(facts=[CallFact("recording", call_id, at, recording_url=str(link))])
+        recording = field_of(data, "call_id_with_rec")
+        return Parsed(facts=[CallFact("recording", call_id, datetime.now(UTC), recording_id=recording, at_given=False)])
     start = local_time(field_of(data, "call_start"), provider, "call_start")
     if event == "NOTIFY_START":
         return Parsed(
@@ -94,26 +96,31 @@ def parse(provider: Provider, received: Received) -> Parsed:
                     call_id,
                     start,
                     direction="inbound",
-                    caller=data.get("caller_id"),
-                    callee=data.get("called_did"),
-                    line=data.get("called_did"),
+                    caller=text_of(data, "caller_id", required=False),
+                    callee=text_of(data, "called_did", required=False),
+                    line=text_of(data, "called_did", required=False),
                 )
             ]
         )
     if event == "NOTIFY_INTERNAL":
-        return Parsed(facts=[CallFact("redirected", call_id, start, seq=1, redirect_to=data.get("internal"))])
+        return Parsed(
+            facts=[CallFact("redirected", call_id, start, seq=1, redirect_to=text_of(data, "internal", required=False))]
+        )
     if event == "NOTIFY_ANSWER":
-        return Parsed(facts=[CallFact("answered", call_id, start, seq=2, extension=data.get("destination"))])
+        # no answer time in the notification: it is when it arrives (a redelivery is the same fact)
+        answered_by = text_of(data, "internal", required=False) or text_of(data, "destination", required=False)
+        return Parsed(
+            facts=[CallFact("answered", call_id, datetime.now(UTC), seq=2, extension=answered_by, at_given=False)]
+        )
     if event == "NOTIFY_OUT_START":
         return Parsed(facts=[_outbound_start(call_id, start, data)])
     disposition = str(data.get("disposition", "")).lower()
     outcome = DISPOSITIONS.get(disposition)
     if outcome is None:
-        raise invalid(f"disposition: {disposition or 'missing'!r} is not a Zadarma disposition")
-    try:
-        duration = float(data.get("duration") or 0)
-    except ValueError:
-        raise invalid("duration must be a number of seconds") from None
+        raise invalid(
+            f"disposition: {disposition[:40] or 'missing'!r} is not a Zadarma disposition", field="disposition"
+        )
+    duration = seconds_of(data, "duration")
     ended = start + timedelta(seconds=duration)
     if event == "NOTIFY_END" and outcome != "answered":
         outcome = "missed"  # whether the client gave up or nobody was free, somebody must call back
@@ -125,9 +132,11 @@ def parse(provider: Provider, received: Received) -> Parsed:
             seq=9,
             outcome=outcome,
             talk_seconds=duration if outcome == "answered" else None,
-            extension=data.get("internal"),
+            extension=text_of(data, "internal", required=False),
         )
     ]
+    if str(data.get("is_recorded")) == "1" and data.get("call_id_with_rec"):
+        facts.append(CallFact("recording", call_id, ended, recording_id=field_of(data, "call_id_with_rec")))
     if event == "NOTIFY_OUT_END":
         facts.append(_outbound_start(call_id, start, data))
     else:
@@ -137,9 +146,9 @@ def parse(provider: Provider, received: Received) -> Parsed:
                 call_id,
                 start,
                 direction="inbound",
-                caller=data.get("caller_id"),
-                callee=data.get("called_did"),
-                line=data.get("called_did"),
+                caller=text_of(data, "caller_id", required=False),
+                callee=text_of(data, "called_did", required=False),
+                line=text_of(data, "called_did", required=False),
             )
         )
     return Parsed(facts=facts)
@@ -147,13 +156,13 @@ def parse(provider: Provider, received: Received) -> Parsed:
 
 def _outbound_start(call_id: str, start: datetime, data: dict[str, Any]) -> CallFact:
     """NOTIFY_OUT_START and NOTIFY_OUT_END both say who called whom from which extension."""
-    caller = data.get("caller_id") or data.get("internal")
+    internal = text_of(data, "internal", required=False)
     return CallFact(
         "started",
         call_id,
         start,
         direction="outbound",
-        caller=caller,
-        callee=data.get("destination"),
-        extension=data.get("internal"),
+        caller=text_of(data, "caller_id", required=False) or internal,
+        callee=text_of(data, "destination", required=False),
+        extension=internal,
     )
