@@ -7,25 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from crmhub.intake import IntakeError, Received
-from leads.adapters.formats import FORMATS
-from leads.adapters.formats.canonical import LeadInput
-from leads.adapters.sources import Source
-
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
-
-
-def source(fmt: str, **extra) -> Source:
-    return Source.model_validate({"id": f"s-{fmt}", "format": fmt, "auth": {"secret": "k" * 16}, **extra})
-
-
-def parse(fmt: str, body: bytes, content_type: str, **extra):
-    received = Received(
-        method="POST", url="http://hub/v1/intake/s", headers={"content-type": content_type}, query={}, body=body
-    )
-    parsed = FORMATS[fmt].parse(source(fmt, **extra), received)
-    return parsed, (LeadInput.model_validate(parsed.fields) if not parsed.probe else None)
+from crmhub.intake import IntakeError
+from support.lead_formats import FORM, JSON, parse
 
 
 def test_tilda_connection_probe_creates_nothing():
@@ -106,6 +89,8 @@ def test_form_field_map_renames_site_specific_fields():
 
 
 def test_bitrix24_crm_lead_add_body():
+    # the sample of github.com/bitrix24/b24restdocs api-reference/crm/leads/crm-lead-add.md, with
+    # a usable mobile number after its unusable "555888" and our own fields added
     body = {
         "fields": {
             "TITLE": "Заявка с сайта",
@@ -114,6 +99,10 @@ def test_bitrix24_crm_lead_add_body():
             "LAST_NAME": "Титов",
             "STATUS_ID": "NEW",
             "OPENED": "Y",
+            "ASSIGNED_BY_ID": 1,
+            "CURRENCY_ID": "USD",
+            "OPPORTUNITY": 12500,
+            "WEB": [{"VALUE": "www.mysite.com", "VALUE_TYPE": "WORK"}],
             "PHONE": [{"VALUE": "555888", "VALUE_TYPE": "WORK"}, {"VALUE": "+79001234567", "VALUE_TYPE": "MOBILE"}],
             "EMAIL": [{"VALUE": "gleb@example.com", "VALUE_TYPE": "WORK"}],
             "COMMENTS": "Хочу шкаф",
@@ -128,8 +117,13 @@ def test_bitrix24_crm_lead_add_body():
     }
     parsed, lead = parse("bitrix24", json.dumps(body).encode(), JSON)
     assert lead.name == "Глеб Егорович Титов"
-    assert lead.phone == "555888"
-    assert lead.custom["other_phones"] == "+79001234567"
+    assert lead.phone == "+79001234567"  # the first usable number, not the first one
+    assert lead.custom["other_phones"] == "555888"
+    assert (lead.custom["opportunity"], lead.custom["currency"], lead.custom["web"]) == (
+        "12500",
+        "USD",
+        "www.mysite.com",
+    )
     assert lead.email == "gleb@example.com"
     assert lead.region == "Казань"
     assert lead.utm.source == "google"

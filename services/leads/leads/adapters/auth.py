@@ -9,12 +9,35 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from crmhub.intake import Received, check_api_key, unauthorized, verify_timestamped
+from crmhub.intake import (
+    IntakeError,
+    Received,
+    check_api_key,
+    form_fields,
+    json_value,
+    unauthorized,
+    verify_timestamped,
+)
 from leads.adapters.sources import Source
 
 
 def sign_typeform(secret: str, body: bytes) -> str:
     return "sha256=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def body_value(received: Received, name: str) -> str | None:
+    """A top-level field of a form or JSON object body (where some senders put their key)."""
+    try:
+        if received.media_type == "application/json":
+            data = json_value(received.body)
+            value = data.get(name) if isinstance(data, dict) else None
+        elif received.media_type == "application/x-www-form-urlencoded":
+            value = form_fields(received.body, join_repeated=False).get(name)
+        else:
+            return None
+    except IntakeError:
+        return None  # the format will say what is wrong with the body
+    return value if isinstance(value, str) else None
 
 
 def verify(source: Source, received: Received, *, now: datetime) -> None:
@@ -23,8 +46,10 @@ def verify(source: Source, received: Received, *, now: datetime) -> None:
     if not secret:
         raise unauthorized(f"source {source.id} has no secret configured")
     if auth.type == "api_key":
-        given = received.headers.get(auth.header.lower()) or (
-            received.query.get(auth.query_param) if auth.query_param else None
+        given = (
+            received.headers.get(auth.header.lower())
+            or (received.query.get(auth.query_param) if auth.query_param else None)
+            or (body_value(received, auth.body_field) if auth.body_field else None)
         )
         check_api_key(secret=secret, given=given, header=auth.header)
     elif auth.type == "typeform":

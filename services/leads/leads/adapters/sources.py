@@ -31,6 +31,9 @@ class Auth(SecretRef):
     query_param: str | None = "api_key"
     signature_header: str = "X-Signature"
     tolerance_seconds: int = 300
+    # api_key senders that can only put the key in the body (Tilda's "in the request body"
+    # option, under the name set there): the body field holding it. It is checked, then dropped.
+    body_field: str | None = None
 
 
 class PoolConfig(FrozenConfig):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -28,7 +28,7 @@ from crmhub.intake import IntakeError, Received
 from crmhub.schemas.calls import CallRecord
 from leads import metrics
 from leads.adapters.auth import verify
-from leads.adapters.formats import FORMATS
+from leads.adapters.formats import FORMATS, Parsed
 from leads.adapters.formats.canonical import LeadInput
 from leads.adapters.sources import Source
 from leads.domain.lead import Lead
@@ -78,12 +78,28 @@ def source_by_id(deps: Leads, source_id: str) -> Source:
     return source
 
 
+def without_secrets(parsed: Parsed, source: Source) -> Parsed:
+    """A key sent in the body (Tilda can) is authentication, never lead data: the configured
+    body field and any field whose value is the source's secret are dropped before anything is
+    stored or published."""
+    secret = source.auth.resolved_secret()
+    custom = parsed.fields.get("custom")
+    if not isinstance(custom, dict):
+        return parsed
+    named = (source.auth.body_field or "").lower()
+    kept = {k: v for k, v in custom.items() if k.lower() != named and not (secret and v == secret)}
+    if len(kept) == len(custom):
+        return parsed
+    fields = {**parsed.fields, "custom": kept} if kept else {k: v for k, v in parsed.fields.items() if k != "custom"}
+    return replace(parsed, fields=fields)
+
+
 async def take_in(deps: Leads, source: Source, received: Received) -> Taken:
     try:
         deps.limits.check(source, received.client_ip or "unknown")
         now = deps.now()
         verify(source, received, now=now)
-        parsed = FORMATS[source.format].parse(source, received)
+        parsed = without_secrets(FORMATS[source.format].parse(source, received), source)
         if parsed.probe:
             return Taken(None, "probe")
         idempotency_key = received.headers.get("idempotency-key", "")[:200] or None

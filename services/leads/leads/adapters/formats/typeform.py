@@ -3,13 +3,18 @@
 {"event_id", "event_type": "form_response", "form_response": {"form_id", "token",
 "submitted_at", "hidden": {...}, "definition": {"fields": [...]}, "answers": [{"type",
 "<type>": value, "field": {"id", "type", "ref"}}]}}
-An answer goes to a canonical field by its type (email, phone_number) or by its field `ref`
-(name, message, product, region, or the source's field_map); the others become custom fields.
-Hidden fields carry the UTM tags.
+An answer goes to a canonical field (developer.typeform.com/responses/webhooks — "Example
+webhook payload") by, in order: its type (email, phone_number); its field `ref` when the form's
+author named it (name, message, product, region, or the source's field_map); the question's
+title from `definition.fields` ("What's your name?", "Как вас зовут?" → name; a long_text
+question → message). Typeform gives auto-generated refs (UUIDs, ULIDs) to fields nobody named, so the
+other answers are kept as custom fields under their readable ref, else under the question's
+title. Hidden fields carry the UTM tags.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from crmhub.intake import Received, invalid, json_object, require_media_type
@@ -29,6 +34,30 @@ def _answer_value(answer: dict[str, Any]) -> Any:
     return value
 
 
+# Typeform's generated refs: UUIDs on older forms, ULIDs (26 characters of Crockford base32) on newer ones
+_UUID_LIKE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^[0-9a-hjkmnp-tv-z]{26}$")
+_WORD = re.compile(r"[\w-]+")
+# words in a question's title that say which canonical field it asks for
+TITLE_WORDS = {
+    "name": ("name", "имя", "зовут", "фио"),
+    "message": ("message", "comment", "question", "сообщение", "комментарий", "вопрос"),
+    "product": ("product", "service", "товар", "услуга"),
+    "region": ("city", "region", "город", "регион"),
+}
+
+
+def _readable(text: str) -> str:
+    return re.sub(r"[*_`]|\{\{[^}]*\}\}", "", text).strip()
+
+
+def _by_title(title: str, field_type: Any) -> str | None:
+    words = {w.lower() for w in _WORD.findall(title)}
+    for canonical, hints in TITLE_WORDS.items():
+        if words & set(hints) and not (canonical == "name" and words & {"company", "компании", "организации"}):
+            return canonical
+    return "message" if field_type == "long_text" else None
+
+
 def parse(source: Source, received: Received) -> Parsed:
     require_media_type(received, "application/json")
     payload = json_object(received.body)
@@ -40,22 +69,33 @@ def parse(source: Source, received: Received) -> Parsed:
     by_ref = {alias: canonical for canonical, aliases in ALIASES.items() for alias in aliases} | {
         k.lower(): v for k, v in source.field_map.items()
     }
+    definition = obj(response.get("definition")).get("fields")
+    titles = {
+        str(d.get("id")): _readable(str(d.get("title") or ""))
+        for d in (definition if isinstance(definition, list) else [])
+        if isinstance(d, dict) and d.get("id")
+    }
     fields: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for answer in response.get("answers", []):
         if not isinstance(answer, dict):
             raise invalid("form_response.answers: every answer must be an object")
         field = obj(answer.get("field"))
-        ref = str(field.get("ref") or field.get("id") or "").lower()
+        raw_ref = str(field.get("ref") or "")
+        ref = "" if _UUID_LIKE.match(raw_ref.lower()) else raw_ref.lower()
+        title = titles.get(str(field.get("id")), "")
         value = _answer_value(answer)
+        by_title = _by_title(title, field.get("type")) if title else None
         if answer.get("type") == "email" and "email" not in fields:
             fields["email"] = value
         elif answer.get("type") == "phone_number" and "phone" not in fields:
             fields["phone"] = value
         elif ref in by_ref and by_ref[ref] not in fields:
             fields[by_ref[ref]] = value
-        elif ref:
-            custom[ref[:64]] = value if isinstance(value, str | int | float | bool) or value is None else str(value)
+        elif not ref and by_title and by_title not in fields and isinstance(value, str):
+            fields[by_title] = value
+        elif key := (ref or title or str(field.get("id") or "")).strip():
+            custom[key[:64]] = value if isinstance(value, str | int | float | bool) or value is None else str(value)
     hidden = obj(response.get("hidden"))
     utm = {k.removeprefix("utm_"): v for k, v in hidden.items() if k.startswith("utm_") and isinstance(v, str)}
     if utm:
