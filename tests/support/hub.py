@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from localservers import RunningServer, free_port, start_service
+from support.fakes import FakeHttp
 from support.kafka import read_topic
 from support.team import ALL_WEEK
 from support.tokens import admin_headers
@@ -51,6 +52,8 @@ class LeadsHub:
         self.motivation: RunningServer | None = None
         self.leads: RunningServer | None = None
         self._night_shift_hours = night_shift_hours
+        # Bitrix24's REST API (crm.lead.get), faked at the HTTP level, for its outbound events
+        self.bitrix24 = FakeHttp().start()
 
     # --- setup ------------------------------------------------------------------------------------
 
@@ -97,6 +100,14 @@ class LeadsHub:
                     "assignment": {"pool": pool},
                 },
                 {"id": f"amo-{self.unique}", "format": "amocrm", "auth": auth, "assignment": {"pool": pool}},
+                {"id": f"cf7-{self.unique}", "format": "cf7", "auth": auth, "assignment": {"pool": pool}},
+                {
+                    "id": f"b24ev-{self.unique}",
+                    "format": "bitrix24_events",
+                    "auth": {"type": "application_token", "secret": SECRET},
+                    "rest_url_env": "LEADS_TEST_BITRIX24_REST_URL",
+                    "assignment": {"pool": pool},
+                },
                 {
                     "id": f"slow-{self.unique}",
                     "format": "json",
@@ -198,6 +209,7 @@ class LeadsHub:
             "LEADS_SOURCES_FILE": str(self.workdir / "sources.json"),
             "LEADS_TIMER_POLL_SECONDS": "0.2",
             "LEADS_PHONE_SOURCE_ID": f"phone-{self.unique}",
+            "LEADS_TEST_BITRIX24_REST_URL": f"{self.bitrix24.url}/rest/1/hook-code/",
         }
         self.leads = start_service(
             "leads",
@@ -212,6 +224,7 @@ class LeadsHub:
             time.sleep(0.2)
 
     def stop(self) -> None:
+        self.bitrix24.stop()
         for server in (self.leads, self.motivation):
             if server is not None:
                 server.stop()

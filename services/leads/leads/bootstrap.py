@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from crmhub.team_directory import TeamDirectory
+from leads.adapters.bitrix24_rest import Bitrix24Rest
 from leads.adapters.lead_store import LeadStore
 from leads.adapters.sources import SourcesConfig
 from leads.service_layer.assignment import Assigner
@@ -32,4 +33,5 @@ def bootstrap(
         blocklist=sources.blocklist.blocklist(),
         phone_source_id=phone_source_id,
         now=now,
+        bitrix24=Bitrix24Rest(),
     )

@@ -13,6 +13,7 @@ import pytest
 
 from crmhub.intake import sign_timestamped
 from leads.adapters.auth import sign_typeform
+from support.fakes import Answer
 from support.hub import SECRET, phone
 from support.kafka import headers_of, read_topic
 
@@ -295,3 +296,83 @@ async def test_absurd_dates_in_queries_are_a_422_naming_the_parameter(hub):
                 answer = await http.get(path, params=params)
                 assert answer.status_code == 422, (path, answer.text)
                 assert "out of range" in answer.text
+
+
+async def test_contact_form_7_plugin_json_and_its_own_multipart_post(hub):
+    """The body of the CF7-to-webhook plugins (JSON keyed by form-tag names) and CF7's own
+    multipart form post, with its hidden _wpcf7 fields (contactform7.com/tag-syntax)."""
+    url = f"/v1/intake/{hub.source('cf7')}?api_key={SECRET}"
+    async with hub.client() as http:
+        plugin = {
+            "your-name": "Ольга",
+            "your-email": "olga@example.org",
+            "tel-214": phone(),
+            "your-subject": "Диван",
+            "your-message": "Перезвоните",
+            "checkbox-9": ["синий", "зелёный"],
+            "acceptance-1": "1",
+        }
+        first = await http.post(url, json=plugin)
+        own = await http.post(
+            url,
+            files={
+                "_wpcf7": (None, "42"),
+                "_wpcf7_version": (None, "5.9"),
+                "_wpcf7_unit_tag": (None, "wpcf7-f42-p7-o1"),
+                "_wpcf7_container_post": (None, "7"),
+                "your-name": (None, "Пётр"),
+                "your-tel": (None, phone()),
+                "your-message": (None, "Нужен шкаф"),
+                "file-1": ("plan.pdf", b"%PDF-1.4", "application/pdf"),
+            },
+        )
+        assert (first.status_code, own.status_code) == (202, 202), (first.text, own.text)
+        lead = (await http.get(f"/v1/leads/{first.json()['lead_id']}")).json()
+        posted = (await http.get(f"/v1/leads/{own.json()['lead_id']}")).json()
+    assert (lead["contact"]["name"], lead["contact"]["email"], lead["message"], lead["consent"]) == (
+        "Ольга",
+        "olga@example.org",
+        "Перезвоните",
+        True,
+    )
+    assert lead["custom"]["checkbox-9"] == "синий, зелёный"
+    assert (posted["contact"]["name"], posted["custom"]["cf7_form_id"], posted["custom"]["cf7_page_id"]) == ("Пётр", "42", "7")
+    assert not any(key.startswith("_wpcf7") or key == "file-1" for key in posted["custom"])
+
+
+async def test_bitrix24_onCrmLeadAdd_is_read_back_and_taken_in_once(hub):
+    """Bitrix24's outbound event carries only the lead's ID (b24restdocs on-crm-lead-add.md):
+    the hub reads the lead back with crm.lead.get through the configured inbound webhook."""
+    client = phone()
+    lead_in_bitrix = {
+        "result": {
+            "ID": "1000983",
+            "TITLE": "Заявка",
+            "NAME": "Глеб",
+            "OPPORTUNITY": "12500.00",
+            "CURRENCY_ID": "RUB",
+            "PHONE": [{"ID": "1", "VALUE_TYPE": "WORK", "VALUE": client, "TYPE_ID": "PHONE"}],
+        }
+    }
+    hub.bitrix24.script("/rest/1/hook-code/crm.lead.get.json", Answer(200, lead_in_bitrix), Answer(200, lead_in_bitrix))
+    event = {
+        "event": "ONCRMLEADADD",
+        "event_handler_id": "707",
+        "data[FIELDS][ID]": "1000983",
+        "ts": str(int(time.time())),
+        "auth[domain]": "some-domain.bitrix24.com",
+        "auth[member_id]": "a223c6b3710f85df22e9377d6c4f7553",
+        "auth[application_token]": SECRET,
+    }
+    url = f"/v1/intake/{hub.source('b24ev')}"
+    async with hub.client() as http:
+        taken = await http.post(url, data=event)
+        again = await http.post(url, data=event)  # Bitrix24 delivers again: the same submission
+        forged = await http.post(url, data={**event, "auth[application_token]": "guess"})
+        update = await http.post(url, data={**event, "event": "ONCRMLEADUPDATE"})
+        lead = (await http.get(f"/v1/leads/{taken.json()['lead_id']}")).json()
+    assert taken.status_code == 202, taken.text
+    assert again.json() == {"lead_id": taken.json()["lead_id"], "status": "repeated"}
+    assert (forged.status_code, update.status_code) == (401, 200)
+    assert (lead["contact"]["phone"], lead["contact"]["name"], lead["custom"]["opportunity"]) == (client, "Глеб", "12500.00")
+    assert len(hub.bitrix24.to("/rest/1/hook-code/crm.lead.get.json?id=1000983")) == 2

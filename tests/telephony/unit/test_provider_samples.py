@@ -4,6 +4,7 @@ integrator pointing that provider at the hub would see."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -302,3 +303,143 @@ def test_asterisk_wrongly_typed_values_are_422(change, field):
 def test_asterisk_numeric_dstchannel_is_no_500():
     cdr = {**ASTERISK_OUTBOUND_BUSY, "dstchannel": 12}
     assert run("asterisk", request(json.dumps(cdr), headers=KEY)).facts
+
+
+# developer.signalwire.com/freeswitch "mod_json_cdr" (encode-values: URL-encoded values) and
+# "CDR" (the sample XML CDR): variables and callflow/caller_profile, epochs in seconds.
+FS_VARIABLES = {
+    "direction": "inbound",
+    "uuid": "80183ec8-d424-11e3-8fb2-65b6c3cdac7d",
+    "call_uuid": "80183ec8-d424-11e3-8fb2-65b6c3cdac7d",
+    "caller_id_number": "%2B79165554433",
+    "destination_number": "74951110000",
+    "dialed_user": "101",
+    "start_epoch": "1764158400",
+    "answer_epoch": "1764158408",
+    "end_epoch": "1764158468",
+    "duration": "68",
+    "billsec": "60",
+    "hangup_cause": "NORMAL_CLEARING",
+}
+FS_JSON = {
+    "core-uuid": "4b6c4c5e-d41f-11e3-8f7e-65b6c3cdac7d",
+    "switchname": "pbx",
+    "channel_data": {"state": "CS_REPORTING", "direction": "inbound"},
+    "variables": FS_VARIABLES,
+    "callflow": [
+        {
+            "profile_index": "1",
+            "caller_profile": {
+                "caller_id_number": "%2B79165554433",
+                "destination_number": "74951110000",
+                "context": "public",
+                "uuid": "80183ec8-d424-11e3-8fb2-65b6c3cdac7d",
+            },
+            "times": {"created_time": "1764158400000000", "answered_time": "1764158408000000"},
+        }
+    ],
+}
+
+
+def _basic(key: str, secret: str) -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()}
+
+
+def test_freeswitch_json_cdr_with_basic_credentials():
+    received = request(json.dumps(FS_JSON), headers=_basic("fs", "s3cret-value-123"))
+    call = merge(run("freeswitch", received, key="fs").facts)
+    assert (call.direction, call.caller, call.line, call.outcome, call.extension) == (
+        "inbound",
+        "+79165554433",
+        "74951110000",
+        "answered",
+        "101",
+    )
+    assert (call.ring_seconds, call.talk_seconds) == (8, 60)
+    with pytest.raises(IntakeError) as error:
+        run("freeswitch", request(json.dumps(FS_JSON), headers=_basic("fs", "guess")), key="fs")
+    assert error.value.status == 401
+
+
+def test_freeswitch_xml_cdr_form_posted_as_mod_xml_cdr_does():
+    variables = "".join(
+        f"<{k}>{v}</{k}>"
+        for k, v in {**FS_VARIABLES, "answer_epoch": "0", "billsec": "0", "hangup_cause": "NO_ANSWER"}.items()
+    )
+    xml = (
+        '<?xml version="1.0"?><cdr core-uuid="4b6c4c5e"><channel_data><direction>inbound</direction></channel_data>'
+        f"<variables>{variables}</variables><callflow><caller_profile><caller_id_number>%2B79165554433"
+        "</caller_id_number><destination_number>74951110000</destination_number><context>public</context>"
+        "</caller_profile></callflow></cdr>"
+    )
+    received = request(urlencode({"cdr": xml}), FORM, headers=KEY)
+    call = merge(run("freeswitch", received).facts)
+    assert (call.direction, call.outcome, call.answered_at) == ("inbound", "missed", None)
+
+
+def test_freeswitch_outbound_from_a_registered_phone_busy():
+    variables = {
+        **FS_VARIABLES,
+        "caller_id_number": "101",
+        "destination_number": "89165554433",
+        "answer_epoch": "0",
+        "billsec": "0",
+        "hangup_cause": "USER_BUSY",
+        "dialed_user": "",
+    }
+    cdr = {
+        "variables": variables,
+        "callflow": [
+            {"caller_profile": {"caller_id_number": "101", "destination_number": "89165554433", "context": "default"}}
+        ],
+    }
+    call = merge(run("freeswitch", request(json.dumps(cdr), headers=KEY), extensions={}).facts)
+    assert (call.direction, call.outcome, call.extension) == ("outbound", "busy", "101")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("<cdr><variables><uuid>x</uuid>", 400),
+        ('<!DOCTYPE x [<!ENTITY a "aaaa">]><cdr><variables><uuid>&a;</uuid></variables></cdr>', 400),
+        (json.dumps({"variables": {**FS_VARIABLES, "billsec": "1e309"}}), 422),
+        (json.dumps({"variables": "none"}), 422),
+        ("not a cdr", 400),
+    ],
+)
+def test_freeswitch_malformed_or_hostile_cdrs_are_4xx(body, status):
+    with pytest.raises(IntakeError) as error:
+        run("freeswitch", request(body, "application/json" if body.startswith("{") else "text/xml", headers=KEY))
+    assert error.value.status == status
+
+
+def test_bitrix24_onexternalcallstart_as_bitrix24_sends_it():
+    # b24restdocs api-reference/telephony/events/on-external-call-start.md, form-encoded as Bitrix24 posts events
+    event = {
+        "event": "ONEXTERNALCALLSTART",
+        "event_handler_id": "1055",
+        "data[PHONE_NUMBER]": "+79165554433",
+        "data[PHONE_NUMBER_INTERNATIONAL]": "+79165554433",
+        "data[EXTENSION]": "",
+        "data[USER_ID]": "17",
+        "data[CALL_LIST_ID]": "0",
+        "data[LINE_NUMBER]": "7",
+        "data[IS_MOBILE]": "0",
+        "data[CALL_ID]": "externalCall.89350264e026dace3f2b14d1f438257c.1773236989",
+        "data[CRM_ENTITY_TYPE]": "CONTACT",
+        "data[CRM_ENTITY_ID]": "797",
+        "ts": "1764158400",
+        "auth[domain]": "some-domain.bitrix24.com",
+        "auth[member_id]": "a223c6b9410f85df78e9377d6c4f7213",
+        "auth[application_token]": "s3cret-value-123",
+    }
+    config = provider("bitrix24", users={"17": "boris"})
+    received = request(urlencode(event), FORM)
+    bitrix24.verify(config, received)
+    record = record_maker(config, "c1", "http://hub")(merge(bitrix24.parse(config, received).facts))
+    assert (record.direction, record.callee, record.manager_id) == ("outbound", "+79165554433", "boris")
+    forged = request(urlencode({**event, "auth[application_token]": "guess"}), FORM)
+    with pytest.raises(IntakeError):
+        bitrix24.verify(config, forged)
+    other = request(urlencode({**event, "event": "ONEXTERNALCALLBACKSTART"}), FORM)
+    assert bitrix24.parse(config, other).facts == []

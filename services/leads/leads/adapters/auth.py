@@ -52,6 +52,12 @@ def verify(source: Source, received: Received, *, now: datetime) -> None:
             or (body_value(received, auth.body_field) if auth.body_field else None)
         )
         check_api_key(secret=secret, given=given, header=auth.header)
+    elif auth.type == "application_token":
+        given = body_value(received, "auth[application_token]")
+        if not given:
+            raise unauthorized("missing auth[application_token]: Bitrix24 sends it with every event")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            raise unauthorized("auth[application_token] is not the token of this handler")
     elif auth.type == "typeform":
         given = received.headers.get("typeform-signature", "")
         if not given.startswith("sha256="):

@@ -3,6 +3,7 @@ and limits. Loaded from the JSON file named by LEADS_SOURCES_FILE (docs/leads.md
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -12,7 +13,7 @@ from crmhub.schemas.team import ENTITY_ID_PATTERN
 from leads.domain.assignment import OffDutyPolicy, Pool, Rule, Strategy
 from leads.domain.submission import Blocklist
 
-Format = Literal["json", "form", "tilda", "bitrix24", "typeform", "amocrm"]
+Format = Literal["json", "form", "tilda", "bitrix24", "typeform", "amocrm", "cf7", "bitrix24_events"]
 SourceId = Annotated[str, StringConstraints(pattern=ENTITY_ID_PATTERN)]
 
 
@@ -23,10 +24,11 @@ class Auth(SecretRef):
       headers (Tilda, plain forms), in a query parameter of the webhook URL;
     - hmac: Stripe-style `X-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`, within
       `tolerance_seconds` of now;
-    - typeform: Typeform's `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the body>`.
+    - typeform: Typeform's `Typeform-Signature: sha256=<base64 HMAC-SHA256 of the body>`;
+    - application_token: Bitrix24's outbound events, `auth[application_token]` in the form body.
     """
 
-    type: Literal["api_key", "hmac", "typeform"] = "api_key"
+    type: Literal["api_key", "hmac", "typeform", "application_token"] = "api_key"
     header: str = "X-Api-Key"
     query_param: str | None = "api_key"
     signature_header: str = "X-Signature"
@@ -77,6 +79,12 @@ class Source(FrozenConfig):
     rate_limit_per_minute: Annotated[int, Field(ge=1)] = 600
     ip_rate_limit_per_minute: Annotated[int, Field(ge=1)] = 60
     field_map: dict[str, str] = {}
+    # bitrix24_events: the inbound webhook URL leads are read back through (it holds a secret:
+    # give it by the name of an environment variable)
+    rest_url_env: str | None = None
+
+    def resolved_rest_url(self) -> str | None:
+        return os.environ.get(self.rest_url_env) or None if self.rest_url_env else None
 
     @model_validator(mode="after")
     def _secret_given(self) -> Source:

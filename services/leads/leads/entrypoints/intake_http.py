@@ -54,7 +54,7 @@ def intake_router() -> APIRouter:
         dependencies=signed,
         status_code=202,
         response_model=IntakeAccepted,
-        summary="Take in a submission from a configured source (json, form, tilda, bitrix24, typeform, amocrm)",
+        summary="Take in a submission from a configured source (json, form, tilda, bitrix24, bitrix24_events, typeform, amocrm, cf7)",
     )
     async def intake(deps: LeadsDep, received: ReceivedDep, source_id: IdPath) -> Response:
         return await _answer(deps, source_by_id(deps, source_id), received)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from crmhub.team_directory import TeamDirectory
+from leads.adapters.bitrix24_rest import Bitrix24Rest
 from leads.adapters.lead_store import LeadStore
 from leads.adapters.sources import Source, SourcesConfig
 from leads.domain.lead import Lead
@@ -25,6 +26,7 @@ class Leads:
     blocklist: Blocklist
     phone_source_id: str
     now: Callable[[], datetime]
+    bitrix24: Bitrix24Rest
 
     def source_of(self, lead: Lead) -> Source | None:
         return self.sources.by_id(lead.source_id) or self.sources.by_id(self.phone_source_id)

@@ -29,6 +29,7 @@ from crmhub.schemas.calls import CallRecord
 from leads import metrics
 from leads.adapters.auth import verify
 from leads.adapters.formats import FORMATS, Parsed
+from leads.adapters.formats.bitrix24 import lead_fields
 from leads.adapters.formats.canonical import LeadInput
 from leads.adapters.sources import Source
 from leads.domain.lead import Lead
@@ -102,6 +103,9 @@ async def take_in(deps: Leads, source: Source, received: Received) -> Taken:
         parsed = without_secrets(FORMATS[source.format].parse(source, received), source)
         if parsed.probe:
             return Taken(None, "probe")
+        if parsed.fetch is not None:  # the event names the lead: read it back from the sender
+            fetched = lead_fields(source, await deps.bitrix24.lead(source, parsed.fetch))
+            parsed = without_secrets(replace(fetched, submission_key=parsed.submission_key), source)
         idempotency_key = received.headers.get("idempotency-key", "")[:200] or None
         try:
             submission = normalize(

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints, field_validator
 from crmhub.config_files import FrozenConfig, SecretRef, load_config
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 
-Format = Literal["json", "asterisk", "zadarma", "mango", "twilio", "bitrix24"]
+Format = Literal["json", "asterisk", "freeswitch", "zadarma", "mango", "twilio", "bitrix24"]
 
 
 class Line(FrozenConfig):
@@ -34,9 +34,10 @@ class Provider(SecretRef):
     phone_region: str = "RU"
     lines: dict[str, Line] = {}
     extensions: dict[str, str] = {}
-    # asterisk: how the dialplan tells directions (see docs/telephony.md)
-    outbound_contexts: tuple[str, ...] = ("from-internal", "internal", "outbound", "from-sip", "from-users")
+    # asterisk, freeswitch: how the dialplan tells directions (see docs/telephony.md)
+    outbound_contexts: tuple[str, ...] = ("from-internal", "internal", "outbound", "from-sip", "from-users", "default")
     inbound_contexts: tuple[str, ...] = (
+        "public",
         "from-trunk",
         "from-pstn",
         "from-did",

@@ -36,7 +36,7 @@ def intake_router() -> APIRouter:
 
     @router.post(
         "/v1/telephony/{provider_id}/events",
-        summary="Events from a configured provider (json, asterisk, zadarma, mango, twilio, bitrix24)",
+        summary="Events from a configured provider (json, asterisk, freeswitch, zadarma, mango, twilio, bitrix24)",
     )
     async def provider_events(deps: TelephonyDep, received: ReceivedDep, provider_id: IdPath) -> Response:
         return await _take_in(deps, provider_id, received)

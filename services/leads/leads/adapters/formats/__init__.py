@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crmhub.intake import IntakeFormat
-from leads.adapters.formats import amocrm, bitrix24, canonical_json, form, tilda, typeform
+from leads.adapters.formats import amocrm, bitrix24, bitrix24_events, canonical_json, cf7, form, tilda, typeform
 from leads.adapters.formats.common import Parsed
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ FORMATS: dict[str, IntakeFormat[Source, Parsed]] = {
     "bitrix24": bitrix24,
     "typeform": typeform,
     "amocrm": amocrm,
+    "cf7": cf7,
+    "bitrix24_events": bitrix24_events,
 }
 
 __all__ = ["FORMATS", "Parsed"]

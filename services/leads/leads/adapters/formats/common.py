@@ -15,6 +15,8 @@ class Parsed:
     submission_key: str | None = None
     honeypot: Any = None
     probe: bool = False
+    # the submission is read back from the sender by this id first (Bitrix24's ONCRMLEADADD)
+    fetch: str | None = None
 
 
 def obj(value: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from crmhub.intake import IntakeFormat, Received
-from telephony.adapters.formats import asterisk, bitrix24, canonical_json, mango, twilio, zadarma
+from telephony.adapters.formats import asterisk, bitrix24, canonical_json, freeswitch, mango, twilio, zadarma
 from telephony.adapters.formats.common import Parsed
 from telephony.adapters.providers import Provider
 
@@ -19,6 +19,7 @@ class ProviderFormat(IntakeFormat[Provider, Parsed], Protocol):
 FORMATS: dict[str, ProviderFormat] = {
     "json": canonical_json,
     "asterisk": asterisk,
+    "freeswitch": freeswitch,
     "zadarma": zadarma,
     "mango": mango,
     "twilio": twilio,

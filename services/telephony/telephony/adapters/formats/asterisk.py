@@ -26,7 +26,15 @@ from typing import Any
 
 from crmhub.intake import Received, invalid, json_value, require_media_type
 from crmhub.schemas.calls import Direction, Outcome
-from telephony.adapters.formats.common import Parsed, check_api_key, local_time, seconds_of, text_of
+from telephony.adapters.formats.common import (
+    Parsed,
+    check_api_key,
+    direction_of,
+    internal_peer,
+    local_time,
+    seconds_of,
+    text_of,
+)
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -49,31 +57,14 @@ def _extension(channel: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _internal(number: str | None, provider: Provider) -> bool:
-    """An internal peer: in the extension map, or (without one) a short number."""
-    if not number:
-        return False
-    if provider.extensions:
-        return number in provider.extensions
-    return number.isdigit() and len(number) <= provider.extension_digits
-
-
-def _context_says(context: str | None, contexts: tuple[str, ...]) -> bool:
-    return bool(context) and any(context == c or context.startswith(f"{c}-") for c in contexts)  # type: ignore[union-attr]
-
-
 def _direction(cdr: dict[str, Any], provider: Provider, src: str, dst: str) -> Direction:
-    src_internal, dst_internal = _internal(src, provider), _internal(dst, provider)
-    if provider.extensions and (src_internal or dst_internal):
-        return "internal" if src_internal and dst_internal else "outbound" if src_internal else "inbound"
-    context = text_of(cdr, "dcontext", required=False)
-    if _context_says(context, provider.outbound_contexts):
-        return "internal" if dst_internal else "outbound"
-    if _context_says(context, provider.inbound_contexts):
-        return "inbound"
-    if _internal(_extension(text_of(cdr, "channel", required=False)), provider) or src_internal:
-        return "internal" if dst_internal else "outbound"
-    return "inbound"
+    return direction_of(
+        provider,
+        context=text_of(cdr, "dcontext", required=False),
+        caller=src,
+        callee=dst,
+        caller_peer=_extension(text_of(cdr, "channel", required=False)),
+    )
 
 
 def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
@@ -88,10 +79,10 @@ def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
     direction = _direction(cdr, provider, src, dst)
     channel, dstchannel = text_of(cdr, "channel", required=False), text_of(cdr, "dstchannel", required=False)
     answered_extension = _extension(dstchannel) if direction == "inbound" else _extension(channel) or src
-    if answered_extension and not _internal(answered_extension, provider):
+    if answered_extension and not internal_peer(answered_extension, provider):
         answered_extension = None  # a trunk, not a person
     did = text_of(cdr, "did", required=False)
-    line = (did or (None if _internal(dst, provider) else dst)) if direction == "inbound" else None
+    line = (did or (None if internal_peer(dst, provider) else dst)) if direction == "inbound" else None
     end_text = text_of(cdr, "end", required=False)
     duration, billsec = seconds_of(cdr, "duration"), seconds_of(cdr, "billsec")
     ended = local_time(end_text, provider, "end") if end_text else started + timedelta(seconds=duration)

@@ -12,17 +12,24 @@ given). finish: CALL_ID, USER_ID, DURATION, STATUS_CODE (200 success, 304 missed
 603-S cancelled, 486 busy, 484/480/404/503 failed), RECORD_URL; it has no end time, so the end
 is when the finish arrives — and a redelivered finish is the same fact, not a later end.
 USER_ID is mapped to a manager by the provider's `users` map; USER_PHONE_INNER by `extensions`.
+
+Bitrix24's own outbound event ONEXTERNALCALLSTART (b24restdocs api-reference/telephony/events/
+on-external-call-start.md: a user clicked a number in the CRM) arrives form-encoded with
+`event`, `data[PHONE_NUMBER]`, `data[USER_ID]`, `data[LINE_NUMBER]`, `data[CALL_ID]`, `ts` and
+`auth[application_token]`, which must equal the provider's secret. It starts an outbound call;
+other events are acknowledged and ignored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crmhub.intake import Received, form_fields, invalid, json_value, require_media_type
+from crmhub.intake import Received, form_fields, invalid, json_value, require_media_type, unauthorized
 from crmhub.schemas.calls import Direction, Outcome
-from telephony.adapters.formats.common import Parsed, check_api_key, local_time, seconds_of, text_of
+from telephony.adapters.formats.common import Parsed, check_api_key, local_time, seconds_of, text_of, unix_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -42,8 +49,42 @@ TYPES: dict[str, Direction] = {"1": "outbound", "2": "inbound", "3": "inbound", 
 SAME_REGISTRATION = 1800
 
 
+def _event(received: Received) -> dict[str, str] | None:
+    """Bitrix24's own outbound event (form-encoded, with `event`), else None."""
+    if received.media_type != "application/x-www-form-urlencoded":
+        return None
+    data = form_fields(received.body, join_repeated=False)
+    return data if "event" in data and "auth[application_token]" in data else None
+
+
 def verify(provider: Provider, received: Received) -> None:
-    check_api_key(provider, received)
+    event = _event(received)
+    if event is None:
+        check_api_key(provider, received)
+        return
+    secret = provider.resolved_secret()
+    if not secret or not hmac.compare_digest(event["auth[application_token]"].encode(), secret.encode()):
+        raise unauthorized("auth[application_token] is not the token of this handler")
+
+
+def _call_start(event: dict[str, str]) -> Parsed:
+    if event.get("event", "").upper() != "ONEXTERNALCALLSTART":
+        return Parsed()
+    data = {k[5:-1]: v for k, v in event.items() if k.startswith("data[") and k.endswith("]")}
+    call_id = text_of(data, "CALL_ID")
+    number = text_of(data, "PHONE_NUMBER_INTERNATIONAL", required=False) or text_of(data, "PHONE_NUMBER")
+    extension = text_of(data, "EXTENSION", required=False)
+    fact = CallFact(
+        "started",
+        call_id,
+        unix_time(event.get("ts"), "ts"),
+        direction="outbound",
+        caller=extension,
+        callee=number,
+        extension=extension,
+        user=text_of(data, "USER_ID", required=False),
+    )
+    return Parsed(facts=[fact])
 
 
 def _body(received: Received) -> dict[str, Any]:
@@ -67,6 +108,9 @@ def _registered_call_id(data: dict[str, Any], started: datetime, start_given: bo
 
 
 def parse(provider: Provider, received: Received) -> Parsed:
+    event = _event(received)
+    if event is not None:
+        return _call_start(event)
     data = _body(received)
     extension = text_of(data, "USER_PHONE_INNER", required=False)
     user = text_of(data, "USER_ID", required=False)

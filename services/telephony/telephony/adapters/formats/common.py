@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from crmhub import intake
 from crmhub.intake import Received, invalid
 from crmhub.moments import plausible
+from crmhub.schemas.calls import Direction
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -113,3 +114,34 @@ def sequence(value: Any, name: str = "seq") -> int:
             f"{name}: {number if number < 10**20 else 'a huge number'} is out of range (0 … 2^62)", field=name
         )
     return number
+
+
+def internal_peer(number: str | None, provider: Provider) -> bool:
+    """An internal peer (a person's phone): in the extension map, or (without one) a short number."""
+    if not number:
+        return False
+    if provider.extensions:
+        return number in provider.extensions
+    return number.isdigit() and len(number) <= provider.extension_digits
+
+
+def _context_says(context: str | None, contexts: tuple[str, ...]) -> bool:
+    return bool(context) and any(context == c or str(context).startswith(f"{c}-") for c in contexts)
+
+
+def direction_of(
+    provider: Provider, *, context: str | None, caller: str, callee: str, caller_peer: str | None
+) -> Direction:
+    """A PBX call's direction the way its dialplan says it (Asterisk, FreeSWITCH): the extension
+    map first, then the dialplan context the call entered, then whether the calling channel is an
+    internal peer (see docs/telephony.md)."""
+    caller_internal, callee_internal = internal_peer(caller, provider), internal_peer(callee, provider)
+    if provider.extensions and (caller_internal or callee_internal):
+        return "internal" if caller_internal and callee_internal else "outbound" if caller_internal else "inbound"
+    if _context_says(context, provider.outbound_contexts):
+        return "internal" if callee_internal else "outbound"
+    if _context_says(context, provider.inbound_contexts):
+        return "inbound"
+    if internal_peer(caller_peer, provider) or caller_internal:
+        return "internal" if callee_internal else "outbound"
+    return "inbound"
