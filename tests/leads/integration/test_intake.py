@@ -336,7 +336,11 @@ async def test_contact_form_7_plugin_json_and_its_own_multipart_post(hub):
         True,
     )
     assert lead["custom"]["checkbox-9"] == "синий, зелёный"
-    assert (posted["contact"]["name"], posted["custom"]["cf7_form_id"], posted["custom"]["cf7_page_id"]) == ("Пётр", "42", "7")
+    assert (posted["contact"]["name"], posted["custom"]["cf7_form_id"], posted["custom"]["cf7_page_id"]) == (
+        "Пётр",
+        "42",
+        "7",
+    )
     assert not any(key.startswith("_wpcf7") or key == "file-1" for key in posted["custom"])
 
 
@@ -374,5 +378,9 @@ async def test_bitrix24_onCrmLeadAdd_is_read_back_and_taken_in_once(hub):
     assert taken.status_code == 202, taken.text
     assert again.json() == {"lead_id": taken.json()["lead_id"], "status": "repeated"}
     assert (forged.status_code, update.status_code) == (401, 200)
-    assert (lead["contact"]["phone"], lead["contact"]["name"], lead["custom"]["opportunity"]) == (client, "Глеб", "12500.00")
+    assert (lead["contact"]["phone"], lead["contact"]["name"], lead["custom"]["opportunity"]) == (
+        client,
+        "Глеб",
+        "12500.00",
+    )
     assert len(hub.bitrix24.to("/rest/1/hook-code/crm.lead.get.json?id=1000983")) == 2
