@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        env = read_env_file(DEMO / "hub.env")
+        env = demo_settings(read_env_file(DEMO / "hub.env"), os.environ)
         kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not kafka:
             print("starting Kafka (KRaft) ...", flush=True)
@@ -230,6 +230,12 @@ def main() -> int:
         mailbox.stop()
     print("stopped.")
     return 0
+
+
+def demo_settings(demo: dict[str, str], environment: Mapping[str, str]) -> dict[str, str]:
+    """The demo configuration, except what the caller's environment sets itself: ops can run
+    `make run` with their own LEADS_SOURCES_FILE, TELEPHONY_PROVIDERS_FILE or anything else."""
+    return {name: value for name, value in demo.items() if name not in environment}
 
 
 def child(name: str, start: Callable[[], RunningServer], *, infrastructure: bool = False) -> Child:

@@ -3,6 +3,7 @@ started again while the others keep answering, and Ctrl-C ends the whole hub in 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -42,6 +43,21 @@ def _children(parent: int, needle: str) -> list[int]:
 
 def test_a_killed_service_comes_back_while_the_others_serve_and_ctrl_c_stops_all(tmp_path):
     base = _free_base()
+    own_sources = tmp_path / "our-sources.json"  # the operator's own sources win over the demo's
+    own_sources.write_text(
+        json.dumps(
+            {
+                "sources": [
+                    {
+                        "id": "ops-site",
+                        "format": "json",
+                        "auth": {"secret": "ops-key-0123456789"},
+                        "assignment": {"pool": {"department_id": "sales-msk"}},
+                    }
+                ]
+            }
+        )
+    )
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([*(str(p) for p in PYTHONPATH), str(ROOT / "deploy" / "local")]),
@@ -50,6 +66,7 @@ def test_a_killed_service_comes_back_while_the_others_serve_and_ctrl_c_stops_all
         "CRMHUB_KAFKA_PORT": str(free_port()),
         "CRMHUB_MONGO_PORT": str(free_port()),
         "CRMHUB_MAIL_PORT": str(free_port()),
+        "LEADS_SOURCES_FILE": str(own_sources),
     }
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URL", "CRMHUB_AUTH_ISSUER", "CRMHUB_AUTH_JWKS_URL"):
         env.pop(name, None)
@@ -67,6 +84,10 @@ def test_a_killed_service_comes_back_while_the_others_serve_and_ctrl_c_stops_all
             assert time.monotonic() < deadline, (tmp_path / "launcher.log").read_text()
             time.sleep(0.5)
         leads, telephony = f"http://127.0.0.1:{base + 1}", f"http://127.0.0.1:{base + 2}"
+        lead = {"name": "Ops", "phone": "+79165550101"}
+        ours = httpx.post(f"{leads}/v1/intake/ops-site", json=lead, headers={"X-Api-Key": "ops-key-0123456789"})
+        demo = httpx.post(f"{leads}/v1/intake/demo-site", json=lead, headers={"X-Api-Key": "demo-key"})
+        assert (ours.status_code, demo.status_code) == (202, 404), (ours.text, demo.text)
         (victim,) = _children(hub.pid, "python -m telephony")
         os.kill(victim, signal.SIGKILL)
         answers_meanwhile = []
