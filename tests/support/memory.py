@@ -24,6 +24,7 @@ from notifier.domain.delivery import Delivery
 from telephony.adapters.call_store import CallStore
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
+from telephony.domain.owners import ClientOwner
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -159,7 +160,9 @@ class MemoryCallStore(CallStore):
     def __init__(self) -> None:
         self.timers = MemoryTimers()
         super().__init__(
-            MemoryAggregates("calls", Call, self.timers), MemoryAggregates("callbacks", Callback, self.timers)
+            MemoryAggregates("calls", Call, self.timers),
+            MemoryAggregates("callbacks", Callback, self.timers),
+            MemoryAggregates("client_owners", ClientOwner, self.timers),
         )
 
 

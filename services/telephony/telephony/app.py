@@ -22,6 +22,7 @@ from telephony.adapters.providers import load_providers
 from telephony.bootstrap import bootstrap
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
+from telephony.domain.owners import ClientOwner
 from telephony.entrypoints import consumers, timers
 from telephony.entrypoints.calls_http import calls_router
 from telephony.entrypoints.intake_http import intake_router
@@ -35,7 +36,11 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         title="CRM hub: telephony",
         description="Takes in PBX and cloud-telephony call events, keeps one record per call, and makes sure every missed call is called back.",
     )
-    store = CallStore(service.aggregates("calls", Call), service.aggregates("callbacks", Callback))
+    store = CallStore(
+        service.aggregates("calls", Call),
+        service.aggregates("callbacks", Callback),
+        service.aggregates("client_owners", ClientOwner),
+    )
     deps = bootstrap(
         store=store,
         directory=service.follow_team_directory(),

@@ -106,3 +106,5 @@ class CallbackOverdue(EventData):
     topic: ClassVar[topics.Topic] = topics.CALLS
     call: CallRecord
     deadline: datetime
+    # whose obligation it was: the manager of the number's open lead, else the one the call was meant for
+    manager_id: str | None = None

@@ -149,3 +149,5 @@ class LeadRejected(EventData):
     reason: RejectReason
     comment: str | None = None
     rejected_at: datetime
+    # the lead's phone: whoever followed the number through this lead lets go of it
+    phone: str | None = None

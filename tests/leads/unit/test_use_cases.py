@@ -5,6 +5,7 @@ the manager's actions — in milliseconds, without servers."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,13 @@ import pytest
 from crmhub.aggregate import NotFound
 from crmhub.audit import Caller
 from crmhub.auth import Principal
+from crmhub.events import CloudEvent, new_event
 from crmhub.intake import IntakeError, Received
+from crmhub.schemas.calls import CallMissed, CallRecord
 from leads.adapters.sources import SourcesConfig
 from leads.bootstrap import bootstrap
 from leads.domain.lead import LeadConflict
-from leads.service_layer import assignment, intake, lifecycle
+from leads.service_layer import assignment, calls, intake, lifecycle
 from support.clock import Clock
 from support.memory import MemoryLeadStore
 from support.team import directory, manager
@@ -170,3 +173,36 @@ async def test_an_action_is_on_record_with_who_did_it_in_the_same_write(hub):
     assert audit["data"]["address"] == "10.0.0.7"
     assert (audit["data"]["before"]["status"], audit["data"]["after"]["status"]) == ("assigned", "rejected")
     assert audit["data"]["department_id"] == "sales"
+
+
+def _call_event(payload) -> CloudEvent:
+    return new_event(payload, source="/crm/telephony", subject=payload.call.call_id)
+
+
+async def test_a_lead_born_of_a_missed_call_runs_no_clock_of_its_own_but_one_from_a_form_does(hub):
+    """One missed call, one obligation: telephony's call-back is the lead's first response."""
+    deps, store, clock = hub
+    deps = replace(
+        deps,
+        sources=SourcesConfig.model_validate(
+            {"sources": [*SOURCES.model_dump()["sources"], {**SOURCES.model_dump()["sources"][0], "id": "phone"}]}
+        ),
+        phone_source_id="phone",
+    )
+    missed = CallRecord(
+        call_id="c-1",
+        provider_id="pbx",
+        provider_call_id="p1",
+        direction="inbound",
+        caller="+79165554433",
+        callee="+74951110000",
+        started_at=clock.now,
+        ended_at=clock.now,
+        outcome="missed",
+    )
+    await calls.receive_call(deps, _call_event(CallMissed(call=missed)), CallMissed(call=missed))
+    (lead,) = await store.leads.find({"call_id": "c-1"})
+    assert (lead.status, lead.manager_id is not None, lead.sla_deadline) == ("assigned", True, None)
+    assert f"lead.sla:{lead.id}" not in store.timers.pending
+    taken = await _submit(deps, {"name": "Пётр", "phone": "8 (912) 000-00-02"})
+    assert f"lead.sla:{taken.lead_id}" in store.timers.pending

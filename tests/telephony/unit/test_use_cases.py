@@ -10,6 +10,8 @@ import pytest
 
 from crmhub.events import CloudEvent
 from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
+from crmhub.schemas.leads import LeadAssigned, LeadContact, LeadRejected, LeadSummary
+from crmhub.schemas.team import ManagerUpserted
 from support.clock import Clock
 from support.memory import MemoryCallStore
 from support.team import directory, manager
@@ -124,3 +126,58 @@ async def test_a_forgotten_call_back_becomes_overdue_when_its_timer_fires(phones
     await callbacks.mark_overdue(deps, deadline)  # fired again after a crash: still one alert
     assert [e["type"] for e in store.callbacks.published()] == ["call.callback_overdue"]
     assert (await store.callbacks.get(call_id)).status == "overdue"
+
+
+def _lead_event(payload, subject: str) -> CloudEvent:
+    return CloudEvent(
+        id=f"e-{payload.event_type}",
+        type=payload.event_type,
+        source="/crm/leads",
+        subject=subject,
+        time=T0,
+        data=payload.model_dump(mode="json"),
+    )
+
+
+def _assigned(lead_id: str, manager_id: str, at: datetime, phone: str = "+79165554433") -> LeadAssigned:
+    summary = LeadSummary(lead_id=lead_id, source_id="phone", contact=LeadContact(phone=phone))
+    return LeadAssigned(
+        lead=summary, manager_id=manager_id, department_id="sales", reason="new_lead", assigned_at=at, sla_deadline=None
+    )
+
+
+async def test_one_missed_call_one_obligation_owned_by_the_numbers_lead_manager(phones):
+    """Whichever comes first — the call-back obligation or the lead's assignment — the
+    obligation ends up with the lead's manager, due in their working time, and its overdue
+    notice names them."""
+    deps, store, clock = phones
+    deps.directory.apply(ManagerUpserted(change="created", version=1, manager=manager("boris")))
+    (call_id,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c-own"))
+    missed = (await store.calls.get(call_id)).record
+    assert missed.manager_id == "anna"  # the extension that rang
+    await callbacks.on_missed(deps, _event(CallMissed(call=missed)), CallMissed(call=missed))
+    assigned = _assigned("L1", "boris", T0 + timedelta(seconds=30))
+    await callbacks.on_lead_assigned(deps, _lead_event(assigned, "L1"), assigned)
+    await callbacks.on_lead_assigned(deps, _lead_event(assigned, "L1"), assigned)  # redelivered: no change
+    callback = await store.callbacks.get(call_id)
+    assert callback.manager_id == "boris"
+    clock.now = callback.deadline + timedelta(seconds=1)
+    await callbacks.mark_overdue(deps, store.timers.pending[f"callback.deadline:{call_id}"])
+    overdue = [e for e in store.callbacks.published() if e["type"] == "call.callback_overdue"]
+    assert [e["data"]["manager_id"] for e in overdue] == ["boris"]
+
+    # the lead is already known when the next call from that number is missed
+    (again,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c-own-2"))
+    second = (await store.calls.get(again)).record
+    await callbacks.on_missed(deps, _event(CallMissed(call=second)), CallMissed(call=second))
+    assert (await store.callbacks.get(again)).manager_id == "boris"
+
+    # once the lead is closed, the number is nobody's: the next miss goes to the extension's manager
+    rejected = LeadRejected(
+        lead_id="L1", manager_id="boris", source_id="phone", reason="spam", rejected_at=T0, phone="+79165554433"
+    )
+    await callbacks.on_lead_closed(deps, _lead_event(rejected, "L1"), rejected)
+    (third,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c-own-3"))
+    record = (await store.calls.get(third)).record
+    await callbacks.on_missed(deps, _event(CallMissed(call=record)), CallMissed(call=record))
+    assert (await store.callbacks.get(third)).manager_id == "anna"

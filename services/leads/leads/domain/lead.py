@@ -79,6 +79,12 @@ class Lead(Aggregate):
     consent: bool | None = None
     custom: dict[str, Any] = {}
     call_id: str | None = None
+
+    @property
+    def answered_by_call_back(self) -> bool:
+        """Born of a missed call: its first response is the call-back telephony owes the number
+        (one obligation, one owner — the lead's manager), so it runs no SLA clock of its own."""
+        return self.channel == "phone" and self.call_id is not None and self.custom.get("call_outcome") != "answered"
     created_at: datetime
     manager_id: str | None = None
     department_id: str | None = None
@@ -306,5 +312,6 @@ class Lead(Aggregate):
             reason=reason,
             comment=comment,
             rejected_at=now,
+            phone=self.contact.phone,
         )
         self.record_event(rejected, at=now)

@@ -107,7 +107,7 @@ class Assigner:
                     manager_id=decision.manager_id,
                     department_id=decision.department_id,
                     now=now,
-                    sla_deadline=decision.sla_deadline,
+                    sla_deadline=None if lead.answered_by_call_back else decision.sla_deadline,
                     reason=reason,
                 )
                 return True

@@ -2,7 +2,8 @@
 
 - `calls`: one `Call` aggregate per call: the facts received (deduplicated by fact id), the
   merged record, which events were recorded, `version` and `outbox`;
-- `callbacks`: one `Callback` aggregate per missed inbound call (the obligation to call back).
+- `callbacks`: one `Callback` aggregate per missed inbound call (the obligation to call back);
+- `client_owners`: one `ClientOwner` per client number (`_id`): the manager of its open lead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from crmhub.mongo import Document
 from crmhub.outbox import OUTBOX
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
+from telephony.domain.owners import ClientOwner
 
 
 def _window(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
@@ -24,9 +26,12 @@ def _window(start: datetime | None, end: datetime | None) -> dict[str, datetime]
 
 
 class CallStore:
-    def __init__(self, calls: AggregateStore[Call], callbacks: AggregateStore[Callback]) -> None:
+    def __init__(
+        self, calls: AggregateStore[Call], callbacks: AggregateStore[Callback], owners: AggregateStore[ClientOwner]
+    ) -> None:
         self.calls = calls
         self.callbacks = callbacks
+        self.owners = owners
 
     async def ensure_indexes(self) -> None:
         await self.calls.collection.create_index([("record.started_at", DESCENDING)])

@@ -47,7 +47,17 @@ class Callback(Aggregate):
             return
         self.status = "overdue"
         self.overdue_at = now
-        self.record_event(CallbackOverdue(call=missed, deadline=self.deadline), at=now)
+        self.record_event(CallbackOverdue(call=missed, deadline=self.deadline, manager_id=self.manager_id), at=now)
+
+    def hand_to(self, manager_id: str, deadline: datetime) -> bool:
+        """The number's lead is this manager's: the obligation is theirs, due in their working time."""
+        if self.status == "made" or self.manager_id == manager_id:
+            return False
+        self.manager_id = manager_id
+        if self.status == "open":
+            self.deadline = deadline
+            self.schedule(DEADLINE_TIMER, deadline)
+        return True
 
 
 def deadline_for(missed_at: datetime, window: timedelta, *, manager: Manager | None, place: Place | None) -> datetime:

@@ -11,23 +11,41 @@ from datetime import timedelta
 from crmhub.aggregate import NotFound
 from crmhub.events import CloudEvent
 from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
+from crmhub.schemas.leads import LeadAssigned, LeadConverted, LeadRejected
+from crmhub.schemas.team import Manager
 from crmhub.timers import NotYet, Timer
-from crmhub.working_time import workplace_of
+from crmhub.working_time import Place, workplace_of
 from telephony import metrics
-from telephony.domain.callbacks import Callback, open_callback, record_attempt, record_callback
+from telephony.domain.callbacks import Callback, deadline_for, open_callback, record_attempt, record_callback
+from telephony.domain.owners import ClientOwner
 from telephony.service_layer.context import Telephony
 
 
+def _window(deps: Telephony, provider_id: str) -> timedelta:
+    provider = deps.providers.by_id(provider_id)
+    return timedelta(minutes=provider.callback_window_minutes if provider else 30)
+
+
+def _manager_and_place(deps: Telephony, manager_id: str | None) -> tuple[Manager | None, Place | None]:
+    manager = deps.directory.manager(manager_id) if manager_id else None
+    department = deps.directory.department(manager.department_id) if manager else None
+    return manager, workplace_of(department) if department else None
+
+
 async def on_missed(deps: Telephony, event: CloudEvent, payload: CallMissed) -> None:
+    """One missed call, one obligation, one owner: the manager of the number's open lead when
+    there is one, else the manager the call was meant for."""
     call = payload.call
     if not call.caller_valid:
         return
-    provider = deps.providers.by_id(call.provider_id)
-    window = timedelta(minutes=provider.callback_window_minutes if provider else 30)
-    manager = deps.directory.manager(call.manager_id) if call.manager_id else None
-    department = deps.directory.department(manager.department_id) if manager else None
+    owner = await deps.store.owners.get(call.client_number)
+    owner_id = owner.owner if owner is not None and owner.owner else call.manager_id
+    manager, place = _manager_and_place(deps, owner_id)
     callback = open_callback(
-        call, window=window, manager=manager, place=workplace_of(department) if department else None
+        call.model_copy(update={"manager_id": owner_id}),
+        window=_window(deps, call.provider_id),
+        manager=manager,
+        place=place,
     )
     if await deps.store.callbacks.add(callback):
         metrics.CALLBACKS.labels("opened").inc()
@@ -55,6 +73,38 @@ async def on_outbound(deps: Telephony, event: CloudEvent, payload: CallCompleted
         await deps.store.callbacks.change(callback.id, fulfil)
         if made:
             metrics.CALLBACKS.labels("made").inc()
+
+
+async def on_lead_assigned(deps: Telephony, event: CloudEvent, payload: LeadAssigned) -> None:
+    """The number's lead has a manager: it owns the number, and any call-back still owed to it."""
+    number = payload.lead.contact.phone
+    if not number:
+        return
+    await deps.store.owners.change(
+        number,
+        lambda owner: owner.follow(lead_id=payload.lead.lead_id, manager_id=payload.manager_id, at=payload.assigned_at),
+        create=lambda: ClientOwner(id=number),
+    )
+    for callback in await deps.store.open_callbacks_for(number):
+        missed = await deps.store.calls.get(callback.id)
+        window = _window(deps, missed.provider_id) if missed else timedelta(minutes=30)
+        manager, place = _manager_and_place(deps, payload.manager_id)
+        deadline = deadline_for(callback.missed_at, window, manager=manager, place=place)
+        await deps.store.callbacks.change(
+            callback.id,
+            lambda c, due=deadline: c.hand_to(payload.manager_id, due),  # type: ignore[misc]
+        )
+
+
+async def on_lead_closed(deps: Telephony, event: CloudEvent, payload: LeadConverted | LeadRejected) -> None:
+    lead_id = payload.lead.lead_id if isinstance(payload, LeadConverted) else payload.lead_id
+    number = payload.lead.contact.phone if isinstance(payload, LeadConverted) else payload.phone
+    if not number:
+        return
+    try:
+        await deps.store.owners.change(number, lambda owner: owner.let_go(lead_id))
+    except NotFound:
+        return
 
 
 async def mark_overdue(deps: Telephony, timer: Timer) -> None:
