@@ -79,12 +79,6 @@ class Lead(Aggregate):
     consent: bool | None = None
     custom: dict[str, Any] = {}
     call_id: str | None = None
-
-    @property
-    def answered_by_call_back(self) -> bool:
-        """Born of a missed call: its first response is the call-back telephony owes the number
-        (one obligation, one owner — the lead's manager), so it runs no SLA clock of its own."""
-        return self.channel == "phone" and self.call_id is not None and self.custom.get("call_outcome") != "answered"
     created_at: datetime
     manager_id: str | None = None
     department_id: str | None = None
@@ -116,6 +110,12 @@ class Lead(Aggregate):
         )
 
     # --- creation and touches ---------------------------------------------------------------
+
+    @property
+    def answered_by_call_back(self) -> bool:
+        """Born of a missed call: its first response is the call-back telephony owes the number
+        (one obligation, one owner — the lead's manager), so it runs no SLA clock of its own."""
+        return self.channel == "phone" and self.call_id is not None and self.custom.get("call_outcome") != "answered"
 
     @classmethod
     def new(cls, lead_id: str, submission: Submission, *, call_id: str | None = None) -> Lead:
