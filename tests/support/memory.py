@@ -25,6 +25,7 @@ from telephony.adapters.call_store import CallStore
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
 from telephony.domain.owners import ClientOwner
+from telephony.domain.routing import LineRotation
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -163,6 +164,7 @@ class MemoryCallStore(CallStore):
             MemoryAggregates("calls", Call, self.timers),
             MemoryAggregates("callbacks", Callback, self.timers),
             MemoryAggregates("client_owners", ClientOwner, self.timers),
+            MemoryAggregates("line_rotations", LineRotation, self.timers),
         )
 
 

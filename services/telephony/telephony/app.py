@@ -23,6 +23,7 @@ from telephony.bootstrap import bootstrap
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
 from telephony.domain.owners import ClientOwner
+from telephony.domain.routing import LineRotation
 from telephony.entrypoints import consumers, timers
 from telephony.entrypoints.calls_http import calls_router
 from telephony.entrypoints.intake_http import intake_router
@@ -40,6 +41,7 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         service.aggregates("calls", Call),
         service.aggregates("callbacks", Callback),
         service.aggregates("client_owners", ClientOwner),
+        service.aggregates("line_rotations", LineRotation),
     )
     deps = bootstrap(
         store=store,

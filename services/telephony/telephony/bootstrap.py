@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from crmhub.team_directory import TeamDirectory
 from telephony.adapters.call_store import CallStore
+from telephony.adapters.provider_api import ProviderApi
 from telephony.adapters.providers import ProvidersConfig
-from telephony.adapters.recordings import RecordingFetcher
 from telephony.service_layer.context import Telephony
 
 
@@ -20,7 +20,7 @@ def bootstrap(
     settle_after: timedelta = timedelta(seconds=30),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     public_url: str = "http://127.0.0.1:8002",
-    fetcher: RecordingFetcher | None = None,
+    provider_api: ProviderApi | None = None,
 ) -> Telephony:
     return Telephony(
         store=store,
@@ -29,5 +29,5 @@ def bootstrap(
         settle_after=settle_after,
         now=now,
         public_url=public_url.rstrip("/"),
-        recordings=fetcher or RecordingFetcher(),
+        provider_api=provider_api or ProviderApi(),
     )

@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -18,7 +19,7 @@ from support.hub import LeadsHub, phone
 from support.kafka import eventually, headers_of, read_topic
 from support.tokens import admin_headers
 from telephony.adapters.formats import mango, zadarma
-from telephony.adapters.recordings import zadarma_authorization
+from telephony.adapters.provider_api import zadarma_authorization
 
 pytestmark = pytest.mark.integration
 KEY = "telephony-key-0123456789"
@@ -54,8 +55,10 @@ def phones(infra, tmp_path_factory, provider_api):
                 "format": "mango",
                 "key": "mango-key",
                 "secret": MANGO_SALT,
-                "extensions": {"101": hub.managers[0]},
+                "extensions": {"101": hub.managers[0], "102": hub.managers[1]},
                 "api_url": f"{provider_api.url}/vpbx",
+                "route_calls": True,
+                "answer_standard_seconds": 1,
             },
             {
                 "id": f"zadarma-{hub.unique}",
@@ -63,6 +66,8 @@ def phones(infra, tmp_path_factory, provider_api):
                 "key": "zadarma-key",
                 "secret": ZADARMA_SECRET,
                 "api_url": provider_api.url,
+                "route_calls": True,
+                "extensions": {"101": hub.managers[0], "102": hub.managers[1]},
             },
             {"id": f"b24-{hub.unique}", "format": "bitrix24", "secret": KEY, "users": {"17": hub.managers[1]}},
         ]
@@ -409,3 +414,69 @@ async def test_bitrix24_register_gets_a_call_id_back_and_a_repeated_finish_chang
         after = (await http.get(f"/v1/calls/{call_id}")).json()["call"]
     assert before == after
     assert (after["outcome"], after["manager_id"], after["talk_seconds"]) == ("answered", hub.managers[1], 42)
+
+
+async def test_a_pbx_asks_who_takes_the_call_and_the_next_one_after_three_rings(phones, provider_api):
+    """Seed §2.12 over the wire: the plain JSON question, Zadarma's NOTIFY_START answer, and
+    Mango, which the hub commands itself (commands/route now, the next one when nobody answered)."""
+    hub, server = phones
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
+        first = await http.post(
+            f"/v1/telephony/pbx-{hub.unique}/route",
+            json={"call_id": "r1", "caller": phone()},
+            headers={"X-Api-Key": KEY},
+        )
+        again = await http.post(
+            f"/v1/telephony/pbx-{hub.unique}/route",
+            json={"call_id": "r1", "caller": phone()},
+            headers={"X-Api-Key": KEY},
+        )
+        second = await http.post(
+            f"/v1/telephony/pbx-{hub.unique}/route", json={"call_id": "r2"}, headers={"X-Api-Key": KEY}
+        )
+        refused = await http.post(
+            f"/v1/telephony/pbx-{hub.unique}/route", json={"call_id": "r3"}, headers={"X-Api-Key": "guess"}
+        )
+        start = datetime.now(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
+        fields = {
+            "event": "NOTIFY_START",
+            "pbx_call_id": f"in_{uuid.uuid4().hex[:8]}",
+            "caller_id": phone(),
+            "called_did": "74951110000",
+            "call_start": start,
+        }
+        signature = zadarma.sign(ZADARMA_SECRET, fields["caller_id"], fields["called_did"], fields["call_start"])
+        zadarma_answer = await http.post(
+            f"/v1/telephony/zadarma-{hub.unique}/events", data=fields, headers={"Signature": signature}
+        )
+        entry = f"MTIz{uuid.uuid4().hex[:8]}"
+        appeared = {
+            "entry_id": entry,
+            "call_id": f"mango-call-{entry}",
+            "timestamp": int(datetime.now(UTC).timestamp()),
+            "seq": 1,
+            "call_state": "Appeared",
+            "location": "ivr",
+            "from": {"number": phone()},
+            "to": {"number": "74951110000", "line_number": "74951110000"},
+        }
+        mango_answer = await http.post(f"/v1/telephony/mango-{hub.unique}/events/call", data=_mango_form(appeared))
+
+        async def both_routes():
+            return len(provider_api.to("/vpbx/commands/route")) >= 2
+
+        await eventually(both_routes, timeout=30)
+    assert first.status_code == 200, first.text
+    routed = first.json()
+    assert {routed["manager_id"], routed["next_manager_id"]} == set(hub.managers[:2])
+    assert routed["ring_seconds"] == 15
+    assert again.json() == routed  # the PBX asked again about the same call
+    assert second.json()["manager_id"] == routed["next_manager_id"]  # the rotation moved on
+    assert refused.status_code == 401
+    assert zadarma_answer.json()["redirect"] in ("101", "102")
+    assert zadarma_answer.json()["return_timeout"] == 15
+    assert mango_answer.status_code == 200
+    routes = provider_api.to("/vpbx/commands/route")
+    commands = [json.loads(parse_qs(seen.body.decode())["json"][0]) for seen in routes]
+    mine = [c for c in commands if c["call_id"] == f"mango-call-{entry}"]
+    assert [c["to_number"] for c in mine] in (["101", "102"], ["102", "101"])  # first, then the next after the rings

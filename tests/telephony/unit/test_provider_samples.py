@@ -119,17 +119,17 @@ def test_bitrix24_register_without_call_id_is_answered_with_one_and_the_same_one
     first = run("bitrix24", request(json.dumps(BITRIX_REGISTER), headers=KEY))
     again = run("bitrix24", request(json.dumps(BITRIX_REGISTER), headers=KEY))
     assert first.result is not None
-    assert first.result["CALL_ID"].startswith("externalCall.")
+    assert first.result["result"]["CALL_ID"].startswith("externalCall.")
     assert first.result == again.result
     assert [f.fact_id for f in first.facts] == [f.fact_id for f in again.facts]
     external = run("bitrix24", request(json.dumps({**BITRIX_REGISTER, "EXTERNAL_CALL_ID": "pbx-77"}), headers=KEY))
     assert external.result is not None
-    assert external.result["CALL_ID"] == "pbx-77"
+    assert external.result["result"]["CALL_ID"] == "pbx-77"
 
 
 def test_bitrix24_user_id_names_the_manager_and_a_finish_redelivered_changes_nothing():
     config = provider("bitrix24", users={"17": "boris"})
-    call_id = run("bitrix24", request(json.dumps(BITRIX_REGISTER), headers=KEY)).result["CALL_ID"]  # type: ignore[index]
+    call_id = run("bitrix24", request(json.dumps(BITRIX_REGISTER), headers=KEY)).result["result"]["CALL_ID"]  # type: ignore[index]
     # telephony.externalcall.finish: CALL_ID, USER_ID, DURATION, STATUS_CODE — no end time
     finish = {"CALL_ID": call_id, "USER_ID": 17, "DURATION": 95, "STATUS_CODE": 200, "ADD_TO_CHAT": 1}
     register = run("bitrix24", request(json.dumps(BITRIX_REGISTER), headers=KEY)).facts

@@ -3,7 +3,8 @@
 - `calls`: one `Call` aggregate per call: the facts received (deduplicated by fact id), the
   merged record, which events were recorded, `version` and `outbox`;
 - `callbacks`: one `Callback` aggregate per missed inbound call (the obligation to call back);
-- `client_owners`: one `ClientOwner` per client number (`_id`): the manager of its open lead.
+- `client_owners`: one `ClientOwner` per client number (`_id`): the manager of its open lead;
+- `line_rotations`: one `LineRotation` per provider and line: whose turn it is to take a call.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from crmhub.outbox import OUTBOX
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
 from telephony.domain.owners import ClientOwner
+from telephony.domain.routing import LineRotation
 
 
 def _window(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
@@ -27,11 +29,16 @@ def _window(start: datetime | None, end: datetime | None) -> dict[str, datetime]
 
 class CallStore:
     def __init__(
-        self, calls: AggregateStore[Call], callbacks: AggregateStore[Callback], owners: AggregateStore[ClientOwner]
+        self,
+        calls: AggregateStore[Call],
+        callbacks: AggregateStore[Callback],
+        owners: AggregateStore[ClientOwner],
+        rotations: AggregateStore[LineRotation],
     ) -> None:
         self.calls = calls
         self.callbacks = callbacks
         self.owners = owners
+        self.rotations = rotations
 
     async def ensure_indexes(self) -> None:
         await self.calls.collection.create_index([("record.started_at", DESCENDING)])

@@ -14,9 +14,10 @@ Format = Literal["json", "asterisk", "freeswitch", "zadarma", "mango", "twilio",
 
 
 class Line(FrozenConfig):
-    """A tracking number: which campaign brought the call."""
+    """A tracking number: which campaign brought the call, and whose department answers it."""
 
     campaign: str | None = None
+    department_id: str | None = None
 
 
 class Provider(SecretRef):
@@ -53,6 +54,9 @@ class Provider(SecretRef):
     api_url: str | None = None
     answer_standard_seconds: Annotated[float, Field(gt=0)] = 15
     callback_window_minutes: Annotated[float, Field(gt=0)] = 30
+    # answer the PBX's routing question (docs/telephony.md "Who answers"): Zadarma in its
+    # NOTIFY_START answer, Mango by commands/route, any PBX at /v1/telephony/<id>/route
+    route_calls: bool = False
     # what closes a missed call's call-back: a call that reached the client (default), or any attempt
     callback_closed_by: Literal["reached", "attempt"] = "reached"
 

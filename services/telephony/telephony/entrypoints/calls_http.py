@@ -15,7 +15,7 @@ from crmhub.moments import Moment
 from crmhub.schemas.calls import Direction, Outcome
 from crmhub.schemas.team import ENTITY_ID_PATTERN
 from crmhub.web import ApiError
-from telephony.adapters.recordings import RecordingUnavailable
+from telephony.adapters.provider_api import RecordingUnavailable
 from telephony.domain.callbacks import Callback
 from telephony.domain.stats import GroupBy
 from telephony.entrypoints.dependencies import TelephonyDep

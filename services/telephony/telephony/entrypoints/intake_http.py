@@ -7,15 +7,36 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from crmhub.access import SIGNED_INTAKE
 from crmhub.intake import Received
 from crmhub.schemas.team import ENTITY_ID_PATTERN
+from telephony.adapters.formats.common import RouteAsk, check_api_key
+from telephony.domain.routing import Route
 from telephony.entrypoints.dependencies import ReceivedDep, TelephonyDep
-from telephony.service_layer import calls
+from telephony.service_layer import calls, routing
 from telephony.service_layer.context import Telephony
 
 IdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
+
+
+class RouteQuestion(BaseModel):
+    """What a PBX knows when a call starts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,128}$")]
+    caller: Annotated[str | None, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,32}$")] = None
+    line: Annotated[str | None, StringConstraints(max_length=32, pattern=r"^\+?[0-9 ()-]{3,32}$")] = None
+
+
+class RouteAnswer(Route):
+    """Ring `extension` first; unanswered after `ring_seconds` (three rings), ring `next_extension`."""
+
+    ring_seconds: float
+
+
 EventPath = Annotated[str, Path(pattern=r"^[a-z0-9_/]{1,64}$")]
 
 
@@ -25,9 +46,15 @@ async def _take_in(deps: Telephony, provider_id: str, received: Received) -> Res
     if parsed.reply is not None:
         return PlainTextResponse(parsed.reply[0], media_type=parsed.reply[1])
     call_ids = await calls.receive(deps, provider, parsed.facts)
-    body: dict[str, object] = {"status": "ok", "calls": call_ids}
-    if parsed.result is not None:
-        body["result"] = parsed.result
+    body: dict[str, object] = {"status": "ok", "calls": call_ids, **(parsed.result or {})}
+    if parsed.route is not None and provider.route_calls:
+        route = await routing.route_call(deps, provider, parsed.route)
+        if provider.format == "zadarma" and route.extension:
+            # Zadarma's call routing: the answer to NOTIFY_START sends the call on; after
+            # return_timeout seconds unanswered it goes back to the PBX scenario
+            body |= {"redirect": route.extension, "return_timeout": int(provider.answer_standard_seconds)}
+        elif provider.format == "mango":
+            await routing.command_route(deps, provider, parsed.route, route)
     return JSONResponse(body)
 
 
@@ -50,6 +77,21 @@ def intake_router() -> APIRouter:
     ) -> Response:
         kind = event.removeprefix("events/").strip("/")
         return await _take_in(deps, provider_id, replace(received, query={**received.query, "event": kind}))
+
+    @router.post(
+        "/v1/telephony/{provider_id}/route",
+        summary="Who takes this call: the caller's lead owner, else the next on duty in rotation, and who after three rings",
+        response_model=RouteAnswer,
+    )
+    async def route_call(
+        deps: TelephonyDep, provider_id: IdPath, ask: RouteQuestion, received: ReceivedDep
+    ) -> RouteAnswer:
+        provider = calls.provider_by_id(deps, provider_id)
+        check_api_key(provider, received)
+        route = await routing.route_call(
+            deps, provider, RouteAsk(call_id=ask.call_id, caller=ask.caller, line=ask.line)
+        )
+        return RouteAnswer(**route.model_dump(), ring_seconds=provider.answer_standard_seconds)
 
     @router.get("/v1/telephony/{provider_id}/events", summary="A provider's URL check (Zadarma's zd_echo)")
     async def provider_check(deps: TelephonyDep, received: ReceivedDep, provider_id: IdPath) -> Response:

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 from crmhub.team_directory import TeamDirectory
 from telephony.adapters.call_store import CallStore
+from telephony.adapters.provider_api import ProviderApi
 from telephony.adapters.providers import ProvidersConfig
-from telephony.adapters.recordings import RecordingFetcher
 
 
 @dataclass
@@ -21,4 +21,4 @@ class Telephony:
     now: Callable[[], datetime]
     # how this service is reached from outside: the recordings' links point here
     public_url: str
-    recordings: RecordingFetcher
+    provider_api: ProviderApi

@@ -9,7 +9,7 @@ from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from crmhub.mongo import Document
 from crmhub.schemas.calls import CallRecord
-from telephony.adapters.recordings import RecordingUnavailable
+from telephony.adapters.provider_api import RecordingUnavailable
 from telephony.domain.callbacks import Callback
 from telephony.domain.stats import GroupBy, call_figures
 from telephony.service_layer.access import can_see, visible_filters
@@ -32,7 +32,7 @@ async def recording_link(deps: Telephony, principal: Principal, call_id: str) ->
         provider = deps.providers.by_id(record.provider_id)
         if provider is None:
             raise RecordingUnavailable(f"provider {record.provider_id!r} is no longer configured")
-        return await deps.recordings.link(provider, record.recording_id)
+        return await deps.provider_api.link(provider, record.recording_id)
     if record.recording_url:
         return record.recording_url
     raise NotFound(f"call {call_id!r} has no recording")

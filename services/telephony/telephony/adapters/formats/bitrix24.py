@@ -140,7 +140,9 @@ def parse(provider: Provider, received: Received) -> Parsed:
         user=user,
         at_given=bool(start_text),
     )
-    return Parsed(facts=[fact], result={"CALL_ID": call_id, "CRM_CREATED_LEAD": None, "CRM_ENTITY_TYPE": None})
+    return Parsed(
+        facts=[fact], result={"result": {"CALL_ID": call_id, "CRM_CREATED_LEAD": None, "CRM_ENTITY_TYPE": None}}
+    )
 
 
 def _finish(provider: Provider, data: dict[str, Any], *, extension: str | None, user: str | None) -> Parsed:

@@ -20,12 +20,24 @@ from telephony.domain.call import CallFact
 
 
 @dataclass(frozen=True)
+class RouteAsk:
+    """The PBX asks who should answer a call that has just started."""
+
+    call_id: str  # the provider's call id (the hub's call is keyed by it)
+    caller: str | None
+    line: str | None
+    command_call_id: str | None = None  # Mango: the call_id its commands take
+
+
+@dataclass(frozen=True)
 class Parsed:
     facts: list[CallFact] = field(default_factory=list)
     # A provider check that must be answered as it asks (Zadarma's zd_echo): (body, media type)
     reply: tuple[str, str] | None = None
     # what the provider's own API would answer (Bitrix24's register returns the CALL_ID)
     result: dict[str, Any] | None = None
+    # a call start the PBX wants routed (answered when the provider has `route_calls`)
+    route: RouteAsk | None = None
 
 
 MAX_SEQ = 2**62

@@ -25,7 +25,7 @@ from typing import Any
 
 from crmhub.intake import Received, form_fields, invalid, json_value, require_media_type, unauthorized
 from crmhub.schemas.calls import Direction
-from telephony.adapters.formats.common import Parsed, sequence, text_of, unix_time
+from telephony.adapters.formats.common import Parsed, RouteAsk, sequence, text_of, unix_time
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -99,25 +99,30 @@ def parse(provider: Provider, received: Received) -> Parsed:
     seq = sequence(data.get("seq"))
     extension = text_of(target, "extension", required=False)
     if state == "Appeared":
+        caller, line = text_of(source, "number", required=False), text_of(target, "line_number", required=False)
+        in_menu = data.get("location") == "ivr" and not extension
+        command_call_id = text_of(data, "call_id", required=False) if in_menu else None
+        route = (
+            RouteAsk(call_id=call_id, caller=caller, line=line, command_call_id=command_call_id) if in_menu else None
+        )
         fact = CallFact(
             "started",
             call_id,
             at,
             seq=seq,
-            caller=text_of(source, "number", required=False),
+            caller=caller,
             callee=text_of(target, "number", required=False),
-            line=text_of(target, "line_number", required=False),
+            line=line,
             redirect_to=extension,
         )
-    elif state == "Connected":
+        return Parsed(facts=[fact], route=route)
+    if state == "Connected":
         if data.get("location") != "abonent" or not extension:
             return Parsed()  # the voice menu or a queue took the call: nobody answered yet
-        fact = CallFact("answered", call_id, at, seq=seq, extension=extension)
-    elif state in ("OnHold", "Disconnected"):
+        return Parsed(facts=[CallFact("answered", call_id, at, seq=seq, extension=extension)])
+    if state in ("OnHold", "Disconnected"):
         return Parsed()  # a leg ending says nothing final: events/summary closes the call
-    else:
-        raise invalid(f"call_state: {str(state)[:40]!r} is not a Mango call state", field="call_state")
-    return Parsed(facts=[fact])
+    raise invalid(f"call_state: {str(state)[:40]!r} is not a Mango call state", field="call_state")
 
 
 def _summary(call_id: str, data: dict[str, Any], source: dict[str, Any], target: dict[str, Any]) -> list[CallFact]:

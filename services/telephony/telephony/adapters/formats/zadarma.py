@@ -24,7 +24,7 @@ from typing import Any
 
 from crmhub.intake import Received, form_fields, invalid, require_media_type, unauthorized
 from crmhub.schemas.calls import Outcome
-from telephony.adapters.formats.common import Parsed, field_of, local_time, seconds_of, text_of
+from telephony.adapters.formats.common import Parsed, RouteAsk, field_of, local_time, seconds_of, text_of
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -89,7 +89,9 @@ def parse(provider: Provider, received: Received) -> Parsed:
         return Parsed(facts=[CallFact("recording", call_id, datetime.now(UTC), recording_id=recording, at_given=False)])
     start = local_time(field_of(data, "call_start"), provider, "call_start")
     if event == "NOTIFY_START":
+        caller, did = text_of(data, "caller_id", required=False), text_of(data, "called_did", required=False)
         return Parsed(
+            route=RouteAsk(call_id=call_id, caller=caller, line=did),
             facts=[
                 CallFact(
                     "started",
@@ -100,7 +102,7 @@ def parse(provider: Provider, received: Received) -> Parsed:
                     callee=text_of(data, "called_did", required=False),
                     line=text_of(data, "called_did", required=False),
                 )
-            ]
+            ],
         )
     if event == "NOTIFY_INTERNAL":
         return Parsed(

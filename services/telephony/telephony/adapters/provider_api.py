@@ -1,5 +1,9 @@
-"""Recordings kept at the provider: a fresh link is asked for through the provider's documented
+"""The providers' own APIs, as far as the hub calls them.
+
+Recordings kept at the provider: a fresh link is asked for through the provider's documented
 API each time somebody opens one (the links expire), so the hub stores only the recording's id.
+Routing a call (Mango Office): `POST /vpbx/commands/route` with {"command_id", "call_id",
+"to_number"} sends a call waiting in the voice menu to an extension.
 
 Zadarma: `GET /v1/pbx/record/request/?call_id=<call_id_with_rec>` signed as its API documents
 (`Authorization: <key>:<base64(hex HMAC-SHA1(method + params + md5(params), secret))>`), answered
@@ -25,6 +29,10 @@ ZADARMA_API = "https://api.zadarma.com"
 MANGO_API = "https://app.mango-office.ru/vpbx"
 
 
+class CommandFailed(Exception):
+    """The provider did not accept a command."""
+
+
 class RecordingUnavailable(Exception):
     """The provider did not give a link (not configured, not ready yet, or refused)."""
 
@@ -39,7 +47,7 @@ def zadarma_authorization(key: str, secret: str, method: str, params: dict[str, 
     return f"{key}:{base64.b64encode(digest.encode()).decode()}"
 
 
-class RecordingFetcher:
+class ProviderApi:
     def __init__(self, timeout: float = 10.0) -> None:
         self._timeout = timeout
 
@@ -56,6 +64,27 @@ class RecordingFetcher:
         except httpx.HTTPError as exc:
             raise RecordingUnavailable(f"provider {provider.id} did not answer: {type(exc).__name__}") from None
         raise RecordingUnavailable(f"provider {provider.id} ({provider.format}) keeps no recordings by id")
+
+    async def route(self, provider: Provider, *, call_id: str, extension: str, command_id: str) -> None:
+        """Mango: send the call (Mango's `call_id` of events/call) to an extension."""
+        secret = provider.resolved_secret()
+        if provider.format != "mango" or not provider.key or not secret:
+            raise CommandFailed(f"provider {provider.id} cannot be commanded to route calls")
+        payload = json.dumps({"command_id": command_id, "call_id": call_id, "to_number": extension})
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.post(
+                    (provider.api_url or MANGO_API).rstrip("/") + "/commands/route",
+                    data={
+                        "vpbx_api_key": provider.key,
+                        "sign": mango.sign(provider.key, payload, secret),
+                        "json": payload,
+                    },
+                )
+        except httpx.HTTPError as exc:
+            raise CommandFailed(f"Mango Office did not answer: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise CommandFailed(f"Mango Office answered {response.status_code} to commands/route")
 
     async def _zadarma(self, client: httpx.AsyncClient, provider: Provider, key: str, secret: str, rec: str) -> str:
         method = "/v1/pbx/record/request/"
