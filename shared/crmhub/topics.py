@@ -36,4 +36,15 @@ AUDIT = Topic(
     description="Every change made through a management API: who, what, when, before and after; key = the changed entity.",
 )
 
-ALL: tuple[Topic, ...] = (TEAM, LEADS, CALLS, DEALS, MOTIVATION, NOTIFICATIONS, AUDIT)
+INBOUND_LEADS = Topic(
+    "crm.inbound.leads",
+    description="Leads published by outside systems (CloudEvents `lead.submitted`, the canonical lead); "
+    "taken in like POST /v1/leads; an invalid one goes to crm.inbound.leads.dlq with the reason. Key: any (the submission id is best).",
+)
+INBOUND_CALLS = Topic(
+    "crm.inbound.calls",
+    description="Call events published by outside systems (CloudEvents `call.reported`, the canonical call "
+    "event); taken in like the `json` provider webhook; an invalid one goes to crm.inbound.calls.dlq. Key: the call id.",
+)
+
+ALL: tuple[Topic, ...] = (TEAM, LEADS, CALLS, DEALS, MOTIVATION, NOTIFICATIONS, AUDIT, INBOUND_LEADS, INBOUND_CALLS)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from crmhub.events import EventData, new_event, to_record
+
 Records = list[ConsumerRecord[bytes, bytes]]
 
 
@@ -63,3 +65,11 @@ async def eventually(check: Callable[[], object], *, timeout: float = 15.0, inte
             return
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+async def publish(kafka: str, payload: EventData, subject: str, event_id: str | None = None) -> str:
+    """Publish one event as a hub service (or an outside system) would: binary-mode CloudEvent."""
+    event = new_event(payload, source="/tests", subject=subject, event_id=event_id)
+    record = to_record(event)
+    await produce(kafka, record.topic, [(record.key, record.value, record.headers)])
+    return event.id

@@ -12,10 +12,11 @@ from urllib.parse import urlencode
 import pytest
 
 from crmhub.intake import sign_timestamped
+from crmhub.schemas.inbound import LeadSubmitted
 from leads.adapters.auth import sign_typeform
 from support.fakes import Answer
 from support.hub import SECRET, phone
-from support.kafka import headers_of, read_topic
+from support.kafka import eventually, headers_of, publish, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -384,3 +385,39 @@ async def test_bitrix24_onCrmLeadAdd_is_read_back_and_taken_in_once(hub):
         "12500.00",
     )
     assert len(hub.bitrix24.to("/rest/1/hook-code/crm.lead.get.json?id=1000983")) == 2
+
+
+async def test_leads_published_to_kafka_go_through_the_same_pipeline(hub):
+    """crm.inbound.leads: a valid lead is taken in and assigned; the same ce_id again and the same
+    submission_id under a new ce_id are one lead; an invalid one is dead-lettered with the reason
+    and the partition moves on to the next."""
+    source, client, other = hub.source("site"), phone(), phone()
+    key = "inbound-key"  # one key: one partition, so order is kept across the three events
+    first = await publish(hub.kafka, LeadSubmitted(source_id=source, lead={"name": "Kafka", "phone": client}), key)
+    await publish(
+        hub.kafka, LeadSubmitted(source_id=source, lead={"name": "Kafka", "phone": client}), key, event_id=first
+    )
+    bad = await publish(hub.kafka, LeadSubmitted(source_id=source, lead={"name": "X", "email": "not-an-email"}), key)
+    unknown = await publish(hub.kafka, LeadSubmitted(source_id="nowhere", lead={"phone": other}), key)
+    own = {"name": "Sub", "phone": other, "submission_id": f"sys-{client}"}
+    await publish(hub.kafka, LeadSubmitted(source_id=source, lead=own), key)
+    await publish(hub.kafka, LeadSubmitted(source_id=source, lead=own), key)  # a new ce_id, the same submission
+    last = phone()  # after everything else in the partition: once it is in, all before it were handled
+    await publish(hub.kafka, LeadSubmitted(source_id=source, lead={"name": "Last", "phone": last}), key)
+    async with hub.client() as http:
+
+        async def all_handled():
+            items = (await http.get("/v1/leads", params={"source": source, "limit": 500})).json()["items"]
+            return any(lead["contact"]["phone"] == last for lead in items) and items
+
+        await eventually(all_handled, timeout=30)
+        items = await all_handled()
+    mine = [lead for lead in items if lead["contact"]["phone"] in (client, other)]
+    assert sorted(lead["contact"]["phone"] for lead in mine) == sorted([client, other])  # one lead each
+    assert all(lead["manager_id"] in hub.managers for lead in mine)
+    dead = await read_topic(
+        hub.kafka, "crm.inbound.leads.dlq", until=lambda rs: {bad, unknown} <= {headers_of(r)["ce_id"] for r in rs}
+    )
+    reasons = {headers_of(r)["ce_id"]: headers_of(r)["dlq_error"] for r in dead}
+    assert "email" in reasons[bad]
+    assert "source_id" in reasons[unknown]

@@ -17,22 +17,14 @@ import httpx
 import pytest
 
 from crmhub import topics
-from crmhub.events import new_event, to_record
 from crmhub.schemas.calls import CallCompleted, CallRecord
 from crmhub.schemas.deals import DealActivityRecorded, DealSummary
 from crmhub.schemas.team import Department
-from support.kafka import eventually, headers_of, produce, read_topic
+from support.kafka import eventually, headers_of, publish, read_topic
 from support.team import manager, publish_team
 from support.tokens import admin_headers, person_headers
 
 pytestmark = pytest.mark.integration
-
-
-async def publish(kafka: str, payload: Any, subject: str, event_id: str | None = None) -> str:
-    event = new_event(payload, source="/tests", subject=subject, event_id=event_id)
-    record = to_record(event)
-    await produce(kafka, record.topic, [(record.key, record.value, record.headers)])
-    return event.id
 
 
 def call(manager_id: str, at: str, direction: str = "outbound") -> CallCompleted:

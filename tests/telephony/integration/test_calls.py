@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from crmhub.schemas.inbound import CallReported
 from localservers import free_port, start_service
 from support.fakes import Answer, FakeHttp
 from support.hub import LeadsHub, phone
-from support.kafka import eventually, headers_of, read_topic
+from support.kafka import eventually, headers_of, publish, read_topic
 from support.tokens import admin_headers
 from telephony.adapters.formats import mango, zadarma
 from telephony.adapters.provider_api import zadarma_authorization
@@ -480,3 +481,39 @@ async def test_a_pbx_asks_who_takes_the_call_and_the_next_one_after_three_rings(
     commands = [json.loads(parse_qs(seen.body.decode())["json"][0]) for seen in routes]
     mine = [c for c in commands if c["call_id"] == f"mango-call-{entry}"]
     assert [c["to_number"] for c in mine] in (["101", "102"], ["102", "101"])  # first, then the next after the rings
+
+
+async def test_call_events_published_to_kafka_are_taken_in_like_the_webhook(phones):
+    hub, server = phones
+    pbx, client, call = f"pbx-{hub.unique}", phone(), f"k-{uuid.uuid4().hex[:6]}"
+    started = {
+        "call_id": call,
+        "event": "started",
+        "at": _at(-30),
+        "direction": "inbound",
+        "caller": client,
+        "callee": "+74951110000",
+        "line": "+74951110000",
+        "extension": "101",
+    }
+    ended = {"call_id": call, "event": "ended", "at": _at(-5), "outcome": "answered", "talk_seconds": 20}
+    await publish(hub.kafka, CallReported(provider_id=pbx, call=started), call)
+    await publish(hub.kafka, CallReported(provider_id=pbx, call=ended), call)
+    broken = await publish(hub.kafka, CallReported(provider_id=pbx, call={**ended, "outcome": "maybe"}), call)
+    elsewhere = await publish(hub.kafka, CallReported(provider_id=f"mango-{hub.unique}", call=ended), call)
+    await publish(hub.kafka, CallReported(provider_id=pbx, call={**ended, "talk_seconds": 21}), call)
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
+
+        async def recorded():
+            items = (await http.get("/v1/calls", params={"number": client})).json()["items"]
+            return items and items[0]["talk_seconds"] == 21 and items[0]
+
+        await eventually(recorded, timeout=30)
+        record = await recorded()
+    assert (record["outcome"], record["campaign"], record["manager_id"]) == ("answered", "radio", hub.managers[0])
+    dead = await read_topic(
+        hub.kafka, "crm.inbound.calls.dlq", until=lambda rs: {broken, elsewhere} <= {headers_of(r)["ce_id"] for r in rs}
+    )
+    reasons = {headers_of(r)["ce_id"]: headers_of(r)["dlq_error"] for r in dead}
+    assert "outcome" in reasons[broken]
+    assert "mango" in reasons[elsewhere]

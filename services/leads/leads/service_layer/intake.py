@@ -33,7 +33,7 @@ from leads.adapters.formats.bitrix24 import lead_fields
 from leads.adapters.formats.canonical import LeadInput
 from leads.adapters.sources import Source
 from leads.domain.lead import Lead
-from leads.domain.submission import InvalidSubmission, Submission, normalize, spam_reason
+from leads.domain.submission import Channel, InvalidSubmission, Submission, normalize, spam_reason
 from leads.service_layer.context import Leads
 
 log = logging.getLogger("leads.intake")
@@ -96,6 +96,7 @@ def without_secrets(parsed: Parsed, source: Source) -> Parsed:
 
 
 async def take_in(deps: Leads, source: Source, received: Received) -> Taken:
+    """An HTTP submission: rate limits, the sender's proof, its format, then `accept`."""
     try:
         deps.limits.check(source, received.client_ip or "unknown")
         now = deps.now()
@@ -106,25 +107,41 @@ async def take_in(deps: Leads, source: Source, received: Received) -> Taken:
         if parsed.fetch is not None:  # the event names the lead: read it back from the sender
             fetched = lead_fields(source, await deps.bitrix24.lead(source, parsed.fetch))
             parsed = without_secrets(replace(fetched, submission_key=parsed.submission_key), source)
-        idempotency_key = received.headers.get("idempotency-key", "")[:200] or None
+    except IntakeError as exc:
+        _refused(source, exc)
+        raise
+    idempotency_key = received.headers.get("idempotency-key", "")[:200] or None
+    return await accept(
+        deps,
+        source,
+        parsed,
+        channel="api" if source.format == "json" else "form",
+        submission_key=f"idem:{idempotency_key}" if idempotency_key else parsed.submission_key,
+        now=now,
+    )
+
+
+async def accept(
+    deps: Leads, source: Source, parsed: Parsed, *, channel: Channel, submission_key: str | None, now: datetime
+) -> Taken:
+    """What every way in shares (HTTP, crm.inbound.leads): the canonical fields validated (422
+    naming them), spam (discarded or 403), then `receive`."""
+    try:
         try:
             submission = normalize(
                 LeadInput.model_validate(parsed.fields),
                 source_id=source.id,
-                channel="api" if source.format == "json" else "form",
+                channel=channel,
                 received_at=now,
                 phone_region=source.phone_region,
                 default_product=source.default_product,
                 default_region=source.default_region,
-                submission_key=f"idem:{idempotency_key}" if idempotency_key else parsed.submission_key,
+                submission_key=submission_key,
             )
         except InvalidSubmission as exc:
             raise IntakeError(422, "validation_failed", str(exc), field=",".join(exc.fields)) from None
     except IntakeError as exc:
-        if exc.status != 429:
-            metrics.LEADS_REFUSED.labels(source.id, str(exc.status)).inc()
-        if exc.status == 401:
-            log.warning("intake refused for %s: %s", source.id, exc)
+        _refused(source, exc)
         raise
     except ValidationError:
         metrics.LEADS_REFUSED.labels(source.id, "422").inc()
@@ -139,6 +156,13 @@ async def take_in(deps: Leads, source: Source, received: Received) -> Taken:
             return Taken(None, "discarded")
         raise Blocked()
     return await receive(deps, submission, source)
+
+
+def _refused(source: Source, exc: IntakeError) -> None:
+    if exc.status != 429:
+        metrics.LEADS_REFUSED.labels(source.id, str(exc.status)).inc()
+    if exc.status == 401:
+        log.warning("intake refused for %s: %s", source.id, exc)
 
 
 async def receive(deps: Leads, submission: Submission, source: Source, *, call: CallRecord | None = None) -> Taken:

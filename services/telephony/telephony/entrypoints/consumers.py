@@ -5,9 +5,10 @@ from __future__ import annotations
 from crmhub import topics
 from crmhub.events import CloudEvent
 from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
+from crmhub.schemas.inbound import CallReported
 from crmhub.schemas.leads import LeadAssigned, LeadConverted, LeadRejected
 from crmhub.service import HubService
-from telephony.service_layer import callbacks
+from telephony.service_layer import callbacks, inbound
 from telephony.service_layer.context import Telephony
 
 
@@ -38,4 +39,15 @@ def subscribe(service: HubService, deps: Telephony) -> None:
         handlers={LeadAssigned: on_assigned, LeadConverted: on_closed, LeadRejected: on_closed},
         description="Whose client a number is: lead.assigned makes the lead's manager own the number and any "
         "call-back still owed to it; lead.converted / lead.rejected let it go.",
+    )
+
+    async def on_published(event: CloudEvent, payload: CallReported) -> None:
+        await inbound.take_in_published(deps, event, payload)
+
+    service.consumes(
+        topics.INBOUND_CALLS,
+        group="telephony.inbound",
+        handlers={CallReported: on_published},
+        description="Call events published by outside systems: taken in like the json provider webhook; "
+        "an invalid one goes to crm.inbound.calls.dlq with the reason.",
     )
