@@ -4,7 +4,7 @@ subscribers, the send timers and routes, in one process."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,12 +19,14 @@ from notifier.adapters.channels import Channels, SmtpSettings
 from notifier.adapters.delivery_store import DeliveryStore
 from notifier.adapters.routing_file import load_routes
 from notifier.adapters.templates import Templates
+from notifier.adapters.webhooks import WebhookRegistry
 from notifier.bootstrap import bootstrap
 from notifier.domain.delivery import Delivery, Policy
+from notifier.domain.subscriptions import WebhookEndpoint, WebhookSubscription
 from notifier.entrypoints import consumers, timers
 from notifier.entrypoints.inbox_http import inbox_router
 from notifier.entrypoints.notifications_http import notifications_router
-from notifier.service_layer.context import WebhookEndpoint
+from notifier.entrypoints.webhooks_http import webhooks_router
 from notifier.settings import NotifierSettings
 
 CHANNELS = ("email", "telegram", "inbox", "log")
@@ -34,7 +36,7 @@ def _webhooks(path: str | None) -> list[WebhookEndpoint]:
     if not path:
         return []
     entries: list[dict[str, Any]] = json.loads(Path(path).read_text())
-    return [WebhookEndpoint(e["id"], e["url"], e["secret"], tuple(e.get("event_types", ["*"]))) for e in entries]
+    return [WebhookEndpoint(e["id"], e["url"], (e["secret"],), tuple(e.get("event_types", ["*"]))) for e in entries]
 
 
 def build_app(settings: NotifierSettings | None = None) -> FastAPI:
@@ -70,7 +72,12 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
             attachment_origins=tuple(o.strip() for o in settings.attachment_origins.split(",") if o.strip()),
         ),
         templates=Templates(Path(settings.templates_dir)) if settings.templates_dir else Templates(),
-        webhooks=_webhooks(settings.webhooks_file),
+        webhooks=WebhookRegistry(
+            service.aggregates("webhook_subscriptions", WebhookSubscription),
+            from_file=_webhooks(settings.webhooks_file),
+            signing_key=settings.webhook_signing_key.get_secret_value() if settings.webhook_signing_key else None,
+            now=lambda: datetime.now(UTC),
+        ),
         routes=load_routes(settings.routing_file),
         policy=Policy(
             max_attempts=settings.max_attempts,
@@ -86,7 +93,9 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     service.on_startup(store.ensure_indexes)
     consumers.subscribe(service, deps)
     timers.register(service, deps)
-    app = service.http_app(notifications_router(), inbox_router())
+    app = service.http_app(
+        notifications_router(), inbox_router(), webhooks_router(production=settings.environment == "production")
+    )
     app.state.notifier = deps
     service.on_shutdown(http.aclose)
     return app

@@ -11,7 +11,7 @@ from notifier.adapters.delivery_store import DeliveryStore
 from notifier.adapters.routing_file import SHIPPED_ROUTES
 from notifier.domain.delivery import Policy
 from notifier.domain.routing import Route
-from notifier.service_layer.context import Notifier, Renderer, Sender, WebhookEndpoint
+from notifier.service_layer.context import Notifier, Renderer, Sender, WebhookEndpoint, WebhookRegistry
 
 LEASE = timedelta(seconds=30)
 
@@ -23,7 +23,7 @@ def bootstrap(
     channels: Sender,
     templates: Renderer,
     routes: Sequence[Route] = SHIPPED_ROUTES,
-    webhooks: Sequence[WebhookEndpoint] = (),
+    webhooks: WebhookRegistry | Sequence[WebhookEndpoint] = (),
     policy: Policy = Policy(),
     default_channels: tuple[Channel, ...] = ("inbox", "log"),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -34,7 +34,9 @@ def bootstrap(
         channels=channels,
         templates=templates,
         routes=tuple(routes),
-        webhooks=list(webhooks),
+        webhooks=webhooks
+        if isinstance(webhooks, WebhookRegistry)
+        else WebhookRegistry(None, from_file=webhooks, now=now),
         policy=policy,
         default_channels=default_channels,
         lease=LEASE,

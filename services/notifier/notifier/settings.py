@@ -1,3 +1,4 @@
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from crmhub.settings import HubSettings
@@ -25,6 +26,9 @@ class NotifierSettings(HubSettings):
     telegram_token: str | None = None
     # Outgoing webhooks (JSON list of {id, url, secret, event_types}); docs/notifier.md.
     webhooks_file: str | None = None
+    # Derives the signing secret of each webhook subscription made over the API (/v1/webhooks):
+    # no secret is stored, and without this key subscriptions cannot be made.
+    webhook_signing_key: SecretStr | None = None
     max_attempts: int = 5
     backoff_seconds: float = 2.0
     # More than this many non-urgent notifications to one recipient on one channel within the

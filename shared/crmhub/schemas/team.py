@@ -207,8 +207,10 @@ class ManagerUpserted(EventData):
     manager: Manager
 
 
-SCOPES = ("leads:read", "leads:write", "calls:read", "deals:read", "deals:write", "reports:read")
-Scope = Literal["leads:read", "leads:write", "calls:read", "deals:read", "deals:write", "reports:read"]
+SCOPES = ("leads:read", "leads:write", "calls:read", "deals:read", "deals:write", "reports:read", "webhooks:manage")
+Scope = Literal[
+    "leads:read", "leads:write", "calls:read", "deals:read", "deals:write", "reports:read", "webhooks:manage"
+]
 
 
 class ApiToken(_Model):

@@ -106,6 +106,8 @@ class Notifier:
             "NOTIFIER_BURST_LIMIT": "3",
             "NOTIFIER_BURST_WINDOW_SECONDS": "3",
             "NOTIFIER_OUTBOX_POLL_SECONDS": "0.2",
+            "NOTIFIER_WEBHOOK_SIGNING_KEY": "signing-key-0123456789abcdef",
+            "NOTIFIER_ENVIRONMENT": "test",  # the fake peers speak plain http
         }
         self.start_process()
         return self
@@ -377,3 +379,101 @@ async def test_a_webhook_429_is_retried_after_the_time_it_asks_for(notifier):
     ]
     assert delivered[0]["attempts"] == 2
     assert delivered[0]["last_error"] is None
+
+
+def _converted(notifier) -> LeadConverted:
+    return LeadConverted(
+        lead=notifier.lead("mail"),
+        manager_id=f"mail-{notifier.u}",
+        department_id=None,
+        converted_at=datetime.now(UTC),
+        touches=1,
+    )
+
+
+def _signed_by(seen, secret: str) -> bool:
+    """Does one of the X-Signature's v1= values verify with this secret (t=…,v1=…[,v1=…])?"""
+    parts = [part.split("=", 1) for part in seen.headers["x-signature"].split(",")]
+    stamp = next(v for k, v in parts if k == "t")
+    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + seen.body, hashlib.sha256).hexdigest()
+    return any(k == "v1" and hmac.compare_digest(v, expected) for k, v in parts)
+
+
+async def test_webhook_subscriptions_are_managed_over_the_api(notifier):
+    """Create (secret shown once, never again), deliver signed, pause, resume, rotate (both secrets
+    sign for the grace), see the delivery log, delete; refuse what cannot be a subscription."""
+    path = f"/sub-{notifier.u}"
+    async with httpx.AsyncClient(base_url=notifier.server.address, timeout=10, headers=admin_headers()) as http:
+        bad_url = await http.post("/v1/webhooks", json={"url": "ftp://x", "event_types": ["lead.converted"]})
+        bad_type = await http.post(
+            "/v1/webhooks",
+            json={"url": f"{notifier.peer.url}{path}", "event_types": ["account.password_reset_requested"]},
+        )
+        created = await http.post(
+            "/v1/webhooks",
+            json={"url": f"{notifier.peer.url}{path}", "event_types": ["lead.converted"], "description": "ERP"},
+        )
+        assert created.status_code == 201, created.text
+        sub = created.json()
+        secret = sub.pop("secret")
+        listed = (await http.get("/v1/webhooks")).json()
+        shown = (await http.get(f"/v1/webhooks/{sub['id']}")).json()
+
+        def converted() -> LeadConverted:
+            return _converted(notifier)
+
+        first = converted()
+        await notifier.send(first)
+        await eventually(lambda: notifier.peer.to(path), timeout=60)
+        await http.patch(f"/v1/webhooks/{sub['id']}", json={"status": "paused"})
+        paused_event = converted()
+        await notifier.send(paused_event)
+        await http.patch(f"/v1/webhooks/{sub['id']}", json={"status": "active"})
+        rotated = (await http.post(f"/v1/webhooks/{sub['id']}/rotate-secret")).json()
+        after = converted()
+        await notifier.send(after)
+
+        async def second_delivery():
+            return len(notifier.peer.to(path)) >= 2
+
+        await eventually(second_delivery, timeout=60)
+        log = (await http.get(f"/v1/webhooks/{sub['id']}/deliveries")).json()
+        deleted = await http.delete(f"/v1/webhooks/{sub['id']}")
+        gone = await http.get(f"/v1/webhooks/{sub['id']}")
+    assert (bad_url.status_code, bad_type.status_code) == (422, 422)
+    assert bad_type.json()["field"] == "event_types"
+    assert "secret" not in shown
+    assert secret not in json.dumps(listed)
+    assert secret not in json.dumps(shown)
+    assert shown["status"] == "active"
+    assert any(item["id"] == sub["id"] for item in listed["items"])
+    one, two = notifier.peer.to(path)[:2]
+    assert json.loads(one.body)["data"]["lead"]["lead_id"] == first.lead.lead_id
+    assert _signed_by(one, secret)
+    # paused: that event was never sent; after the rotation the next one is signed by both secrets
+    assert json.loads(two.body)["data"]["lead"]["lead_id"] == after.lead.lead_id
+    assert _signed_by(two, rotated["secret"])
+    assert _signed_by(two, secret)
+    assert rotated["secret"] != secret
+    assert rotated["secret_version"] == 2
+    assert [item["status"] for item in log["items"]] == ["delivered", "delivered"]
+    assert (deleted.status_code, gone.status_code) == (204, 404)
+
+
+async def test_a_new_subscription_gets_no_history(notifier):
+    path = f"/late-{notifier.u}"
+    earlier = _converted(notifier)
+    records = await notifier.send(earlier)
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient(base_url=notifier.server.address, timeout=10, headers=admin_headers()) as http:
+        created = (
+            await http.post("/v1/webhooks", json={"url": f"{notifier.peer.url}{path}", "event_types": ["*"]})
+        ).json()
+        later = _converted(notifier)
+        await notifier.send(later)
+        await eventually(lambda: notifier.peer.to(path), timeout=60)
+        await http.delete(f"/v1/webhooks/{created['id']}")
+    sent = [json.loads(seen.body)["data"]["lead"]["lead_id"] for seen in notifier.peer.to(path)]
+    assert later.lead.lead_id in sent
+    assert earlier.lead.lead_id not in sent
+    assert records

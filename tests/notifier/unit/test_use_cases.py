@@ -119,11 +119,12 @@ async def test_a_burst_to_one_person_goes_out_as_one_digest_at_the_end_of_the_wi
 
 async def test_a_password_reset_link_goes_by_e_mail_only_never_to_the_inbox_log_or_webhooks(notifier):
     from crmhub.schemas.accounts import PasswordResetRequested
-    from notifier.service_layer.context import WebhookEndpoint
+    from notifier.service_layer.context import WebhookEndpoint, WebhookRegistry
 
     deps, store, channel, clock = notifier
     deps.default_channels = ("inbox", "log", "email")
-    deps.webhooks = [WebhookEndpoint("all", "http://127.0.0.1:9/hook", "s" * 16, ("*",))]
+    endpoint = WebhookEndpoint("all", "http://127.0.0.1:9/hook", ("s" * 16,), ("*",))
+    deps.webhooks = WebhookRegistry(None, from_file=[endpoint], now=clock)
     data = PasswordResetRequested(
         manager_id="anna", link="http://hub/v1/auth/links/secret-token", expires_at=clock.now + timedelta(minutes=30)
     )

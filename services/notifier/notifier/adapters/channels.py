@@ -42,7 +42,8 @@ class Outgoing:
     email: str | None = None
     telegram_chat_id: str | None = None
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    # the current signing secret first; during a rotation's grace the previous one signs too
+    webhook_secrets: tuple[str, ...] = ()
     payload: dict[str, object] | None = None
     # files an e-mail carries, by reference: {name, url, media_type, sha256, size}
     attachments: tuple[dict[str, Any], ...] = ()
@@ -175,8 +176,8 @@ class Channels:
         )
 
     async def _webhook(self, message: Outgoing) -> None:
-        if not message.webhook_url or not message.webhook_secret:
-            raise DeliveryError("webhook endpoint has no url or secret", retryable=False)
+        if not message.webhook_url or not message.webhook_secrets:
+            raise DeliveryError("webhook endpoint has no url or secret (deleted?)", retryable=False)
         body = json.dumps(
             {
                 "notification_id": message.notification_id,
@@ -186,7 +187,10 @@ class Channels:
             },
             ensure_ascii=False,
         ).encode()
-        signature = sign_timestamped(message.webhook_secret, int(time.time()), body)
+        timestamp = int(time.time())
+        signatures = [sign_timestamped(secret, timestamp, body) for secret in message.webhook_secrets]
+        # Stripe's scheme: one t=, a v1= per secret valid now (two during a rotation)
+        signature = ",".join([signatures[0], *(s.split(",", 1)[1] for s in signatures[1:])])
         headers = {
             "Content-Type": "application/json",
             "X-Signature": signature,

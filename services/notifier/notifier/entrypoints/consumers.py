@@ -9,7 +9,7 @@ from crmhub.events import EVENT_TYPES, CloudEvent, EventData
 from crmhub.schemas import accounts, calls, deals, leads, motivation  # noqa: F401  (registers the event types this consumer may take)
 from crmhub.service import HubService
 from notifier.service_layer.context import Notifier
-from notifier.service_layer.events import on_event
+from notifier.service_layer.events import WEBHOOK_EVENT_TYPES, on_event
 
 
 def subscribe(service: HubService, deps: Notifier) -> None:
@@ -30,6 +30,6 @@ def subscribe(service: HubService, deps: Notifier) -> None:
 
 
 def _wanted(deps: Notifier, event_type: str) -> bool:
-    return any(r.event_type == event_type for r in deps.routes) or any(
-        event_type in w.event_types or "*" in w.event_types for w in deps.webhooks
-    )
+    """Routed events, and every event a webhook may subscribe to: subscriptions are made over the
+    API at any time, so their events are read from the start (and sent only when subscribed)."""
+    return any(r.event_type == event_type for r in deps.routes) or event_type in WEBHOOK_EVENT_TYPES

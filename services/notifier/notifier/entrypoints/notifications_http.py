@@ -67,7 +67,10 @@ def notifications_router() -> APIRouter:
                 for r in deps.routes
             ],
             "default_channels": list(deps.default_channels),
-            "webhooks": [{"id": w.id, "url": w.url, "event_types": list(w.event_types)} for w in deps.webhooks],
+            "webhooks": [
+                {"id": w.id, "url": w.url, "event_types": list(w.event_types), "active": w.active, "source": w.source}
+                for w in await deps.webhooks.endpoints()
+            ],
         }
 
     return router

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -11,16 +11,10 @@ from crmhub.schemas.team import Channel
 from crmhub.team_directory import TeamDirectory
 from notifier.adapters.channels import Outgoing
 from notifier.adapters.delivery_store import DeliveryStore
+from notifier.adapters.webhooks import WebhookRegistry
 from notifier.domain.delivery import Message, Policy
 from notifier.domain.routing import Route
-
-
-@dataclass(frozen=True)
-class WebhookEndpoint:
-    id: str
-    url: str
-    secret: str
-    event_types: tuple[str, ...]
+from notifier.domain.subscriptions import WebhookEndpoint
 
 
 class Sender(Protocol):
@@ -38,9 +32,12 @@ class Notifier:
     channels: Sender
     templates: Renderer
     routes: tuple[Route, ...]
-    webhooks: Sequence[WebhookEndpoint]
+    webhooks: WebhookRegistry
     policy: Policy
     default_channels: tuple[Channel, ...]
     # Longer than any channel's timeout (10 s): a sender that died holding a digest frees it then.
     lease: timedelta
     now: Callable[[], datetime]
+
+
+__all__ = ["Notifier", "Renderer", "Sender", "WebhookEndpoint", "WebhookRegistry"]

@@ -37,7 +37,7 @@ async def send(deps: Notifier, timer: Timer) -> None:
             if not batch:
                 return
     try:
-        await deps.channels.send(batch[0].channel, _outgoing(deps, batch))
+        await deps.channels.send(batch[0].channel, await _outgoing(deps, batch))
     except DeliveryError as exc:
         for item in batch:
             await _failed_attempt(deps, item, exc)
@@ -84,10 +84,10 @@ async def _claim_digest(deps: Notifier, delivery: Delivery, now: datetime) -> li
     return batch
 
 
-def _outgoing(deps: Notifier, batch: list[Delivery]) -> Outgoing:
+async def _outgoing(deps: Notifier, batch: list[Delivery]) -> Outgoing:
     first = batch[0]
     contacts = first.contacts or {}
-    endpoint = next((w for w in deps.webhooks if w.id == contacts.get("webhook_id")), None)
+    endpoint = await deps.webhooks.endpoint(str(contacts["webhook_id"])) if contacts.get("webhook_id") else None
     subject, text = first.subject, first.text
     if len(batch) > 1:
         subject = f"{len(batch)} notifications: {first.subject} …"
@@ -100,7 +100,7 @@ def _outgoing(deps: Notifier, batch: list[Delivery]) -> Outgoing:
         email=contacts.get("email"),
         telegram_chat_id=contacts.get("telegram_chat_id"),
         webhook_url=endpoint.url if endpoint else None,
-        webhook_secret=endpoint.secret if endpoint else None,
+        webhook_secrets=endpoint.secrets if endpoint else (),
         payload=contacts.get("payload"),
         attachments=tuple(contacts.get("attachments") or ()) if len(batch) == 1 else (),
     )

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmhub.events import CloudEvent, EventData, PoisonMessage
+from crmhub import topics
+from crmhub.events import EVENT_TYPES, CloudEvent, EventData, PoisonMessage
+from crmhub.schemas import accounts, calls, deals, leads, motivation  # noqa: F401  (registers their event types)
 from notifier import metrics
 from notifier.domain.delivery import BrokenTemplate, Delivery, Message
 from notifier.domain.routing import not_before, recipients_for, route_for
 from notifier.service_layer.context import Notifier
 
 PERSONAL = frozenset({"account.password_reset_requested", "account.address_confirmation_requested"})
+# What webhooks may subscribe to: the business news (leads, calls, deals, motivation), never a
+# one-time link, nor the team's tokens, the audit trail or the notifier's own outcomes (a webhook
+# to "*" would otherwise feed on its own deliveries).
+WEBHOOK_TOPICS = frozenset({topics.LEADS.name, topics.CALLS.name, topics.DEALS.name, topics.MOTIVATION.name})
+WEBHOOK_EVENT_TYPES = frozenset(
+    t for t, cls in EVENT_TYPES.items() if cls.topic.name in WEBHOOK_TOPICS and t not in PERSONAL
+)
 
 
 async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> None:
@@ -45,10 +54,10 @@ async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> Non
                     urgent=route.urgent,
                     wait_until=wait_until,
                 )
-    if event.type in PERSONAL:
+    if event.type not in WEBHOOK_EVENT_TYPES:
         return  # one-time links are credentials: only to the person, never to a webhook
-    for endpoint in deps.webhooks:
-        if event.type in endpoint.event_types or "*" in endpoint.event_types:
+    for endpoint in await deps.webhooks.endpoints():
+        if endpoint.wants(event.type, event.time):
             message = Message(subject=event.type, text=f"{event.type} {event.subject}")
             contacts = {
                 "webhook_id": endpoint.id,
