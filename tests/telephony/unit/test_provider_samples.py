@@ -13,28 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crmhub.intake import IntakeError
+from support.provider_samples import ASTERISK_OUTBOUND_BUSY, BITRIX_REGISTER, FS_JSON, FS_VARIABLES, MANGO_SUMMARY
 from support.telephony import FORM, mango_request, provider, request, run, zadarma_request
 from telephony.adapters.formats import bitrix24, twilio
 from telephony.domain.call import merge
 from telephony.service_layer.calls import record_maker
 
 KEY = {"x-api-key": "s3cret-value-123"}
-
-# Mango Office, "API Виртуальной АТС" v1.9, 3.4 "Уведомление о завершении вызова" (events/summary):
-# create_time, forward_time, talk_time, end_time are unix times, 0 when the stage never happened.
-MANGO_SUMMARY = {
-    "entry_id": "MTA1NzU5Mzo1MDI6NjI1ODM4MzQ=",
-    "call_direction": 1,
-    "from": {"number": "79165554433"},
-    "to": {"number": "74951110000"},
-    "line_number": "74951110000",
-    "create_time": 1764158400,
-    "forward_time": 0,
-    "talk_time": 0,
-    "end_time": 1764158460,
-    "entry_result": 1,
-    "disconnect_reason": 1110,
-}
 
 
 def test_mango_a_call_that_only_reached_the_voice_menu_is_missed_not_answered():
@@ -100,19 +85,6 @@ def test_mango_wrongly_typed_values_are_422_naming_the_field(payload, field):
     with pytest.raises(IntakeError) as error:
         run("mango", mango_request(payload, kind), key="mango-key")
     assert (error.value.status, error.value.field) == (422, field)
-
-
-# Bitrix24 REST, telephony.externalcall.register: "Метод возвращает CALL_ID"; the request names
-# the user by USER_ID or USER_PHONE_INNER.
-BITRIX_REGISTER = {
-    "USER_ID": "17",
-    "PHONE_NUMBER": "+79165554433",
-    "CALL_START_DATE": "2026-11-26T12:00:00+03:00",
-    "CRM_CREATE": 1,
-    "SHOW": 0,
-    "TYPE": 2,
-    "LINE_NUMBER": "74952220000",
-}
 
 
 def test_bitrix24_register_without_call_id_is_answered_with_one_and_the_same_one_again():
@@ -239,25 +211,6 @@ def test_twilio_non_numeric_duration_is_422():
     assert error.value.field == "CallDuration"
 
 
-# docs.asterisk.org, "Asterisk Standard CDR Fields"; FreePBX's dialplan contexts
-# (from-internal for phones, from-trunk / from-pstn for trunks) and its `did` CDR column.
-ASTERISK_OUTBOUND_BUSY = {
-    "calldate": "2026-11-26 12:10:00",
-    "clid": '"Anna" <101>',
-    "src": "101",
-    "dst": "89165554433",
-    "dcontext": "from-internal",
-    "channel": "PJSIP/101-00000011",
-    "dstchannel": "PJSIP/mts-trunk-00000012",
-    "lastapp": "Dial",
-    "duration": "5",
-    "billsec": "0",
-    "disposition": "BUSY",
-    "uniqueid": "1764159000.17",
-    "linkedid": "1764159000.17",
-}
-
-
 def test_asterisk_without_an_extension_map_reads_the_dialplan():
     call = merge(run("asterisk", request(json.dumps(ASTERISK_OUTBOUND_BUSY), headers=KEY), extensions={}).facts)
     assert (call.direction, call.outcome, call.caller, call.callee, call.extension) == (
@@ -303,42 +256,6 @@ def test_asterisk_wrongly_typed_values_are_422(change, field):
 def test_asterisk_numeric_dstchannel_is_no_500():
     cdr = {**ASTERISK_OUTBOUND_BUSY, "dstchannel": 12}
     assert run("asterisk", request(json.dumps(cdr), headers=KEY)).facts
-
-
-# developer.signalwire.com/freeswitch "mod_json_cdr" (encode-values: URL-encoded values) and
-# "CDR" (the sample XML CDR): variables and callflow/caller_profile, epochs in seconds.
-FS_VARIABLES = {
-    "direction": "inbound",
-    "uuid": "80183ec8-d424-11e3-8fb2-65b6c3cdac7d",
-    "call_uuid": "80183ec8-d424-11e3-8fb2-65b6c3cdac7d",
-    "caller_id_number": "%2B79165554433",
-    "destination_number": "74951110000",
-    "dialed_user": "101",
-    "start_epoch": "1764158400",
-    "answer_epoch": "1764158408",
-    "end_epoch": "1764158468",
-    "duration": "68",
-    "billsec": "60",
-    "hangup_cause": "NORMAL_CLEARING",
-}
-FS_JSON = {
-    "core-uuid": "4b6c4c5e-d41f-11e3-8f7e-65b6c3cdac7d",
-    "switchname": "pbx",
-    "channel_data": {"state": "CS_REPORTING", "direction": "inbound"},
-    "variables": FS_VARIABLES,
-    "callflow": [
-        {
-            "profile_index": "1",
-            "caller_profile": {
-                "caller_id_number": "%2B79165554433",
-                "destination_number": "74951110000",
-                "context": "public",
-                "uuid": "80183ec8-d424-11e3-8fb2-65b6c3cdac7d",
-            },
-            "times": {"created_time": "1764158400000000", "answered_time": "1764158408000000"},
-        }
-    ],
-}
 
 
 def _basic(key: str, secret: str) -> dict[str, str]:

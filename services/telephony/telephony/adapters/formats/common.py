@@ -62,13 +62,15 @@ def text_of(data: Mapping[str, Any], name: str, *, required: bool = True, limit:
     extensions; anything else (objects, lists, booleans, fractions, control characters) is a 422
     naming the field."""
     value = data.get(name)
+    if isinstance(value, str):
+        value = value.strip()
     if value is None or value == "":
         if required:
             raise invalid(f"{name} is missing", field=name)
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise invalid(f"{name} must be a string, not {type(value).__name__}", field=name)
-    text = str(value).strip()
+    text = str(value)
     if len(text) > limit:
         raise invalid(f"{name} is longer than {limit} characters", field=name)
     if _CONTROL.search(text):

@@ -78,7 +78,9 @@ def parse(provider: Provider, received: Received) -> Parsed:
         raise invalid("Timestamp is malformed or out of range (1970 … 2200)") from None
     seq = sequence(data.get("SequenceNumber"), "SequenceNumber")
     direction = "inbound" if data.get("Direction", "inbound") == "inbound" else "outbound"
+    given = bool(data.get("Timestamp"))  # without it the moment is the arrival: a redelivery is the same fact
     parties = {
+        "at_given": given,
         "direction": direction,
         "caller": text_of(data, "From", required=False) or text_of(data, "Caller", required=False),
         "callee": text_of(data, "To", required=False) or text_of(data, "Called", required=False),
@@ -87,7 +89,7 @@ def parse(provider: Provider, received: Received) -> Parsed:
         parties["line"] = parties["callee"]
     recording = text_of(data, "RecordingUrl", required=False, limit=2000)
     if recording:
-        return Parsed(facts=[CallFact("recording", call_id, at, seq=seq, recording_url=recording)])
+        return Parsed(facts=[CallFact("recording", call_id, at, seq=seq, recording_url=recording, at_given=given)])
     status = data.get("CallStatus", "")
     if status in ("queued", "initiated", "ringing"):
         return Parsed(facts=[CallFact("started", call_id, at, seq=seq, **parties)])  # type: ignore[arg-type]
