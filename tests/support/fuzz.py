@@ -109,7 +109,7 @@ def mutated(
     result: Any = sample
     for _ in range(draw(st.integers(1, 3))):
         paths = [p for p in _paths(result) if p[0] not in keep]
-        choice = draw(st.sampled_from(["replace", "delete", "add"]))
+        choice = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
         if choice == "add" or not paths:
             result = {
                 **result,

@@ -37,6 +37,7 @@ class LeadsHub:
         *,
         managers: int = 3,
         night_shift_hours: tuple[int, int] | None = None,
+        unlimited: bool = False,
     ) -> None:
         self.kafka = kafka
         self.mongo = mongo
@@ -52,6 +53,7 @@ class LeadsHub:
         self.motivation: RunningServer | None = None
         self.leads: RunningServer | None = None
         self._night_shift_hours = night_shift_hours
+        self._unlimited = unlimited  # no rate limits on any source (the fuzzers send hundreds of requests)
         # Bitrix24's REST API (crm.lead.get), faked at the HTTP level, for its outbound events
         self.bitrix24 = FakeHttp().start()
 
@@ -69,7 +71,7 @@ class LeadsHub:
     def sources(self) -> dict[str, Any]:
         pool = {"department_id": self.department}
         auth = {"type": "api_key", "secret": SECRET}
-        return {
+        config: dict[str, Any] = {
             "sources": [
                 {
                     "id": f"site-{self.unique}",
@@ -144,6 +146,10 @@ class LeadsHub:
             ],
             "blocklist": {"domains": ["spam.example"], "phones": ["+79990000000"]},
         }
+        if self._unlimited:
+            for source in config["sources"]:
+                source |= {"rate_limit_per_minute": 1_000_000, "ip_rate_limit_per_minute": 1_000_000}
+        return config
 
     def start(self) -> LeadsHub:
         self.motivation = start_service(

@@ -26,7 +26,7 @@ from telephony.adapters.formats import mango, twilio, zadarma
 pytestmark = pytest.mark.integration
 SECRET = "fuzz-secret-0123456789"
 EXAMPLES = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
