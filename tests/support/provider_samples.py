@@ -3,7 +3,7 @@ named at each), for the format tests and the format fuzzers."""
 
 from __future__ import annotations
 
-# Mango Office, "API Виртуальной АТС" v1.9, 3.4 "Уведомление о завершении вызова" (events/summary):
+# Mango Office, "API Виртуальной АТС" (mango-office.ru/support/api), the events/summary notification ("Уведомление о завершении вызова"):
 # create_time, forward_time, talk_time, end_time are unix times, 0 when the stage never happened.
 MANGO_SUMMARY = {
     "entry_id": "MTA1NzU5Mzo1MDI6NjI1ODM4MzQ=",

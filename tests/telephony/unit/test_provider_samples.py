@@ -37,7 +37,7 @@ def test_mango_a_numeric_extension_still_names_the_manager():
 
 
 def test_mango_connected_in_the_voice_menu_is_not_an_answer():
-    # 3.1 events/call: `location` ivr / queue / abonent
+    # the events/call notification: `location` is ivr, queue or abonent
     connected = {
         "entry_id": "MTIz",
         "call_id": "c1",

@@ -1,5 +1,5 @@
 """`mango`: Mango Office VPBX notifications, as "API Виртуальной АТС" (Mango Office VPBX API
-v1.9, section 3 "Уведомления") documents them.
+(mango-office.ru/support/api, its notifications, "Уведомления") documents them.
 
 Every notification is a form post of `vpbx_api_key`, `sign` and `json`; `sign` is the hex
 SHA-256 of vpbx_api_key + json + salt. Mango appends the event's path to the URL set in its
