@@ -86,3 +86,133 @@ FS_JSON = {
         }
     ],
 }
+
+
+# The canonical shapes and a few more samples the format fuzzers start from (the documented
+# samples above, and these shaped as each provider's docs show them).
+CANONICAL_CALL = {
+    "call_id": "fz-1",
+    "event": "ended",
+    "at": "2026-11-26T12:00:00Z",
+    "outcome": "missed",
+    "extension": "101",
+    "direction": "inbound",
+    "caller": "+79165554433",
+    "talk_seconds": 3,
+    "seq": 2,
+}
+ZADARMA_END = {
+    "event": "NOTIFY_END",
+    "pbx_call_id": "in_fz",
+    "caller_id": "+79165554433",
+    "called_did": "74951110000",
+    "call_start": "2026-11-26 12:00:00",
+    "duration": "20",
+    "disposition": "answered",
+    "internal": "101",
+    "is_recorded": "1",
+    "call_id_with_rec": "in_fz.rec",
+}
+TWILIO_DONE = {
+    "CallSid": "CAfz",
+    "CallStatus": "completed",
+    "CallDuration": "61",
+    "From": "+79165554433",
+    "To": "+74951110000",
+    "Direction": "inbound",
+    "SequenceNumber": "3",
+    "Timestamp": "Thu, 26 Nov 2026 12:01:01 +0000",
+}
+
+CANONICAL_LEAD = {
+    "name": "Ольга",
+    "phone": "+79161234567",
+    "email": "olga@example.org",
+    "message": "Перезвоните",
+    "product": "Кухня",
+    "region": "Москва",
+    "page_url": "https://shop.example/kitchen",
+    "utm": {"source": "yandex", "medium": "cpc", "campaign": "kitchen"},
+    "consent": True,
+    "custom": {"budget": "300000", "rooms": 3},
+    "submission_id": "site-1",
+}
+TILDA_FORM = {
+    "Name": "Ира",
+    "Phone": "+79161234567",
+    "Email": "ira@example.org",
+    "tranid": "8800:555",
+    "formid": "f1",
+    "utm_source": "vk",
+    "COOKIES": "_ym_uid=1",
+}
+BITRIX_LEAD = {
+    "fields": {
+        "TITLE": "Заявка",
+        "NAME": "Глеб",
+        "LAST_NAME": "Титов",
+        "OPPORTUNITY": 12500,
+        "CURRENCY_ID": "RUB",
+        "PHONE": [{"VALUE": "555888", "VALUE_TYPE": "WORK"}, {"VALUE": "+79001234567", "VALUE_TYPE": "MOBILE"}],
+        "EMAIL": [{"VALUE": "gleb@example.com", "VALUE_TYPE": "WORK"}],
+        "WEB": [{"VALUE": "www.mysite.com", "VALUE_TYPE": "WORK"}],
+        "ORIGIN_ID": "b24-1",
+    },
+    "params": {"REGISTER_SONET_EVENT": "Y"},
+}
+TYPEFORM_RESPONSE = {
+    "event_id": "LtWXD3crgy",
+    "event_type": "form_response",
+    "form_response": {
+        "form_id": "lT4Z3j",
+        "token": "tok-1",
+        "submitted_at": "2026-11-26T12:00:00Z",
+        "hidden": {"utm_source": "google"},
+        "definition": {
+            "fields": [{"id": "a1", "title": "Your name?", "type": "short_text", "ref": "01FKQZ2EAS5XW8A0BJ3SYG2PDE"}]
+        },
+        "answers": [
+            {"type": "text", "text": "Laura", "field": {"id": "a1", "type": "short_text"}},
+            {
+                "type": "phone_number",
+                "phone_number": "+79161234567",
+                "field": {"id": "a2", "type": "phone_number", "ref": "p"},
+            },
+        ],
+    },
+}
+AMO_UNSORTED = {
+    "source_uid": "amo-1",
+    "source_name": "site",
+    "created_at": 1764158400,
+    "metadata": {"form_id": "1", "form_name": "Заказ", "form_page": "https://shop.example", "phone": 79161234567},
+    "_embedded": {
+        "leads": [{"name": "Диван", "price": 53000}],
+        "contacts": [
+            {
+                "name": "Анна",
+                "custom_fields_values": [
+                    {"field_code": "PHONE", "values": [{"value": "+79160000001", "enum_code": "WORK"}]}
+                ],
+            }
+        ],
+    },
+}
+CF7_PLUGIN = {
+    "your-name": "Ольга",
+    "your-email": "olga@example.org",
+    "tel-214": "+79161234567",
+    "your-subject": "Диван",
+    "your-message": "Перезвоните",
+    "checkbox-9": ["синий", "зелёный"],
+    "acceptance-1": "1",
+    "_wpcf7": "42",
+}
+# Bitrix24's ONEXTERNALCALLSTART as a form (b24restdocs on-external-call-start.md), without its auth
+BITRIX_CALL_START = {
+    "event": "ONEXTERNALCALLSTART",
+    "data[PHONE_NUMBER]": "+79165554433",
+    "data[USER_ID]": "17",
+    "data[CALL_ID]": "externalCall.fz",
+    "ts": "1764158400",
+}

@@ -19,6 +19,14 @@ from crmhub.intake import sign_timestamped
 from leads.adapters.auth import sign_typeform
 from support.fuzz import mutated
 from support.hub import SECRET, LeadsHub
+from support.provider_samples import (
+    AMO_UNSORTED,
+    BITRIX_LEAD,
+    CANONICAL_LEAD,
+    CF7_PLUGIN,
+    TILDA_FORM,
+    TYPEFORM_RESPONSE,
+)
 
 pytestmark = pytest.mark.integration
 EXAMPLES = settings(
@@ -58,94 +66,8 @@ def _form(value: dict[str, Any]) -> str:
     return urlencode({str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in value.items()})
 
 
-CANONICAL = {
-    "name": "Ольга",
-    "phone": "+79161234567",
-    "email": "olga@example.org",
-    "message": "Перезвоните",
-    "product": "Кухня",
-    "region": "Москва",
-    "page_url": "https://shop.example/kitchen",
-    "utm": {"source": "yandex", "medium": "cpc", "campaign": "kitchen"},
-    "consent": True,
-    "custom": {"budget": "300000", "rooms": 3},
-    "submission_id": "site-1",
-}
-TILDA = {
-    "Name": "Ира",
-    "Phone": "+79161234567",
-    "Email": "ira@example.org",
-    "tranid": "8800:555",
-    "formid": "f1",
-    "utm_source": "vk",
-    "COOKIES": "_ym_uid=1",
-}
-BITRIX = {
-    "fields": {
-        "TITLE": "Заявка",
-        "NAME": "Глеб",
-        "LAST_NAME": "Титов",
-        "OPPORTUNITY": 12500,
-        "CURRENCY_ID": "RUB",
-        "PHONE": [{"VALUE": "555888", "VALUE_TYPE": "WORK"}, {"VALUE": "+79001234567", "VALUE_TYPE": "MOBILE"}],
-        "EMAIL": [{"VALUE": "gleb@example.com", "VALUE_TYPE": "WORK"}],
-        "WEB": [{"VALUE": "www.mysite.com", "VALUE_TYPE": "WORK"}],
-        "ORIGIN_ID": "b24-1",
-    },
-    "params": {"REGISTER_SONET_EVENT": "Y"},
-}
-TYPEFORM = {
-    "event_id": "LtWXD3crgy",
-    "event_type": "form_response",
-    "form_response": {
-        "form_id": "lT4Z3j",
-        "token": "tok-1",
-        "submitted_at": "2026-11-26T12:00:00Z",
-        "hidden": {"utm_source": "google"},
-        "definition": {
-            "fields": [{"id": "a1", "title": "Your name?", "type": "short_text", "ref": "01FKQZ2EAS5XW8A0BJ3SYG2PDE"}]
-        },
-        "answers": [
-            {"type": "text", "text": "Laura", "field": {"id": "a1", "type": "short_text"}},
-            {
-                "type": "phone_number",
-                "phone_number": "+79161234567",
-                "field": {"id": "a2", "type": "phone_number", "ref": "p"},
-            },
-        ],
-    },
-}
-AMO = {
-    "source_uid": "amo-1",
-    "source_name": "site",
-    "created_at": 1764158400,
-    "metadata": {"form_id": "1", "form_name": "Заказ", "form_page": "https://shop.example", "phone": 79161234567},
-    "_embedded": {
-        "leads": [{"name": "Диван", "price": 53000}],
-        "contacts": [
-            {
-                "name": "Анна",
-                "custom_fields_values": [
-                    {"field_code": "PHONE", "values": [{"value": "+79160000001", "enum_code": "WORK"}]}
-                ],
-            }
-        ],
-    },
-}
-CF7 = {
-    "your-name": "Ольга",
-    "your-email": "olga@example.org",
-    "tel-214": "+79161234567",
-    "your-subject": "Диван",
-    "your-message": "Перезвоните",
-    "checkbox-9": ["синий", "зелёный"],
-    "acceptance-1": "1",
-    "_wpcf7": "42",
-}
-
-
 @EXAMPLES
-@given(body=mutated(CANONICAL))
+@given(body=mutated(CANONICAL_LEAD))
 def test_canonical_json(leads, body):
     _post(
         leads,
@@ -156,7 +78,7 @@ def test_canonical_json(leads, body):
 
 
 @EXAMPLES
-@given(fields=mutated(TILDA, text_only=True))
+@given(fields=mutated(TILDA_FORM, text_only=True))
 def test_tilda(leads, fields):
     _post(
         leads,
@@ -178,7 +100,7 @@ def test_plain_form(leads, fields):
 
 
 @EXAMPLES
-@given(body=mutated(BITRIX))
+@given(body=mutated(BITRIX_LEAD))
 def test_bitrix24(leads, body):
     raw = _json(body)
     _post(
@@ -190,7 +112,7 @@ def test_bitrix24(leads, body):
 
 
 @EXAMPLES
-@given(body=mutated(TYPEFORM))
+@given(body=mutated(TYPEFORM_RESPONSE))
 def test_typeform(leads, body):
     raw = _json(body)
     _post(
@@ -202,7 +124,7 @@ def test_typeform(leads, body):
 
 
 @EXAMPLES
-@given(body=mutated(AMO))
+@given(body=mutated(AMO_UNSORTED))
 def test_amocrm(leads, body):
     _post(
         leads,
@@ -213,7 +135,7 @@ def test_amocrm(leads, body):
 
 
 @EXAMPLES
-@given(body=mutated(CF7))
+@given(body=mutated(CF7_PLUGIN))
 def test_contact_form_7(leads, body):
     _post(
         leads,

@@ -20,68 +20,16 @@ from leads.domain.submission import InvalidSubmission, normalize
 from leads.service_layer.intake import without_secrets
 from support.fuzz import mutated
 from support.lead_formats import source
+from support.provider_samples import (
+    AMO_UNSORTED,
+    BITRIX_LEAD,
+    CANONICAL_LEAD,
+    CF7_PLUGIN,
+    TILDA_FORM,
+    TYPEFORM_RESPONSE,
+)
 
 MANY = settings(max_examples=300, deadline=None)
-CANONICAL = {
-    "name": "Ольга",
-    "phone": "+79161234567",
-    "email": "olga@example.org",
-    "message": "Перезвоните",
-    "utm": {"source": "yandex"},
-    "consent": True,
-    "custom": {"budget": "300000", "rooms": 3},
-    "submission_id": "site-1",
-}
-BITRIX = {
-    "fields": {
-        "NAME": "Глеб",
-        "OPPORTUNITY": 12500,
-        "CURRENCY_ID": "RUB",
-        "PHONE": [{"VALUE": "555888", "VALUE_TYPE": "WORK"}, {"VALUE": "+79001234567"}],
-        "EMAIL": [{"VALUE": "gleb@example.com"}],
-        "WEB": [{"VALUE": "www.mysite.com"}],
-        "ORIGIN_ID": "b24-1",
-        "UF_CRM_SIZE": "2x3",
-    }
-}
-TYPEFORM = {
-    "event_type": "form_response",
-    "form_response": {
-        "token": "t",
-        "hidden": {"utm_source": "g", "x": "y"},
-        "definition": {"fields": [{"id": "a1", "title": "Your name?", "type": "short_text"}]},
-        "answers": [
-            {"type": "text", "text": "Laura", "field": {"id": "a1", "type": "short_text"}},
-            {"type": "choice", "choice": {"label": "A"}, "field": {"id": "c", "ref": "c"}},
-            {"type": "phone_number", "phone_number": "+79161234567", "field": {"id": "a2", "ref": "p"}},
-        ],
-    },
-}
-AMO = {
-    "source_uid": "amo-1",
-    "metadata": {"form_page": "https://shop.example", "phone": 79161234567},
-    "_embedded": {
-        "lead": {"name": "Диван", "price": 53000},
-        "contacts": [
-            {
-                "name": "Анна",
-                "custom_fields_values": [
-                    {"field_code": "PHONE", "values": [{"value": "+79160000001"}]},
-                    {"field_code": "EMAIL", "values": [{"value": "a@example.org"}]},
-                ],
-            }
-        ],
-    },
-}
-CF7 = {
-    "your-name": "Ольга",
-    "your-email": "olga@example.org",
-    "tel-214": "+79161234567",
-    "checkbox-9": ["синий", "зелёный"],
-    "acceptance-1": "1",
-    "_wpcf7": "42",
-}
-TILDA = {"Name": "Ира", "Phone": "+79161234567", "tranid": "8800:555", "formid": "f1", "utm_source": "vk"}
 
 
 def _received(body: bytes, content_type: str) -> Received:
@@ -119,37 +67,37 @@ def _form(value: dict[str, Any]) -> bytes:
 
 
 @MANY
-@given(body=mutated(CANONICAL))
+@given(body=mutated(CANONICAL_LEAD))
 def test_canonical_json(body):
     _take("json", _json(body), "application/json")
 
 
 @MANY
-@given(body=mutated(BITRIX))
+@given(body=mutated(BITRIX_LEAD))
 def test_bitrix24(body):
     _take("bitrix24", _json(body), "application/json")
 
 
 @MANY
-@given(body=mutated(TYPEFORM))
+@given(body=mutated(TYPEFORM_RESPONSE))
 def test_typeform(body):
     _take("typeform", _json(body), "application/json")
 
 
 @MANY
-@given(body=mutated(AMO))
+@given(body=mutated(AMO_UNSORTED))
 def test_amocrm(body):
     _take("amocrm", _json(body), "application/json")
 
 
 @MANY
-@given(body=mutated(CF7))
+@given(body=mutated(CF7_PLUGIN))
 def test_contact_form_7(body):
     _take("cf7", _json(body), "application/json")
 
 
 @MANY
-@given(fields=mutated(TILDA, text_only=True))
+@given(fields=mutated(TILDA_FORM, text_only=True))
 def test_tilda_and_forms(fields):
     for fmt in ("tilda", "form", "cf7"):
         _take(fmt, _form(fields), "application/x-www-form-urlencoded")

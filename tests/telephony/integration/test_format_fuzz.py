@@ -20,7 +20,16 @@ from pymongo import MongoClient
 
 from localservers import free_port, start_service
 from support.fuzz import mutated
-from support.provider_samples import ASTERISK_OUTBOUND_BUSY, BITRIX_REGISTER, FS_JSON, MANGO_SUMMARY
+from support.provider_samples import (
+    ASTERISK_OUTBOUND_BUSY,
+    BITRIX_CALL_START,
+    BITRIX_REGISTER,
+    CANONICAL_CALL,
+    FS_JSON,
+    MANGO_SUMMARY,
+    TWILIO_DONE,
+    ZADARMA_END,
+)
 from telephony.adapters.formats import mango, twilio, zadarma
 
 pytestmark = pytest.mark.integration
@@ -101,43 +110,8 @@ def _ids(value: Any, *names: str) -> Callable[[], list[str]]:
     return found
 
 
-CANONICAL = {
-    "call_id": "fz-1",
-    "event": "ended",
-    "at": "2026-11-26T12:00:00Z",
-    "outcome": "missed",
-    "extension": "101",
-    "direction": "inbound",
-    "caller": "+79165554433",
-    "talk_seconds": 3,
-    "seq": 2,
-}
-ZADARMA_END = {
-    "event": "NOTIFY_END",
-    "pbx_call_id": "in_fz",
-    "caller_id": "+79165554433",
-    "called_did": "74951110000",
-    "call_start": "2026-11-26 12:00:00",
-    "duration": "20",
-    "disposition": "answered",
-    "internal": "101",
-    "is_recorded": "1",
-    "call_id_with_rec": "in_fz.rec",
-}
-TWILIO_DONE = {
-    "CallSid": "CAfz",
-    "CallStatus": "completed",
-    "CallDuration": "61",
-    "From": "+79165554433",
-    "To": "+74951110000",
-    "Direction": "inbound",
-    "SequenceNumber": "3",
-    "Timestamp": "Thu, 26 Nov 2026 12:01:01 +0000",
-}
-
-
 @EXAMPLES
-@given(body=mutated(CANONICAL))
+@given(body=mutated(CANONICAL_CALL))
 def test_json(telephony, body):
     _send(
         telephony,
@@ -233,13 +207,7 @@ def test_bitrix24(telephony, body, finish):
 @EXAMPLES
 @given(
     fields=mutated(
-        {
-            "event": "ONEXTERNALCALLSTART",
-            "data[PHONE_NUMBER]": "+79165554433",
-            "data[USER_ID]": "17",
-            "data[CALL_ID]": "externalCall.fz",
-            "ts": "1764158400",
-        },
+        BITRIX_CALL_START,
         text_only=True,
     )
 )

@@ -79,6 +79,14 @@ def webhooks_router(*, production: bool) -> APIRouter:
     def view(subscription: WebhookSubscription) -> dict[str, Any]:
         return subscription.view()
 
+    def require_https(url: str | None) -> None:
+        """In production a delivery goes only over https (the body's model takes http for tests and demos)."""
+        if production and url is not None:
+            try:
+                _url(url, production=True)
+            except ValueError as exc:
+                raise ApiError(422, "validation_failed", f"url {exc}", field="url") from None
+
     @router.get("/v1/webhooks/event-types", summary="The event types a webhook can subscribe to")
     async def event_types() -> dict[str, Any]:
         return {"event_types": sorted(WEBHOOK_EVENT_TYPES)}
@@ -96,11 +104,7 @@ def webhooks_router(*, production: bool) -> APIRouter:
         "/v1/webhooks", status_code=201, summary="Subscribe a URL to events; the signing secret is shown this once"
     )
     async def create(deps: NotifierDep, caller: CallerDep, body: SubscriptionIn) -> JSONResponse:
-        if production:
-            try:
-                _url(body.url, production=True)
-            except ValueError as exc:
-                raise ApiError(422, "validation_failed", f"url {exc}", field="url") from None
+        require_https(body.url)
         try:
             issued = await subscriptions.create(
                 deps, caller, url=body.url, event_types=body.event_types, description=body.description
@@ -120,11 +124,7 @@ def webhooks_router(*, production: bool) -> APIRouter:
     async def change(
         deps: NotifierDep, caller: CallerDep, subscription_id: SubscriptionPath, body: SubscriptionChange
     ) -> dict[str, Any]:
-        if production and body.url is not None:
-            try:
-                _url(body.url, production=True)
-            except ValueError as exc:
-                raise ApiError(422, "validation_failed", f"url {exc}", field="url") from None
+        require_https(body.url)
         try:
             changed = await subscriptions.change(
                 deps,

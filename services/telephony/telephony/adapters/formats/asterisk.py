@@ -27,7 +27,9 @@ from typing import Any
 from crmhub.intake import Received, invalid, json_value, require_media_type
 from crmhub.schemas.calls import Direction, Outcome
 from telephony.adapters.formats.common import (
+    Cdr,
     Parsed,
+    cdr_facts,
     check_api_key,
     direction_of,
     internal_peer,
@@ -87,36 +89,24 @@ def _facts(cdr: dict[str, Any], provider: Provider) -> list[CallFact]:
     duration, billsec = seconds_of(cdr, "duration"), seconds_of(cdr, "billsec")
     ended = local_time(end_text, provider, "end") if end_text else started + timedelta(seconds=duration)
     outcome = DISPOSITIONS[disposition]
-    facts = [
-        CallFact(
-            "started",
-            call_id,
-            started,
-            direction=direction,
-            caller=src,
-            callee=dst,
-            line=line,
-        ),
-        CallFact(
-            "ended",
-            call_id,
-            ended,
-            outcome=outcome,
-            talk_seconds=billsec if outcome == "answered" else None,
-            extension=answered_extension,
-        ),
-    ]
     answer_text = text_of(cdr, "answer", required=False)
-    if answer_text and outcome == "answered":
-        facts.append(
-            CallFact("answered", call_id, local_time(answer_text, provider, "answer"), extension=answered_extension)
-        )
-    if answered_extension and direction == "inbound":
-        facts.append(CallFact("redirected", call_id, started, redirect_to=answered_extension))
-    recording = text_of(cdr, "recordingfile", required=False, limit=2000)
-    if recording:
-        facts.append(CallFact("recording", call_id, ended, recording_url=recording))
-    return facts
+    answered = local_time(answer_text, provider, "answer") if answer_text and outcome == "answered" else None
+    record = Cdr(
+        call_id,
+        started,
+        ended,
+        direction,
+        src,
+        dst,
+        line,
+        outcome,
+        billsec,
+        answered,
+        person=answered_extension,
+        rang=answered_extension,
+        recording_url=text_of(cdr, "recordingfile", required=False, limit=2000),
+    )
+    return cdr_facts(record)
 
 
 def parse(provider: Provider, received: Received) -> Parsed:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from crmhub import intake
 from crmhub.intake import Received, invalid
 from crmhub.moments import plausible
-from crmhub.schemas.calls import Direction
+from crmhub.schemas.calls import Direction, Outcome
 from telephony.adapters.providers import Provider
 from telephony.domain.call import CallFact
 
@@ -159,3 +159,51 @@ def direction_of(
     if internal_peer(caller_peer, provider) or caller_internal:
         return "internal" if callee_internal else "outbound"
     return "inbound"
+
+
+@dataclass(frozen=True)
+class Cdr:
+    """One call detail record as a PBX writes it at hangup (Asterisk, FreeSWITCH)."""
+
+    call_id: str
+    started: datetime
+    ended: datetime
+    direction: Direction
+    caller: str
+    callee: str
+    line: str | None
+    outcome: Outcome
+    talk_seconds: float
+    answered: datetime | None = None
+    person: str | None = None  # the extension that answered (or made the call)
+    rang: str | None = None  # the extension an inbound call rang
+    recording_url: str | None = None
+
+
+def cdr_facts(cdr: Cdr) -> list[CallFact]:
+    facts = [
+        CallFact(
+            "started",
+            cdr.call_id,
+            cdr.started,
+            direction=cdr.direction,
+            caller=cdr.caller,
+            callee=cdr.callee,
+            line=cdr.line,
+        ),
+        CallFact(
+            "ended",
+            cdr.call_id,
+            cdr.ended,
+            outcome=cdr.outcome,
+            talk_seconds=cdr.talk_seconds if cdr.outcome == "answered" else None,
+            extension=cdr.person,
+        ),
+    ]
+    if cdr.answered is not None:
+        facts.append(CallFact("answered", cdr.call_id, cdr.answered, extension=cdr.person))
+    if cdr.rang and cdr.direction == "inbound":
+        facts.append(CallFact("redirected", cdr.call_id, cdr.started, redirect_to=cdr.rang))
+    if cdr.recording_url:
+        facts.append(CallFact("recording", cdr.call_id, cdr.ended, recording_url=cdr.recording_url))
+    return facts

@@ -29,7 +29,9 @@ from defusedxml.common import DefusedXmlException
 from crmhub.intake import IntakeError, Received, form_fields, invalid, json_value, unauthorized
 from crmhub.schemas.calls import Outcome
 from telephony.adapters.formats.common import (
+    Cdr,
     Parsed,
+    cdr_facts,
     check_api_key,
     direction_of,
     internal_peer,
@@ -38,7 +40,6 @@ from telephony.adapters.formats.common import (
     unix_time,
 )
 from telephony.adapters.providers import Provider
-from telephony.domain.call import CallFact
 
 CAUSES: dict[str, Outcome] = {
     "USER_BUSY": "busy",
@@ -154,27 +155,6 @@ def parse(provider: Provider, received: Received) -> Parsed:
         or (callee if internal_peer(callee, provider) else None)
     )
     person = reached if direction == "inbound" else caller if internal_peer(caller, provider) else None
-    facts = [
-        CallFact(
-            "started",
-            call_id,
-            started,
-            direction=direction,
-            caller=caller,
-            callee=callee,
-            line=callee if direction == "inbound" and not internal_peer(callee, provider) else None,
-        ),
-        CallFact(
-            "ended",
-            call_id,
-            ended,
-            outcome=outcome,
-            talk_seconds=billsec if outcome == "answered" else None,
-            extension=person,
-        ),
-    ]
-    if answered is not None:
-        facts.append(CallFact("answered", call_id, answered, extension=person))
-    if direction == "inbound" and reached:
-        facts.append(CallFact("redirected", call_id, started, redirect_to=reached))
-    return Parsed(facts=facts)
+    line = callee if direction == "inbound" and not internal_peer(callee, provider) else None
+    record = Cdr(call_id, started, ended, direction, caller, callee, line, outcome, billsec, answered, person, reached)
+    return Parsed(facts=cdr_facts(record))
