@@ -85,8 +85,12 @@ def test_a_killed_service_comes_back_while_the_others_serve_and_ctrl_c_stops_all
             time.sleep(0.5)
         leads, telephony = f"http://127.0.0.1:{base + 1}", f"http://127.0.0.1:{base + 2}"
         lead = {"name": "Ops", "phone": "+79165550101"}
-        ours = httpx.post(f"{leads}/v1/intake/ops-site", json=lead, headers={"X-Api-Key": "ops-key-0123456789"})
-        demo = httpx.post(f"{leads}/v1/intake/demo-site", json=lead, headers={"X-Api-Key": "demo-key"})
+        try:
+            ours = httpx.post(f"{leads}/v1/intake/ops-site", json=lead, headers={"X-Api-Key": "ops-key-0123456789"})
+            demo = httpx.post(f"{leads}/v1/intake/demo-site", json=lead, headers={"X-Api-Key": "demo-key"})
+        except httpx.HTTPError as exc:
+            logs = "\n".join(p.read_text()[-3000:] for p in (tmp_path / "data" / "logs").glob("leads*.log"))
+            raise AssertionError(f"{exc}\n{(tmp_path / 'launcher.log').read_text()}\n{logs}") from None
         assert (ours.status_code, demo.status_code) == (202, 404), (ours.text, demo.text)
         (victim,) = _children(hub.pid, "python -m telephony")
         os.kill(victim, signal.SIGKILL)

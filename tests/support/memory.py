@@ -62,14 +62,23 @@ class MemoryAggregates(AggregateStore[A]):
         return [entry for doc in self.documents.values() for entry in doc[OUTBOX]]
 
     async def find(self, query: Document, *, limit: int = 100) -> list[A]:
-        """Equality and `$in` on top-level fields: what the services' own queries use."""
+        """Equality, `$in` and `$gte` on (dotted) fields: what the services' own queries use."""
+
+        def value_at(doc: Document, path: str) -> Any:
+            for part in path.split("."):
+                doc = doc.get(part) if isinstance(doc, dict) else None
+            return doc
 
         def matches(doc: Document) -> bool:
             for field, wanted in query.items():
+                value = value_at(doc, field)
                 if isinstance(wanted, dict) and "$in" in wanted:
-                    if doc.get(field) not in wanted["$in"]:
+                    if value not in wanted["$in"]:
                         return False
-                elif doc.get(field) != wanted:
+                elif isinstance(wanted, dict) and "$gte" in wanted:
+                    if value is None or value < wanted["$gte"]:
+                        return False
+                elif value != wanted:
                     return False
             return True
 

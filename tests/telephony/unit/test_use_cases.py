@@ -181,3 +181,29 @@ async def test_one_missed_call_one_obligation_owned_by_the_numbers_lead_manager(
     record = (await store.calls.get(third)).record
     await callbacks.on_missed(deps, _event(CallMissed(call=record)), CallMissed(call=record))
     assert (await store.callbacks.get(third)).manager_id == "anna"
+
+
+async def test_a_call_back_taken_in_before_the_miss_opened_its_obligation_still_counts(phones):
+    """The miss and the call back travel on different partitions: the call back's event may be
+    handled first; opening the obligation then finds it."""
+    deps, store, _ = phones
+    (call_id,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c-early"))
+    missed = (await store.calls.get(call_id)).record
+    back_facts = [
+        CallFact(
+            "started",
+            "c-back",
+            T0 + timedelta(minutes=2),
+            direction="outbound",
+            caller="101",
+            callee=missed.caller,
+            extension="101",
+        ),
+        CallFact("ended", "c-back", T0 + timedelta(minutes=3), outcome="answered", talk_seconds=40),
+    ]
+    (back_id,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), back_facts)
+    back = (await store.calls.get(back_id)).record
+    await callbacks.on_outbound(deps, _event(CallCompleted(call=back)), CallCompleted(call=back))  # nothing owed yet
+    await callbacks.on_missed(deps, _event(CallMissed(call=missed)), CallMissed(call=missed))
+    callback = await store.callbacks.get(call_id)
+    assert (callback.status, callback.callback_call_id) == ("made", back_id)

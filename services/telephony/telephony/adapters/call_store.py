@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 from crmhub.aggregate_store import AggregateStore
 from crmhub.mongo import Document
 from crmhub.outbox import OUTBOX
+from crmhub.schemas.calls import CallRecord
 from telephony.domain.call import Call
 from telephony.domain.callbacks import Callback
 from telephony.domain.owners import ClientOwner
@@ -72,6 +73,19 @@ class CallStore:
         if window := _window(start, end):
             query["record.started_at"] = window
         return [d["record"] async for d in self.calls.collection.find(query, {"record": 1})]
+
+    async def outbound_calls_to(self, number: str, *, since: datetime) -> list[CallRecord]:
+        """Final outbound calls to a number that started at or after `since`, oldest first."""
+        found = await self.calls.find(
+            {
+                "final": True,
+                "record.direction": "outbound",
+                "record.callee": number,
+                "record.started_at": {"$gte": since},
+            }
+        )
+        records = [call.record for call in found if call.record is not None]
+        return sorted(records, key=lambda record: record.started_at)
 
     async def open_callbacks_for(self, number: str) -> list[Callback]:
         return await self.callbacks.find({"number": number, "status": {"$in": ["open", "overdue"]}})

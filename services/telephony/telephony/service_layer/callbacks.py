@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from crmhub.aggregate import NotFound
 from crmhub.events import CloudEvent
-from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed
+from crmhub.schemas.calls import CallAttempted, CallCompleted, CallMissed, CallRecord
 from crmhub.schemas.leads import LeadAssigned, LeadConverted, LeadRejected
 from crmhub.schemas.team import Manager
 from crmhub.timers import NotYet, Timer
@@ -49,6 +49,10 @@ async def on_missed(deps: Telephony, event: CloudEvent, payload: CallMissed) -> 
     )
     if await deps.store.callbacks.add(callback):
         metrics.CALLBACKS.labels("opened").inc()
+    # A call back may have been taken in before this obligation was opened (the two calls' events
+    # travel on different partitions): look for it, so it is not missed.
+    for back in await deps.store.outbound_calls_to(callback.number, since=callback.missed_at):
+        await _take_outbound(deps, callback.id, back)
 
 
 async def on_outbound(deps: Telephony, event: CloudEvent, payload: CallCompleted | CallAttempted) -> None:
@@ -57,22 +61,26 @@ async def on_outbound(deps: Telephony, event: CloudEvent, payload: CallCompleted
     call = payload.call
     if call.direction != "outbound":
         return
+    for callback in await deps.store.open_callbacks_for(call.callee):
+        await _take_outbound(deps, callback.id, call)
+
+
+async def _take_outbound(deps: Telephony, callback_id: str, call: CallRecord) -> None:
     provider = deps.providers.by_id(call.provider_id)
     closed_by = provider.callback_closed_by if provider else "reached"
-    for callback in await deps.store.open_callbacks_for(call.callee):
-        made = False
+    made = False
 
-        def fulfil(callback: Callback) -> None:
-            nonlocal made
-            before = callback.status
-            record_callback(callback, call, now=deps.now(), closed_by=closed_by)
-            made = before != "made" and callback.status == "made"
-            if not made and record_attempt(callback, call):
-                metrics.CALLBACKS.labels("attempted").inc()
+    def fulfil(callback: Callback) -> None:
+        nonlocal made
+        before = callback.status
+        record_callback(callback, call, now=deps.now(), closed_by=closed_by)
+        made = before != "made" and callback.status == "made"
+        if not made and record_attempt(callback, call):
+            metrics.CALLBACKS.labels("attempted").inc()
 
-        await deps.store.callbacks.change(callback.id, fulfil)
-        if made:
-            metrics.CALLBACKS.labels("made").inc()
+    await deps.store.callbacks.change(callback_id, fulfil)
+    if made:
+        metrics.CALLBACKS.labels("made").inc()
 
 
 async def on_lead_assigned(deps: Telephony, event: CloudEvent, payload: LeadAssigned) -> None:
