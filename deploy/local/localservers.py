@@ -278,6 +278,14 @@ def mongo_wire_kind() -> str:
     return kind
 
 
+def wire_server_hash() -> str:
+    """Which compiled version of WireServer.java to run: the one of its current source (provision.sh)."""
+    import hashlib
+
+    source = Path(__file__).resolve().parent / "mongo-wire" / "WireServer.java"
+    return hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+
+
 def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:
     if kind == "mongod":
         mongod = shutil.which("mongod")
@@ -286,7 +294,7 @@ def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:
         return [mongod, "--bind_ip", "127.0.0.1", "--port", str(port), "--dbpath", str(data_dir), "--quiet"]
     if kind == "mongo-java-server":
         home = CACHE / f"mongo-java-server-{MONGO_JAVA_SERVER_VERSION}"
-        if not (home / ".complete").exists():
+        if not (home / ".complete").exists() or not (home / f"classes-{wire_server_hash()}").exists():
             raise ProvisioningError(f"mongo-java-server is not provisioned in {home}: run `make provision`")
         return [
             "java",
@@ -294,7 +302,7 @@ def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:
             "-Xmx1g",
             "-XX:+UseG1GC",
             "-cp",
-            f"{home / 'classes'}:{home / 'libs'}/*",
+            f"{home / f'classes-{wire_server_hash()}'}:{home / 'libs'}/*",
             "WireServer",
             str(data_dir / "hub.mv.db"),
             "127.0.0.1",

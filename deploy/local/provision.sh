@@ -73,13 +73,22 @@ elif [ "$wire" = mongo-java-server ]; then
     command -v javac >/dev/null || { say "javac (JDK 17+) is needed for the MongoDB-wire server"; exit 1; }
     say "fetching mongo-java-server $mongo_java_server_version from Maven Central"
     rm -rf "$mjs_home"
-    mkdir -p "$mjs_home/classes"
+    mkdir -p "$mjs_home"
     mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$mjs_home/libs"
-    javac -quiet -cp "$mjs_home/libs/*" -d "$mjs_home/classes" "$here/mongo-wire/WireServer.java" 2>/dev/null \
-      || javac -cp "$mjs_home/libs/*" -d "$mjs_home/classes" "$here/mongo-wire/WireServer.java"
-    cp "$here/mongo-wire/simplelogger.properties" "$mjs_home/classes/"
     touch "$mjs_home/.complete"
+  fi
+  # the server's own code, compiled per version of its source (a cached install gets a changed one)
+  wire_hash=$(sha256sum "$here/mongo-wire/WireServer.java" | cut -c1-12)
+  classes="$mjs_home/classes-$wire_hash"
+  if [ ! -f "$classes/WireServer.class" ]; then
+    command -v javac >/dev/null || { say "javac (JDK 17+) is needed for the MongoDB-wire server"; exit 1; }
+    say "compiling the MongoDB-wire server ($wire_hash)"
+    mkdir -p "$classes.tmp"
+    javac -quiet -cp "$mjs_home/libs/*" -d "$classes.tmp" "$here/mongo-wire/WireServer.java" 2>/dev/null \
+      || javac -cp "$mjs_home/libs/*" -d "$classes.tmp" "$here/mongo-wire/WireServer.java"
+    cp "$here/mongo-wire/simplelogger.properties" "$classes.tmp/"
+    rm -rf "$classes" && mv "$classes.tmp" "$classes"
   fi
 elif [ "$wire" = ferretdb ]; then
   ferret_home="$cache/ferretdb-$ferretdb_version"

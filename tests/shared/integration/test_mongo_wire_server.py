@@ -8,10 +8,15 @@ reads, changes and writes back without a guard), which is why it is not the defa
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from crmhub.outbox import new_aggregate, save_aggregate
+from localservers import free_port, start_mongo
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +47,48 @@ async def test_of_two_writers_holding_the_same_version_exactly_one_wins(mongo_cl
         )
         assert sorted(results) == [False, False, True]
         assert (await collection.find_one({"_id": round_}))["version"] == 2
+
+
+def test_every_acknowledged_write_survives_a_kill_9_of_the_database(tmp_path):
+    """Acknowledged means stored: writers insert and update as fast as they can, the database
+    process is killed with SIGKILL mid-stream, and after a restart on the same files every write
+    that was acknowledged is there (the wire server answers a write only once it is committed)."""
+    port = free_port()
+    server = start_mongo(tmp_path / "db", port=port)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def writer(offset: int) -> None:
+        client: MongoClient[dict] = MongoClient(server.address, serverSelectionTimeoutMS=2000, retryWrites=False)
+        collection = client["t_durable"]["docs"]
+        n = offset
+        while not stop.is_set():
+            try:
+                collection.insert_one({"_id": n, "body": "x" * 200})
+            except PyMongoError:
+                return
+            acknowledged.append(n)
+            n += 4
+        client.close()
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 1500 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.process.kill()  # SIGKILL, mid-stream
+    server.process.wait()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert len(acknowledged) >= 1500
+    again = start_mongo(tmp_path / "db", port=port)
+    try:
+        client: MongoClient[dict] = MongoClient(again.address, serverSelectionTimeoutMS=10000)
+        stored = {doc["_id"] for doc in client["t_durable"]["docs"].find({}, {"_id": 1})}
+        lost = sorted(set(acknowledged) - stored)
+        assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:10]}"
+        client.close()
+    finally:
+        again.stop()
