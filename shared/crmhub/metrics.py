@@ -43,3 +43,6 @@ TIMER_LATENESS = Histogram(
     ["kind"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+DEPENDENCY_UP = Gauge(
+    "crmhub_dependency_up", "1 while the service's own client reaches the dependency (mongodb, kafka)", ["dependency"]
+)

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+import pymongo
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.specification import AsyncAPI, Specification
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -27,6 +29,7 @@ from crmhub.access import PUBLIC_OPERATIONS
 from crmhub.aggregate import Aggregate
 from crmhub.aggregate_store import AggregateStore
 from crmhub.auth import TokenVerifier, TrustedIssuer, parse_role_map
+from crmhub.dependencies import DependencyWatch
 from crmhub.events import CloudEvent, EventData, KafkaRecord, new_event, to_record
 from crmhub.kafka import EventConsumer, TypedHandler, ensure_topics, make_broker
 from crmhub.logs import configure_logging
@@ -62,6 +65,9 @@ class HubService:
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._background: list[tuple[Callable[[], Coroutine[Any, Any, None]], bool]] = []
+        wedged_after = timedelta(seconds=settings.wedged_after_seconds)
+        self.mongo_watch = DependencyWatch("mongodb", wedged_after=wedged_after)
+        self.kafka_watch = DependencyWatch("kafka", wedged_after=wedged_after)
         # Set when the service is asked to stop: loops registered as graceful finish their
         # round (and record its outcome) instead of being cancelled in the middle.
         self.stopping = asyncio.Event()
@@ -248,6 +254,7 @@ class HubService:
             # Timers wait for the team directory: their handlers compute deadlines and recipients from it.
             ready = self.team.ready_event if self.team is not None else None
             self._graceful.append(asyncio.create_task(self.timer_runner.run(self.stopping, ready=ready), name="timers"))
+        self._tasks.append(asyncio.create_task(self._watch_dependencies(), name="dependency-watch"))
         for loop, graceful in self._background:
             task = asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))
             (self._graceful if graceful else self._tasks).append(task)
@@ -272,8 +279,49 @@ class HubService:
         log.info("%s stopped", self.settings.service_name)
 
     async def _check_mongo(self) -> tuple[bool, str]:
-        await asyncio.wait_for(self.db.command("ping"), 3)
+        # the driver's own timeout (CSOT), not a cancellation from outside: an operation cancelled
+        # mid-flight can leave the driver's connection pool in a bad state
+        with pymongo.timeout(3):
+            await self.db.command("ping")
         return True, "ping ok"
+
+    async def _fresh_mongo_ping(self) -> bool:
+        """Does a brand-new connection reach the database (when ours does not)?"""
+        fresh: AsyncMongoClient[Document] = AsyncMongoClient(
+            self.settings.mongodb_url, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000
+        )
+        try:
+            with pymongo.timeout(3):
+                await fresh.admin.command("ping")
+            return True
+        except Exception:
+            return False
+        finally:
+            await fresh.close()
+
+    async def _watch_dependencies(self) -> None:
+        """Outages as states (crmhub.dependencies): logged when they start and end, a gauge meanwhile;
+        a process whose own MongoDB client is stuck while the database answers is reported wedged."""
+        while not self.stopping.is_set():
+            now = datetime.now(UTC)
+            try:
+                await self._check_mongo()
+                self.mongo_watch.observe(ours=True, fresh=None, now=now)
+            except Exception as exc:
+                self.mongo_watch.observe(ours=False, fresh=await self._fresh_mongo_ping(), now=now, detail=str(exc))
+            try:
+                ok, detail = await self._check_kafka()
+            except Exception as exc:
+                ok, detail = False, str(exc)
+            self.kafka_watch.observe(ours=ok, fresh=None, now=now, detail=detail)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.settings.dependency_check_seconds)
+
+    def wedged(self) -> str | None:
+        """Why the process cannot heal itself (for /health), or None."""
+        if self.mongo_watch.wedged(datetime.now(UTC)):
+            return "the MongoDB client has not reached the database for a while though a new connection does"
+        return None
 
     async def _check_kafka(self) -> tuple[bool, str]:
         ok = await self.broker.ping(timeout=3)
@@ -308,7 +356,12 @@ class HubService:
         if self.team is not None:
             checks["team_directory"] = self._check_team
         add_operational_routes(
-            app, service=self.settings.service_name, checks=checks, asyncapi=self.asyncapi, public=PUBLIC_OPERATIONS
+            app,
+            service=self.settings.service_name,
+            checks=checks,
+            asyncapi=self.asyncapi,
+            public=PUBLIC_OPERATIONS,
+            wedged=self.wedged,
         )
         for router in routers:
             app.include_router(router)

@@ -42,6 +42,10 @@ class HubSettings(BaseSettings):
     # A request body must arrive within this many seconds (a slow client is answered 408 and let go).
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Consumers: attempts for an unexpected error before the message goes to the dead-letter topic.
+    # How often the service checks MongoDB and Kafka (crmhub.dependencies), and how long its own
+    # MongoDB client may fail while a new connection works before /health says the process is wedged.
+    dependency_check_seconds: float = Field(default=5.0, gt=0)
+    wedged_after_seconds: float = Field(default=30.0, gt=0)
     consumer_max_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
     # Outbox relay: how often it looks for pending events when nothing nudged it.

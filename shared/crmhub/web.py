@@ -268,12 +268,20 @@ def add_operational_routes(
     checks: dict[str, ReadinessCheck],
     asyncapi: Callable[[], Specification],
     public: Callable[[], Awaitable[None]],
+    wedged: Callable[[], str | None] = lambda: None,
 ) -> None:
     router = APIRouter(tags=["operations"], dependencies=[Depends(public)])
 
-    @router.get("/health", summary="Liveness: the process is up")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "service": service}
+    @router.get(
+        "/health",
+        summary="Liveness: the process is up and not wedged (503 when it cannot heal itself: restart it)",
+        response_model=None,
+    )
+    async def health() -> JSONResponse:
+        why = wedged()
+        if why is not None:
+            return JSONResponse({"status": "wedged", "service": service, "detail": why}, status_code=503)
+        return JSONResponse({"status": "ok", "service": service})
 
     @router.get(
         "/ready",
