@@ -381,4 +381,11 @@ def serve(settings: HubSettings, build_app: Callable[[], FastAPI]) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=20,
+        # An idle keep-alive connection is closed by the server only after its clients and proxies
+        # have given up on it (their idle timeouts are shorter: httpx 5 s, nginx upstream 60 s):
+        # closed at the same moment a client reuses it, the request would get no answer at all.
+        timeout_keep_alive=settings.keep_alive_seconds,
+        # beyond this many connections and requests at once the service answers 503 at once
+        # instead of queueing without bound
+        limit_concurrency=settings.max_concurrency,
     )

@@ -41,6 +41,11 @@ class HubSettings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     # A request body must arrive within this many seconds (a slow client is answered 408 and let go).
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # How long an idle keep-alive connection stays open: longer than any client's or proxy's idle
+    # timeout, so the server never closes one a client is reusing (a request with no answer).
+    keep_alive_seconds: int = Field(default=75, gt=0, le=3600)
+    # Connections and requests in flight at once; beyond it, 503 at once.
+    max_concurrency: int = Field(default=1000, gt=0)
     # Consumers: attempts for an unexpected error before the message goes to the dead-letter topic.
     # How often the service checks MongoDB and Kafka (crmhub.dependencies), and how long its own
     # MongoDB client may fail while a new connection works before /health says the process is wedged.
