@@ -280,13 +280,10 @@ class EventConsumer:
         subscriber(on_message)
 
 
-def consumed_schema(event_classes: tuple[type[EventData], ...]) -> dict[str, Any]:
-    """One JSON schema for the payloads of these event types, definitions inlined (AsyncAPI
-    places a handler's schema under its own components, where `$defs` references do not resolve)."""
-    if not event_classes:
-        return {}
-    union = event_classes[0] if len(event_classes) == 1 else Union[event_classes]  # noqa: UP007
-    schema = TypeAdapter[Any](cast(Any, union)).json_schema()
+def inlined_schema(model: Any) -> dict[str, Any]:
+    """A type's JSON schema with its definitions inlined, for places where `$defs` references do
+    not resolve (an AsyncAPI handler's own components, an OpenAPI request body given by hand)."""
+    schema = TypeAdapter[Any](cast(Any, model)).json_schema()
     definitions = schema.pop("$defs", {})
 
     def inline(node: Any) -> Any:
@@ -299,7 +296,17 @@ def consumed_schema(event_classes: tuple[type[EventData], ...]) -> dict[str, Any
             return [inline(v) for v in node]
         return node
 
-    result: dict[str, Any] = inline(schema)
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+def consumed_schema(event_classes: tuple[type[EventData], ...]) -> dict[str, Any]:
+    """One JSON schema for the payloads of these event types, definitions inlined (AsyncAPI
+    places a handler's schema under its own components, where `$defs` references do not resolve)."""
+    if not event_classes:
+        return {}
+    union = event_classes[0] if len(event_classes) == 1 else Union[event_classes]  # noqa: UP007
+    result: dict[str, Any] = inlined_schema(union)
     result["description"] = (
         "CloudEvents types "
         + ", ".join(f"`{c.event_type}`" for c in event_classes)

@@ -355,3 +355,18 @@ def ui_assets() -> Path:
     build) are: CRMHUB_UI_ASSETS, else shared/crmhub/ui_assets/node_modules."""
     configured = os.environ.get("CRMHUB_UI_ASSETS")
     return Path(configured) if configured else Path(__file__).parent / "ui_assets" / "node_modules"
+
+
+FORM_FIELDS: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def request_body(description: str, content: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An OpenAPI request body for a route that reads its raw body itself (the intake routes):
+    `content` maps media types to schemas, so clients and fuzzers see what is accepted."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {media: {"schema": schema} for media, schema in content.items()},
+        }
+    }

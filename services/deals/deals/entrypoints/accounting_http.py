@@ -88,7 +88,8 @@ def accounting_router() -> APIRouter:
     async def exchange(deps: AccountingDep, request: Request) -> Response:
         kind, mode = request.query_params.get("type"), request.query_params.get("mode")
         if not deps.login or not deps.password:
-            return _failure("the 1C exchange is not configured (DEALS_ONEC_LOGIN, DEALS_ONEC_PASSWORD)", 503)
+            # not a fault of the server: this hub has no 1C exchange until it is given its login
+            return _failure("the 1C exchange is not configured (DEALS_ONEC_LOGIN, DEALS_ONEC_PASSWORD)", 404)
         if kind != "sale":
             return _failure(f"type={str(kind)[:20]} is not supported: the hub exchanges orders (type=sale)", 400)
         now = datetime.now(UTC)

@@ -18,7 +18,7 @@ class Bitrix24Rest:
     async def lead(self, source: Source, lead_id: str) -> dict[str, Any]:
         base = source.resolved_rest_url()
         if not base:
-            raise IntakeError(503, "not_configured", f"source {source.id} has no rest_url to read Bitrix24 leads from")
+            raise IntakeError(409, "not_configured", f"source {source.id} has no rest_url to read Bitrix24 leads from")
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 response = await client.get(f"{base.rstrip('/')}/crm.lead.get.json", params={"id": lead_id})

@@ -11,7 +11,10 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from crmhub.access import SIGNED_INTAKE, Policy
+from crmhub.kafka import inlined_schema
 from crmhub.schemas.team import ENTITY_ID_PATTERN
+from crmhub.web import FORM_FIELDS, request_body
+from leads.adapters.formats.canonical import LeadInput
 from leads.adapters.sources import Source
 from leads.entrypoints.dependencies import LeadsDep, ReceivedDep
 from leads.entrypoints.schemas import IntakeAccepted
@@ -19,6 +22,7 @@ from leads.service_layer.context import Leads
 from leads.service_layer.intake import source_by_id, source_for_api_key, take_in
 
 IdPath = Annotated[str, Path(pattern=ENTITY_ID_PATTERN)]
+CANONICAL = inlined_schema(LeadInput)
 
 
 async def _answer(deps: Leads, source: Source, received: ReceivedDep) -> Response:
@@ -45,6 +49,7 @@ def intake_router() -> APIRouter:
         status_code=202,
         response_model=IntakeAccepted,
         summary="Submit a lead in the canonical JSON form (X-Api-Key of a `json` source)",
+        openapi_extra=request_body("The canonical lead (docs/leads.md)", {"application/json": CANONICAL}),
     )
     async def submit_lead(deps: LeadsDep, received: ReceivedDep) -> Response:
         return await _answer(deps, source_for_api_key(deps, received.headers.get("x-api-key", "")), received)
@@ -55,6 +60,11 @@ def intake_router() -> APIRouter:
         status_code=202,
         response_model=IntakeAccepted,
         summary="Take in a submission from a configured source (json, form, tilda, bitrix24, bitrix24_events, typeform, amocrm, cf7)",
+        openapi_extra=request_body(
+            "As the source's format takes it (docs/leads.md, 'Formats'): the canonical lead for `json`, a "
+            "provider's own JSON body (Bitrix24, Typeform, amoCRM, Contact Form 7, Tilda), or form fields",
+            {"application/json": CANONICAL, "application/x-www-form-urlencoded": FORM_FIELDS},
+        ),
     )
     async def intake(deps: LeadsDep, received: ReceivedDep, source_id: IdPath) -> Response:
         return await _answer(deps, source_by_id(deps, source_id), received)

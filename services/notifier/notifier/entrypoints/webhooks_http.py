@@ -70,7 +70,7 @@ class SubscriptionChange(BaseModel):
 def _refused(exc: Exception) -> ApiError:
     if isinstance(exc, subscriptions.SubscriptionRefused):
         return ApiError(422, "validation_failed", str(exc), field=exc.field)
-    return ApiError(503, "not_configured", str(exc))
+    return ApiError(409, "not_configured", str(exc))  # the deployment's setting, not a server fault
 
 
 def webhooks_router(*, production: bool) -> APIRouter:

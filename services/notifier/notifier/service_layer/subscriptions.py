@@ -105,8 +105,8 @@ async def change(
 
 
 async def rotate(deps: Notifier, caller: Caller, subscription_id: str) -> Issued:
-    key = _signing_key(deps)
     await get(deps, subscription_id)
+    key = _signing_key(deps)
     now = deps.now()
     rotated = await _store(deps).change(subscription_id, lambda s: s.rotate(caller, now))
     deps.webhooks.changed()

@@ -11,7 +11,10 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from crmhub.access import SIGNED_INTAKE
 from crmhub.intake import Received
+from crmhub.kafka import inlined_schema
 from crmhub.schemas.team import ENTITY_ID_PATTERN
+from crmhub.web import FORM_FIELDS, request_body
+from telephony.adapters.formats.canonical_json import CallEventInput
 from telephony.adapters.formats.common import RouteAsk, check_api_key
 from telephony.domain.routing import Route
 from telephony.entrypoints.dependencies import ReceivedDep, TelephonyDep
@@ -64,6 +67,11 @@ def intake_router() -> APIRouter:
     @router.post(
         "/v1/telephony/{provider_id}/events",
         summary="Events from a configured provider (json, asterisk, freeswitch, zadarma, mango, twilio, bitrix24)",
+        openapi_extra=request_body(
+            "As the provider's format takes it (docs/telephony.md): the canonical call event for `json`, a "
+            "provider's own JSON (Asterisk and FreeSWITCH CDRs, Bitrix24) or form fields (Zadarma, Mango, Twilio)",
+            {"application/json": inlined_schema(CallEventInput), "application/x-www-form-urlencoded": FORM_FIELDS},
+        ),
     )
     async def provider_events(deps: TelephonyDep, received: ReceivedDep, provider_id: IdPath) -> Response:
         return await _take_in(deps, provider_id, received)
