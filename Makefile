@@ -7,7 +7,7 @@ PY := .venv/bin/python
 export PYTHONPATH := shared:services/leads:services/telephony:services/deals:services/motivation:services/notifier:deploy/local
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test provision lint typecheck unit pytest bench fmt compose-check clean-data demo-activity
+.PHONY: run test provision lint typecheck unit pytest bench fmt compose-check clean-data demo-activity chaos
 
 run: provision
 	$(PY) deploy/local/run_hub.py
@@ -33,6 +33,9 @@ unit: provision
 
 bench: provision
 	$(PY) bench/run_bench.py $(BENCH_ARGS)
+
+chaos: provision
+	$(PY) bench/chaos.py --write $(CHAOS_ARGS)
 
 fmt: provision
 	$(PY) -m ruff format .
