@@ -51,7 +51,7 @@ class Phase:
 
 
 def _children(parent: int, needle: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", needle], capture_output=True, text=True).stdout.split()
+    found = subprocess.run(["pgrep", "-f", "--", needle], capture_output=True, text=True).stdout.split()
     mine = []
     for pid in map(int, found):
         try:
@@ -80,16 +80,24 @@ async def _load(leads: str, phase: Phase, stop: asyncio.Event, rate: float) -> N
             await asyncio.sleep(1 / rate)
 
 
-async def _recovered(leads: str, started: float) -> float:
+SERVICE_OFFSETS = {"leads": 1, "telephony": 2, "deals": 3, "motivation": 4, "notifier": 5}
+
+
+async def _recovered(base: int, killed: str, started: float) -> float:
+    """Seconds until the hub is whole again: what was killed (for Kafka and the database: every
+    service) answers /ready, and a lead is taken."""
+    names = [killed] if killed in SERVICE_OFFSETS else list(SERVICE_OFFSETS)
+    leads = f"http://127.0.0.1:{base + 1}"
     async with httpx.AsyncClient(timeout=5) as http:
         while True:
             try:
-                answer = await http.post(
-                    f"{leads}/v1/leads",
-                    json={"phone": f"+7916{uuid.uuid4().int % 10**7:07d}"},
-                    headers={"X-Api-Key": "demo-key"},
-                )
-                if answer.status_code == 202:
+                ready = [
+                    (await http.get(f"http://127.0.0.1:{base + SERVICE_OFFSETS[n]}/ready")).status_code == 200
+                    for n in names
+                ]
+                phone = f"+7916{uuid.uuid4().int % 10**7:07d}"
+                taken = await http.post(f"{leads}/v1/leads", json={"phone": phone}, headers={"X-Api-Key": "demo-key"})
+                if all(ready) and taken.status_code == 202:
                     return time.monotonic() - started
             except httpx.HTTPError:
                 pass
@@ -163,10 +171,12 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
             await asyncio.sleep(5)
             if target != "(none)":
                 victims = _children(hub.pid, PATTERNS[target])
+                if not victims:
+                    raise RuntimeError(f"no {target} process to kill")
                 started = time.monotonic()
                 for pid in victims:
                     os.kill(pid, signal.SIGKILL)
-                phase.recovery_seconds = await asyncio.wait_for(_recovered(leads, started), 180)
+                phase.recovery_seconds = await asyncio.wait_for(_recovered(base, target, started), 300)
                 await asyncio.sleep(5)
             stop.set()
             await load
