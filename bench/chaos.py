@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -126,7 +127,7 @@ async def _events(kafka: str) -> dict[str, dict[str, set[str]]]:
 
 
 async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) -> tuple[list[Phase], dict[str, Any]]:
-    base = free_port() // 10 * 10
+    base = random.randrange(20000, 32000, 10)  # below the ephemeral range: no client socket takes one meanwhile
     kafka_port, mongo_port = free_port(), free_port()
     env = {
         **os.environ,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,11 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_base() -> int:
-    """A port base whose five service ports (base+1 … base+5) are all free."""
-    for _ in range(50):
-        base = free_port() // 10 * 10
-        if base + 5 > 65000:
-            continue
+    """A port base whose five service ports (base+1 … base+5) are all free, below the ephemeral
+    range (32768 and up on Linux), where no passing client connection can take one meanwhile."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000, 10)
         taken = False
         for offset in range(1, 6):
             with socket.socket() as probe:

@@ -132,8 +132,9 @@ async def test_an_hmac_token_signed_with_the_public_key_is_refused(setup):
     [
         ({"iss": "https://evil.example"}, "issuer is not trusted"),
         ({"aud": "another-app"}, "another audience"),
-        ({"exp": int(time.time()) - 120}, "expired"),
-        ({"nbf": int(time.time()) + 600}, "not valid yet"),
+        # times relative to when the test runs, not to when it was collected (a long suite outlives them)
+        ({"exp": lambda now: now - 120}, "expired"),
+        ({"nbf": lambda now: now + 600}, "not valid yet"),
         ({"sub": "gone"}, "no longer active"),
         ({"sub": "stranger"}, "unknown"),
     ],
@@ -141,7 +142,8 @@ async def test_an_hmac_token_signed_with_the_public_key_is_refused(setup):
 )
 async def test_stale_or_misdirected_tokens_are_refused(setup, change, reason):
     keys, kid, verifier, _ = setup
-    token = sign(keys, kid, claims(**change))
+    now = int(time.time())
+    token = sign(keys, kid, claims(**{k: v(now) if callable(v) else v for k, v in change.items()}))
     with pytest.raises(Unauthenticated, match=reason) as refused:
         await verifier.verify(token)
     assert token not in str(refused.value)
