@@ -52,16 +52,8 @@ class Phase:
 
 
 def _children(parent: int, needle: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "--", needle], capture_output=True, text=True).stdout.split()
-    mine = []
-    for pid in map(int, found):
-        try:
-            chain = Path(f"/proc/{pid}/stat").read_text().split()
-            if int(chain[3]) == parent:
-                mine.append(pid)
-        except OSError:
-            continue
-    return mine
+    found = subprocess.run(["pgrep", "-P", str(parent), "-f", "--", needle], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
 
 
 async def _load(leads: str, phase: Phase, stop: asyncio.Event, rate: float) -> None:

@@ -6,6 +6,7 @@ still reaches the format's parser with valid credentials."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -120,3 +121,13 @@ def mutated(
         new = draw(st.sampled_from(ODD_TEXT if text_only else ODD_VALUES))
         result = _set(result, path, new, delete=choice == "delete")
     return result
+
+
+def as_json(value: Any) -> bytes:
+    """A mutated sample as a JSON body (NaN and infinity written as JSON's NaN and Infinity)."""
+    return json.dumps(value, allow_nan=True, default=str).encode()
+
+
+def as_form(value: dict[str, Any]) -> dict[str, str]:
+    """A mutated sample as form fields: text as it is, anything else as its JSON."""
+    return {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in value.items()}

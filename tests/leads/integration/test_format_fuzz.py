@@ -5,7 +5,6 @@ contact or submission claim points at a lead that exists (a refused request clai
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -17,7 +16,7 @@ from pymongo import MongoClient
 
 from crmhub.intake import sign_timestamped
 from leads.adapters.auth import sign_typeform
-from support.fuzz import mutated
+from support.fuzz import as_form, as_json, mutated
 from support.hub import SECRET, LeadsHub
 from support.provider_samples import (
     AMO_UNSORTED,
@@ -62,21 +61,13 @@ def _post(leads: dict[str, Any], path: str, **kwargs: Any) -> None:
         leads["accepted"].update(parse_qs(urlsplit(response.headers["location"]).query).get("lead_id", []))
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True, default=str).encode()
-
-
-def _form(value: dict[str, Any]) -> str:
-    return urlencode({str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in value.items()})
-
-
 @EXAMPLES
 @given(body=mutated(CANONICAL_LEAD))
 def test_canonical_json(leads, body):
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('site')}",
-        content=_json(body),
+        content=as_json(body),
         headers={"Content-Type": "application/json", "X-Api-Key": SECRET},
     )
 
@@ -87,7 +78,7 @@ def test_tilda(leads, fields):
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('tilda')}?api_key={SECRET}",
-        content=_form(fields),
+        content=urlencode(as_form(fields)),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
 
@@ -98,7 +89,7 @@ def test_plain_form(leads, fields):
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('form')}?api_key={SECRET}",
-        content=_form(fields),
+        content=urlencode(as_form(fields)),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
 
@@ -106,7 +97,7 @@ def test_plain_form(leads, fields):
 @EXAMPLES
 @given(body=mutated(BITRIX_LEAD))
 def test_bitrix24(leads, body):
-    raw = _json(body)
+    raw = as_json(body)
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('b24')}",
@@ -118,7 +109,7 @@ def test_bitrix24(leads, body):
 @EXAMPLES
 @given(body=mutated(TYPEFORM_RESPONSE))
 def test_typeform(leads, body):
-    raw = _json(body)
+    raw = as_json(body)
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('tf')}",
@@ -133,7 +124,7 @@ def test_amocrm(leads, body):
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('amo')}",
-        content=_json(body),
+        content=as_json(body),
         headers={"Content-Type": "application/json", "X-Api-Key": SECRET},
     )
 
@@ -144,7 +135,7 @@ def test_contact_form_7(leads, body):
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('cf7')}",
-        content=_json(body),
+        content=as_json(body),
         headers={"Content-Type": "application/json", "X-Api-Key": SECRET},
     )
 
@@ -161,6 +152,6 @@ def test_bitrix24_outbound_events(leads, fields):
     _post(
         leads,
         f"/v1/intake/{leads['hub'].source('b24ev')}",
-        content=_form(form),
+        content=urlencode(as_form(form)),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )

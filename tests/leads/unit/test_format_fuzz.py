@@ -5,9 +5,7 @@ other exception, which the API would answer 500. The HTTP fuzzers (integration) 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 from hypothesis import given, settings
@@ -18,7 +16,7 @@ from leads.adapters.formats import FORMATS
 from leads.adapters.formats.canonical import LeadInput
 from leads.domain.submission import InvalidSubmission, normalize
 from leads.service_layer.intake import without_secrets
-from support.fuzz import mutated
+from support.fuzz import as_form, as_json, mutated
 from support.lead_formats import source
 from support.provider_samples import (
     AMO_UNSORTED,
@@ -56,54 +54,44 @@ def _take(fmt: str, body: bytes, content_type: str) -> None:
         return  # a 4xx naming the problem
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True, default=str).encode()
-
-
-def _form(value: dict[str, Any]) -> bytes:
-    return urlencode(
-        {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in value.items()}
-    ).encode()
-
-
 @MANY
 @given(body=mutated(CANONICAL_LEAD))
 def test_canonical_json(body):
-    _take("json", _json(body), "application/json")
+    _take("json", as_json(body), "application/json")
 
 
 @MANY
 @given(body=mutated(BITRIX_LEAD))
 def test_bitrix24(body):
-    _take("bitrix24", _json(body), "application/json")
+    _take("bitrix24", as_json(body), "application/json")
 
 
 @MANY
 @given(body=mutated(TYPEFORM_RESPONSE))
 def test_typeform(body):
-    _take("typeform", _json(body), "application/json")
+    _take("typeform", as_json(body), "application/json")
 
 
 @MANY
 @given(body=mutated(AMO_UNSORTED))
 def test_amocrm(body):
-    _take("amocrm", _json(body), "application/json")
+    _take("amocrm", as_json(body), "application/json")
 
 
 @MANY
 @given(body=mutated(CF7_PLUGIN))
 def test_contact_form_7(body):
-    _take("cf7", _json(body), "application/json")
+    _take("cf7", as_json(body), "application/json")
 
 
 @MANY
 @given(fields=mutated(TILDA_FORM, text_only=True))
 def test_tilda_and_forms(fields):
     for fmt in ("tilda", "form", "cf7"):
-        _take(fmt, _form(fields), "application/x-www-form-urlencoded")
+        _take(fmt, urlencode(as_form(fields)).encode(), "application/x-www-form-urlencoded")
 
 
 @MANY
 @given(fields=mutated({"event": "ONCRMLEADADD", "data[FIELDS][ID]": "1000983"}, text_only=True))
 def test_bitrix24_events(fields):
-    _take("bitrix24_events", _form(fields), "application/x-www-form-urlencoded")
+    _take("bitrix24_events", urlencode(as_form(fields)).encode(), "application/x-www-form-urlencoded")

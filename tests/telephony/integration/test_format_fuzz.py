@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pymongo import MongoClient
 
 from localservers import free_port, start_service
-from support.fuzz import mutated
+from support.fuzz import as_form, as_json, mutated
 from support.provider_samples import (
     ASTERISK_OUTBOUND_BUSY,
     BITRIX_CALL_START,
@@ -86,14 +86,6 @@ def _send(telephony: dict[str, Any], request: Request) -> None:
         telephony["accepted"].update(response.json().get("calls", []))  # the hub's ids of the calls it stored
 
 
-def _json_body(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True, default=str).encode()
-
-
-def _form(value: dict[str, Any]) -> dict[str, str]:
-    return {str(k): v if isinstance(v, str) else json.dumps(v, allow_nan=True, default=str) for k, v in value.items()}
-
-
 @EXAMPLES
 @given(body=mutated(CANONICAL_CALL))
 def test_json(telephony, body):
@@ -101,7 +93,7 @@ def test_json(telephony, body):
         telephony,
         (
             "/v1/telephony/json/events",
-            {"content": _json_body(body), "headers": {"Content-Type": "application/json", "X-Api-Key": SECRET}},
+            {"content": as_json(body), "headers": {"Content-Type": "application/json", "X-Api-Key": SECRET}},
         ),
     )
 
@@ -114,7 +106,7 @@ def test_asterisk(telephony, body, as_list):
         telephony,
         (
             "/v1/telephony/asterisk/events",
-            {"content": _json_body(payload), "headers": {"Content-Type": "application/json", "X-Api-Key": SECRET}},
+            {"content": as_json(payload), "headers": {"Content-Type": "application/json", "X-Api-Key": SECRET}},
         ),
     )
 
@@ -128,7 +120,7 @@ def test_freeswitch(telephony, body):
         (
             "/v1/telephony/freeswitch/events",
             {
-                "content": _json_body(body),
+                "content": as_json(body),
                 "headers": {"Content-Type": "application/json", "Authorization": f"Basic {credentials}"},
             },
         ),
@@ -140,7 +132,7 @@ def test_freeswitch(telephony, body):
 def test_zadarma(telephony, fields):
     signed = zadarma.SIGNED_FIELDS.get(str(fields.get("event")), ())
     signature = zadarma.sign(SECRET, *(str(fields.get(f, "")) for f in signed))
-    _send(telephony, ("/v1/telephony/zadarma/events", {"data": _form(fields), "headers": {"Signature": signature}}))
+    _send(telephony, ("/v1/telephony/zadarma/events", {"data": as_form(fields), "headers": {"Signature": signature}}))
 
 
 @EXAMPLES
@@ -154,7 +146,7 @@ def test_mango(telephony, payload, kind):
 @EXAMPLES
 @given(params=mutated(TWILIO_DONE, text_only=True))
 def test_twilio(telephony, params):
-    form = _form(params)
+    form = as_form(params)
     url = f"{telephony['server'].address}/v1/telephony/twilio/events"
     _send(
         telephony,
@@ -173,7 +165,7 @@ def test_bitrix24(telephony, body, finish):
         telephony,
         (
             "/v1/telephony/bitrix24/events",
-            {"content": _json_body(payload), "headers": {"Content-Type": "application/json", "X-Api-Key": SECRET}},
+            {"content": as_json(payload), "headers": {"Content-Type": "application/json", "X-Api-Key": SECRET}},
         ),
     )
 
@@ -186,5 +178,5 @@ def test_bitrix24(telephony, body, finish):
     )
 )
 def test_bitrix24_events(telephony, fields):
-    form = {**_form(fields), "auth[application_token]": SECRET}
+    form = {**as_form(fields), "auth[application_token]": SECRET}
     _send(telephony, ("/v1/telephony/bitrix24/events", {"data": form}))

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmhub.intake import IntakeError, Received
-from support.fuzz import mutated
+from support.fuzz import as_form, as_json, mutated
 from support.provider_samples import (
     ASTERISK_OUTBOUND_BUSY,
     BITRIX_CALL_START,
@@ -64,27 +64,19 @@ def _take(
         record_maker(config, call_id, "http://hub")(merge(facts))
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True, default=str).encode()
-
-
-def _form(value: dict[str, Any]) -> dict[str, str]:
-    return {str(k): v if isinstance(v, str) else json.dumps(v, default=str) for k, v in value.items()}
-
-
 KEYED = {"x-api-key": SECRET}
 
 
 @MANY
 @given(body=mutated(CANONICAL_CALL))
 def test_json(body):
-    _take("json", _json(body), "application/json", headers=KEYED)
+    _take("json", as_json(body), "application/json", headers=KEYED)
 
 
 @MANY
 @given(body=mutated(ASTERISK_OUTBOUND_BUSY), as_list=st.booleans())
 def test_asterisk(body, as_list):
-    _take("asterisk", _json([body] if as_list else body), "application/json", headers=KEYED)
+    _take("asterisk", as_json([body] if as_list else body), "application/json", headers=KEYED)
 
 
 @MANY
@@ -94,12 +86,12 @@ def test_freeswitch(body, as_form):
     if as_form:
         _take(
             "freeswitch",
-            urlencode({"cdr": _json(body).decode()}).encode(),
+            urlencode({"cdr": as_json(body).decode()}).encode(),
             "application/x-www-form-urlencoded",
             headers=basic,
         )
     else:
-        _take("freeswitch", _json(body), "application/json", headers=basic)
+        _take("freeswitch", as_json(body), "application/json", headers=basic)
 
 
 @MANY
@@ -109,7 +101,7 @@ def test_zadarma(fields, event):
     signature = zadarma.sign(SECRET, *(str(fields.get(f, "")) for f in zadarma.SIGNED_FIELDS[event]))
     _take(
         "zadarma",
-        urlencode(_form(fields)).encode(),
+        urlencode(as_form(fields)).encode(),
         "application/x-www-form-urlencoded",
         headers={"signature": signature},
     )
@@ -126,7 +118,7 @@ def test_mango(payload, kind):
 @MANY
 @given(params=mutated(TWILIO_DONE, text_only=True), as_get=st.booleans())
 def test_twilio(params, as_get):
-    form = _form(params)
+    form = as_form(params)
     if as_get:
         url = f"{URL}?{urlencode(form)}"
         config = provider("twilio", key="fuzz-key")
@@ -150,7 +142,7 @@ def test_twilio(params, as_get):
 @MANY
 @given(body=mutated({**BITRIX_REGISTER, "CALL_ID": "b24-fz", "STATUS_CODE": "200", "DURATION": 95}))
 def test_bitrix24(body):
-    _take("bitrix24", _json(body), "application/json", headers=KEYED)
+    _take("bitrix24", as_json(body), "application/json", headers=KEYED)
 
 
 @MANY
@@ -161,5 +153,5 @@ def test_bitrix24(body):
     )
 )
 def test_bitrix24_events(fields):
-    form = {**_form(fields), "auth[application_token]": SECRET}
+    form = {**as_form(fields), "auth[application_token]": SECRET}
     _take("bitrix24", urlencode(form).encode(), "application/x-www-form-urlencoded")

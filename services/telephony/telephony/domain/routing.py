@@ -85,8 +85,8 @@ class LineRotation(Aggregate):
     event_source: ClassVar[str] = SOURCE
 
     cursor: str | None = None
+    # by call, oldest first (a dict keeps its order)
     answered: dict[str, Route] = {}
-    order: list[str] = []
 
     def route(
         self,
@@ -104,9 +104,5 @@ class LineRotation(Aggregate):
         route, self.cursor = decide(candidates, owner=owner, cursor=self.cursor)
         if then_at is not None and route.next_extension:
             self.schedule(NEXT_TIMER, then_at, {**(then or {}), "extension": route.next_extension}, subject=call_id)
-        self.answered = {**self.answered, call_id: route}
-        self.order = [*self.order, call_id]
-        while len(self.order) > ROUTES_KEPT:
-            oldest, *self.order = self.order
-            self.answered = {k: v for k, v in self.answered.items() if k != oldest}
+        self.answered = dict(list({**self.answered, call_id: route}.items())[-ROUTES_KEPT:])
         return route

@@ -51,13 +51,7 @@ async def _take_in(deps: Telephony, provider_id: str, received: Received) -> Res
     call_ids = await calls.receive(deps, provider, parsed.facts)
     body: dict[str, object] = {"status": "ok", "calls": call_ids, **(parsed.result or {})}
     if parsed.route is not None and provider.route_calls:
-        route = await routing.route_call(deps, provider, parsed.route)
-        if provider.format == "zadarma" and route.extension:
-            # Zadarma's call routing: the answer to NOTIFY_START sends the call on; after
-            # return_timeout seconds unanswered it goes back to the PBX scenario
-            body |= {"redirect": route.extension, "return_timeout": int(provider.answer_standard_seconds)}
-        elif provider.format == "mango":
-            await routing.command_route(deps, provider, parsed.route, route)
+        body |= await routing.answer_pbx(deps, provider, parsed.route)
     return JSONResponse(body)
 
 

@@ -59,6 +59,18 @@ async def route_call(deps: Telephony, provider: Provider, ask: RouteAsk) -> Rout
     return chosen[-1]
 
 
+async def answer_pbx(deps: Telephony, provider: Provider, ask: RouteAsk) -> dict[str, object]:
+    """A call start the PBX wants routed, answered the provider's way: Zadarma takes the route in
+    its NOTIFY_START answer (after `return_timeout` unanswered the call goes back to its
+    scenario); Mango is commanded (now, and the next one on a timer). What to add to the answer."""
+    route = await route_call(deps, provider, ask)
+    if provider.format == "zadarma" and route.extension:
+        return {"redirect": route.extension, "return_timeout": int(provider.answer_standard_seconds)}
+    if provider.format == "mango":
+        await command_route(deps, provider, ask, route)
+    return {}
+
+
 async def command_route(deps: Telephony, provider: Provider, ask: RouteAsk, route: Route) -> None:
     """Mango: the hub sends the call on itself (its routing is a command, not an answer)."""
     if route.extension is None or ask.command_call_id is None:
