@@ -1,11 +1,13 @@
-"""The proving ground: start the hub the way `make run` does, drive a bounded load of leads, kill
-things with SIGKILL in turn (Kafka, the database, each service), and check from the database and
-the topics that every acknowledged lead is stored, announced once per event, and notified once
-per recipient and channel, with no manual restart; print a table and (with --write) put it in
-docs/RELIABILITY.md.
+"""The proving ground: start the hub the way `make run` does (with two instances of leads), drive
+a bounded load of leads and calls, kill things with SIGKILL in turn (Kafka, the database, each
+service, one of the two leads instances while the other serves, the notifier in the middle of
+sending an e-mail), and check from the services, the topics and the mailbox that every
+acknowledged lead and call is stored and announced once per event, and every assignment
+notified once per recipient and channel, with no manual restart; print a table and (with
+--write) put it in docs/RELIABILITY.md.
 
-    make chaos                       # the full run (every kill, 20 leads/s)
-    python bench/chaos.py --short    # what make test runs: a service and the database
+    make chaos                       # the full run (every kill, 20 leads/s and 10 calls/s)
+    python bench/chaos.py --short    # what make test runs: a leads instance, the notifier, the database
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -28,44 +31,127 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiosmtpd.controller import Controller
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "deploy" / "local")]
 from localservers import PYTHONPATH, free_port  # noqa: E402
 
-FULL = ["kafka", "mongodb", "leads", "telephony", "notifier", "motivation", "deals", "kafka"]
-SHORT = ["leads", "mongodb"]
+# "leads#1": the first of the two leads instances only, while the second serves; "notifier": at
+# the moment it is sending an e-mail (the mailbox holds its reply meanwhile).
+FULL = ["kafka", "mongodb", "leads", "leads#1", "telephony", "notifier", "motivation", "deals", "kafka"]
+SHORT = ["leads#1", "notifier", "mongodb"]
 PATTERNS = {
     "kafka": "kafka.Kafka",
     "mongodb": "WireServer",
+    "leads#1": "-m leads",
     **{s: f"-m {s}" for s in ("leads", "telephony", "deals", "motivation", "notifier")},
 }
+SERVICE_OFFSETS = {"leads": 1, "telephony": 2, "deals": 3, "motivation": 4, "notifier": 5}
+REPLICA_STEP = 10  # run_hub's port step between instances of a service
 
 
 @dataclass
 class Phase:
     killed: str
     acknowledged: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
     refused: int = 0  # 4xx/5xx answers (the client may send again)
     unanswered: int = 0
     recovery_seconds: float = 0.0
 
 
-def _children(parent: int, needle: str) -> list[int]:
+class Mailbox:
+    """A real SMTP server (aiosmtpd) standing in for the mail relay. Asked to, it holds its reply
+    to the next message for a while, so the notifier can be killed in the middle of sending."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []  # (the phase it arrived in, the message)
+        self.phase = "(start)"
+        self.hold_next = threading.Event()
+        self.holding = threading.Event()
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                if mailbox.hold_next.is_set():
+                    mailbox.hold_next.clear()
+                    mailbox.holding.set()
+                    await asyncio.sleep(3)  # the sender is killed meanwhile: the message is not accepted
+                mailbox.messages.append((mailbox.phase, envelope.content))
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def copies(self) -> dict[str, int]:
+        """Per phase: messages received again (a Message-ID received before)."""
+        seen: set[bytes] = set()
+        copies: dict[str, int] = defaultdict(int)
+        for phase, message in self.messages:
+            found = [line for line in message.split(b"\r\n") if line.lower().startswith(b"message-id:")]
+            message_id = found[0].split(b":", 1)[1].strip() if found else message
+            copies[phase] += message_id in seen
+            seen.add(message_id)
+        return dict(copies)
+
+
+def _children(parent: int, needle: str, port: int | None = None) -> list[int]:
+    """The launcher's children whose command line has `needle` (and, with `port`, that listen there)."""
     found = subprocess.run(["pgrep", "-P", str(parent), "-f", "--", needle], capture_output=True, text=True).stdout
-    return [int(pid) for pid in found.split()]
+    pids = [int(pid) for pid in found.split()]
+    if port is None:
+        return pids
+    return [pid for pid in pids if f"_HTTP_PORT={port}\0".encode() in Path(f"/proc/{pid}/environ").read_bytes()]
 
 
-async def _load(leads: str, phase: Phase, stop: asyncio.Event, rate: float) -> None:
+async def _load(instances: list[str], phase: Phase, stop: asyncio.Event, rate: float) -> None:
+    """Leads at `rate`, to the instances in turn; a request without an answer is sent again to the
+    next instance (the same submission: retries must give the same lead)."""
     async with httpx.AsyncClient(timeout=15) as http:
+        turn = 0
         while not stop.is_set():
-            phone = f"+7916{uuid.uuid4().int % 10**7:07d}"
-            try:
-                answer = await http.post(
-                    f"{leads}/v1/leads", json={"name": "Chaos", "phone": phone}, headers={"X-Api-Key": "demo-key"}
-                )
+            body = {"name": "Chaos", "phone": f"+7916{uuid.uuid4().int % 10**7:07d}"}
+            for attempt in range(len(instances)):
+                turn += 1
+                try:
+                    answer = await http.post(
+                        f"{instances[turn % len(instances)]}/v1/leads", json=body, headers={"X-Api-Key": "demo-key"}
+                    )
+                except httpx.HTTPError:
+                    if attempt == len(instances) - 1:
+                        phase.unanswered += 1
+                    continue
                 if answer.status_code == 202:
                     phase.acknowledged.append(answer.json()["lead_id"])
+                else:
+                    phase.refused += 1
+                break
+            await asyncio.sleep(1 / rate)
+
+
+async def _call_load(telephony: str, phase: Phase, stop: asyncio.Event, rate: float) -> None:
+    """Answered inbound calls from new numbers on the demo PBX, each reported once it ended."""
+    async with httpx.AsyncClient(timeout=15) as http:
+        while not stop.is_set():
+            body = {
+                "call_id": f"chaos-{uuid.uuid4().hex}",
+                "event": "ended",
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "direction": "inbound",
+                "caller": f"+7903{uuid.uuid4().int % 10**7:07d}",
+                "callee": "+74951110000",
+                "line": "+74951110000",
+                "extension": "101",
+                "outcome": "answered",
+                "talk_seconds": 42,
+            }
+            try:
+                answer = await http.post(
+                    f"{telephony}/v1/telephony/demo-pbx/events", json=body, headers={"X-Api-Key": "demo-key"}
+                )
+                if answer.status_code == 200:
+                    phase.calls += answer.json()["calls"]
                 else:
                     phase.refused += 1
             except httpx.HTTPError:
@@ -73,23 +159,23 @@ async def _load(leads: str, phase: Phase, stop: asyncio.Event, rate: float) -> N
             await asyncio.sleep(1 / rate)
 
 
-SERVICE_OFFSETS = {"leads": 1, "telephony": 2, "deals": 3, "motivation": 4, "notifier": 5}
-
-
 async def _recovered(base: int, killed: str, started: float) -> float:
     """Seconds until the hub is whole again: what was killed (for Kafka and the database: every
     service) answers /ready, and a lead is taken."""
-    names = [killed] if killed in SERVICE_OFFSETS else list(SERVICE_OFFSETS)
-    leads = f"http://127.0.0.1:{base + 1}"
+    ports = {
+        "leads#1": [base + 1],
+        "leads": [base + 1, base + 1 + REPLICA_STEP],
+        **{name: [base + offset] for name, offset in SERVICE_OFFSETS.items() if name != "leads"},
+    }
+    urls = [f"http://127.0.0.1:{port}" for port in ports.get(killed, [p for ps in ports.values() for p in ps])]
     async with httpx.AsyncClient(timeout=5) as http:
         while True:
             try:
-                ready = [
-                    (await http.get(f"http://127.0.0.1:{base + SERVICE_OFFSETS[n]}/ready")).status_code == 200
-                    for n in names
-                ]
+                ready = [(await http.get(f"{url}/ready")).status_code == 200 for url in urls]
                 phone = f"+7916{uuid.uuid4().int % 10**7:07d}"
-                taken = await http.post(f"{leads}/v1/leads", json={"phone": phone}, headers={"X-Api-Key": "demo-key"})
+                taken = await http.post(
+                    f"http://127.0.0.1:{base + 1}/v1/leads", json={"phone": phone}, headers={"X-Api-Key": "demo-key"}
+                )
                 if all(ready) and taken.status_code == 202:
                     return time.monotonic() - started
             except httpx.HTTPError:
@@ -97,11 +183,39 @@ async def _recovered(base: int, killed: str, started: float) -> float:
             await asyncio.sleep(0.25)
 
 
-async def _events(kafka: str) -> dict[str, dict[str, set[str]]]:
-    """lead id -> event type -> the distinct event ids on crm.leads."""
-    consumer = AIOKafkaConsumer(
-        "crm.leads", bootstrap_servers=kafka, auto_offset_reset="earliest", enable_auto_commit=False
-    )
+async def _without_capacity_limits(motivation: str) -> None:
+    """Every sales manager of the demo team takes any number of open leads, so every lead of the
+    run is assigned and notified (the demo's capacities would stop assignment after ~125)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        login = {"login": "admin", "password": "demo-admin-password"}
+        token = (await http.post(f"{motivation}/v1/auth/login", json=login)).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        managers = (await http.get(f"{motivation}/v1/team/managers", headers=admin)).json()["items"]
+        for manager in managers:
+            if manager.get("capacity"):
+                changed = await http.patch(
+                    f"{motivation}/v1/team/managers/{manager['id']}", json={"capacity": 10_000}, headers=admin
+                )
+                changed.raise_for_status()
+    await asyncio.sleep(3)  # the leads instances' copies of the directory follow crm.team
+
+
+async def _deliveries(http: httpx.AsyncClient, notifier: str, admin: dict[str, str]) -> list[dict[str, Any]]:
+    """Every notification of a lead.assigned, once each (pages may overlap while new ones arrive)."""
+    found: dict[str, dict[str, Any]] = {}
+    offset = 0
+    while True:
+        params: dict[str, str | int] = {"event_type": "lead.assigned", "limit": 500, "offset": offset}
+        page = (await http.get(f"{notifier}/v1/notifications", params=params, headers=admin)).json()["items"]
+        found |= {d["id"]: d for d in page}
+        offset += len(page)
+        if len(page) < 500:
+            return list(found.values())
+
+
+async def _events(kafka: str, topic: str) -> dict[str, dict[str, set[str]]]:
+    """key (lead or call id) -> event type -> the distinct event ids on `topic`."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     try:
@@ -121,6 +235,7 @@ async def _events(kafka: str) -> dict[str, dict[str, set[str]]]:
 async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) -> tuple[list[Phase], dict[str, Any]]:
     base = random.randrange(20000, 32000, 10)  # below the ephemeral range: no client socket takes one meanwhile
     kafka_port, mongo_port = free_port(), free_port()
+    mailbox = Mailbox()
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([*(str(p) for p in PYTHONPATH), str(ROOT / "deploy" / "local")]),
@@ -128,7 +243,11 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
         "CRMHUB_PORT_BASE": str(base),
         "CRMHUB_KAFKA_PORT": str(kafka_port),
         "CRMHUB_MONGO_PORT": str(mongo_port),
-        "CRMHUB_MAIL_PORT": str(free_port()),
+        "CRMHUB_REPLICAS": "leads=2",
+        # assignments go out by e-mail too, to the mailbox here
+        "NOTIFIER_SMTP_HOST": "127.0.0.1",
+        "NOTIFIER_SMTP_PORT": str(mailbox.port),
+        "NOTIFIER_DEFAULT_CHANNELS": "inbox,email",
     }
     for name in (
         "KAFKA_BOOTSTRAP_SERVERS",
@@ -144,11 +263,13 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
         source |= {"rate_limit_per_minute": 1_000_000, "ip_rate_limit_per_minute": 1_000_000}
     (workdir / "sources.json").write_text(json.dumps(sources))
     env["LEADS_SOURCES_FILE"] = str(workdir / "sources.json")
+    mailbox.controller.start()
     log = (workdir / "hub.log").open("w")
     hub = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
         [sys.executable, str(ROOT / "deploy" / "local" / "run_hub.py")], env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    leads, notifier, motivation = (f"http://127.0.0.1:{base + n}" for n in (1, 5, 4))
+    leads = [f"http://127.0.0.1:{base + 1}", f"http://127.0.0.1:{base + 1 + REPLICA_STEP}"]
+    telephony, notifier, motivation = (f"http://127.0.0.1:{base + n}" for n in (2, 5, 4))
     phases: list[Phase] = []
     try:
         deadline = time.monotonic() + 240
@@ -156,57 +277,92 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
             if hub.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((workdir / "hub.log").read_text()[-3000:])
             await asyncio.sleep(0.5)
+        await _without_capacity_limits(motivation)
         for target in ["(none)", *targets]:
             phase = Phase(target)
             phases.append(phase)
+            mailbox.phase = target
             stop = asyncio.Event()
-            load = asyncio.create_task(_load(leads, phase, stop, rate))
+            loads = [
+                asyncio.create_task(_load(leads, phase, stop, rate)),
+                asyncio.create_task(_call_load(telephony, phase, stop, rate / 2)),
+            ]
             await asyncio.sleep(5)
             if target != "(none)":
-                victims = _children(hub.pid, PATTERNS[target])
+                victims = _children(hub.pid, PATTERNS[target], base + 1 if target == "leads#1" else None)
                 if not victims:
                     raise RuntimeError(f"no {target} process to kill")
+                if target == "notifier":  # in the middle of sending: the mailbox has its message, not yet its answer
+                    mailbox.holding.clear()
+                    mailbox.hold_next.set()
+                    while not mailbox.holding.is_set():
+                        await asyncio.sleep(0.01)
                 started = time.monotonic()
                 for pid in victims:
                     os.kill(pid, signal.SIGKILL)
                 phase.recovery_seconds = await asyncio.wait_for(_recovered(base, target, started), 300)
                 await asyncio.sleep(5)
             stop.set()
-            await load
+            await asyncio.gather(*loads)
+        mailbox.phase = "(after the load)"
         await asyncio.sleep(settle)
         async with httpx.AsyncClient(timeout=30) as http:
             login = {"login": "admin", "password": "demo-admin-password"}
             token = (await http.post(f"{motivation}/v1/auth/login", json=login)).json()["access_token"]
             admin = {"Authorization": f"Bearer {token}"}
-            events = await _events(f"127.0.0.1:{kafka_port}")
-            deliveries: list[dict[str, Any]] = []
-            while True:
-                params: dict[str, str | int] = {"event_type": "lead.assigned", "limit": 500, "offset": len(deliveries)}
-                page = (await http.get(f"{notifier}/v1/notifications", params=params, headers=admin)).json()["items"]
-                deliveries += page
-                if len(page) < 500:
+            lead_events = await _events(f"127.0.0.1:{kafka_port}", "crm.leads")
+            call_events = await _events(f"127.0.0.1:{kafka_port}", "crm.calls")
+            started = time.monotonic()
+            while True:  # until the notifier has caught up with the run's backlog (or 10 minutes)
+                deliveries = await _deliveries(http, notifier, admin)
+                open_ = sum(d["status"] in ("pending", "sending") for d in deliveries)
+                notified = {(d["cause_event_id"], d["channel"]) for d in deliveries}
+                unsent = [
+                    cause
+                    for phase in phases
+                    for lead_id in phase.acknowledged
+                    for cause in lead_events.get(lead_id, {}).get("lead.assigned", set())
+                    if not all((cause, channel) in notified for channel in ("inbox", "email"))
+                ]
+                if (not open_ and not unsent) or time.monotonic() - started > 600:
                     break
-            services = (("leads", 1), ("telephony", 2), ("deals", 3), ("motivation", 4), ("notifier", 5))
-            ready = {name: (await http.get(f"http://127.0.0.1:{base + n}/ready")).status_code for name, n in services}
-        checks: dict[str, Any] = {"ready": ready, "lost": {}, "twice": {}, "not_notified": {}}
+                await asyncio.sleep(5)
+            catch_up = time.monotonic() - started
+            services = {"leads": leads[0], "leads#2": leads[1]} | {
+                name: f"http://127.0.0.1:{base + n}" for name, n in SERVICE_OFFSETS.items() if name != "leads"
+            }
+            ready = {name: (await http.get(f"{url}/ready")).status_code for name, url in services.items()}
+        checks: dict[str, Any] = {"ready": ready, "lost": {}, "twice": {}, "not_notified": {}, "assigned": {}}
         by_cause: dict[tuple[str, str, str], int] = defaultdict(int)
         for delivery in deliveries:
             by_cause[(delivery["cause_event_id"], delivery["recipient"], delivery["channel"])] += 1
-        notified_causes = {d["cause_event_id"] for d in deliveries}
+        checks["notifier_caught_up_seconds"] = round(catch_up, 1)
+        checks["deliveries_open"] = open_
         async with httpx.AsyncClient(timeout=15, headers=admin) as http:
             for phase in phases:
-                lost = twice = unnotified = 0
+                lost = twice = unnotified = assigned_leads = 0
                 for lead_id in phase.acknowledged:
-                    stored = (await http.get(f"{leads}/v1/leads/{lead_id}")).status_code == 200
-                    created = events.get(lead_id, {}).get("lead.created", set())
-                    assigned = events.get(lead_id, {}).get("lead.assigned", set())
+                    stored = (await http.get(f"{leads[0]}/v1/leads/{lead_id}")).status_code == 200
+                    created = lead_events.get(lead_id, {}).get("lead.created", set())
+                    assigned = lead_events.get(lead_id, {}).get("lead.assigned", set())
                     lost += (not stored) or not created
                     twice += len(created) > 1
-                    unnotified += bool(assigned) and not (assigned & notified_causes)
+                    assigned_leads += bool(assigned)
+                    unnotified += bool(assigned) and not all(
+                        (cause, channel) in notified for cause in assigned for channel in ("inbox", "email")
+                    )
+                for call_id in phase.calls:
+                    stored = (await http.get(f"{telephony}/v1/calls/{call_id}")).status_code == 200
+                    completed = call_events.get(call_id, {}).get("call.completed", set())
+                    lost += (not stored) or not completed
+                    twice += len(completed) > 1
                 checks["lost"][phase.killed] = lost
                 checks["twice"][phase.killed] = twice
                 checks["not_notified"][phase.killed] = unnotified
+                checks["assigned"][phase.killed] = assigned_leads
         checks["duplicate_deliveries"] = sum(1 for n in by_cause.values() if n > 1)
+        checks["mail_copies"] = mailbox.copies()
+        checks["mails"] = len(mailbox.messages)
         return phases, checks
     finally:
         hub.send_signal(signal.SIGINT)
@@ -215,25 +371,38 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
         except subprocess.TimeoutExpired:
             hub.kill()
         log.close()
+        mailbox.controller.stop()
 
 
 def table(phases: list[Phase], checks: dict[str, Any], rate: float) -> str:
     lines = [
-        "| killed (SIGKILL) | load | acknowledged | refused / unanswered (sent again) | lost | announced twice | not notified | recovery (s) |",
+        "| killed (SIGKILL) | load | leads / calls acknowledged | refused / unanswered (sent again) "
+        "| lost | announced twice | leads assigned / of them not notified | recovery (s) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         lines.append(
-            f"| {p.killed} | {rate:g} leads/s | {len(p.acknowledged)} | {p.refused} / {p.unanswered} | "
-            f"{checks['lost'][p.killed]} | {checks['twice'][p.killed]} | {checks['not_notified'][p.killed]} | "
-            f"{p.recovery_seconds:.1f} |"
+            f"| {KILLED.get(p.killed, p.killed)} | {rate:g} leads/s + {rate / 2:g} calls/s | {len(p.acknowledged)} / {len(p.calls)} | "
+            f"{p.refused} / {p.unanswered} | {checks['lost'][p.killed]} | {checks['twice'][p.killed]} | "
+            f"{checks['assigned'][p.killed]} / {checks['not_notified'][p.killed]} | {p.recovery_seconds:.1f} |"
         )
     lines.append("")
     lines.append(
+        f"The notifier had sent everything {checks['notifier_caught_up_seconds']:g} s after the load "
+        f"(deliveries still open: {checks['deliveries_open']}). "
         f"Duplicate deliveries (same event, recipient and channel): {checks['duplicate_deliveries']}. "
+        f"E-mails received (non-urgent notifications go out in digests): {checks['mails']}, of them copies of one already received (same Message-ID): "
+        f"{sum(checks['mail_copies'].values())} {checks['mail_copies']}. "
         f"Every service ready at the end without a manual restart: {all(v == 200 for v in checks['ready'].values())} ({checks['ready']})."
     )
     return "\n".join(lines)
+
+
+KILLED = {
+    "leads": "leads (both instances)",
+    "leads#1": "leads (one of two; the other serves)",
+    "notifier": "notifier (while sending an e-mail)",
+}
 
 
 def main() -> int:
@@ -262,6 +431,9 @@ def main() -> int:
         any(checks["lost"].values())
         or any(checks["twice"].values())
         or checks["duplicate_deliveries"]
+        or any(checks["mail_copies"].values())
+        or checks["deliveries_open"]
+        or any(checks["not_notified"].values())
         or any(v != 200 for v in checks["ready"].values())
     )
     return 1 if bad else 0

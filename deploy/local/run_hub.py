@@ -40,6 +40,22 @@ DEMO = ROOT / "deploy" / "demo"
 _SHIFT = int(os.environ.get("CRMHUB_PORT_BASE", "8000")) - 8000
 MAIL_PORT = int(os.environ.get("CRMHUB_MAIL_PORT", "2525"))
 PORTS = {name: port + _SHIFT for name, port in SERVICES.items()}
+REPLICA_PORT_STEP = 10  # a service's second instance listens 10 above its first, the third 20 ...
+
+
+def replicas(setting: str) -> dict[str, int]:
+    """CRMHUB_REPLICAS, e.g. "leads=2,notifier=2": how many instances of each service to run
+    (one unless named). Instances of a service share its consumer groups and database, as
+    replicas behind a load balancer do in production."""
+    counts = dict.fromkeys(SERVICES, 1)
+    for part in filter(None, (p.strip() for p in setting.split(","))):
+        name, _, count = part.partition("=")
+        if name.strip() not in SERVICES or not count.strip().isdigit() or not 1 <= int(count) <= 9:
+            raise ProvisioningError(
+                f"CRMHUB_REPLICAS: {part!r} is not <service>=<1..9> (services: {', '.join(SERVICES)})"
+            )
+        counts[name.strip()] = int(count)
+    return counts
 
 
 def _call(method: str, url: str, body: dict[str, Any], token: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -190,9 +206,11 @@ def main() -> int:
         admin_password = os.environ.get(
             "MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD", env.get("MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD", "")
         )
-        for name in SERVICES:
-            print(f"starting {name} ...", flush=True)
-            children.append(child(name, service_starter(name, env)))
+        for name, count in replicas(os.environ.get("CRMHUB_REPLICAS", "")).items():
+            for instance in range(count):
+                label = name if instance == 0 else f"{name}#{instance + 1}"
+                print(f"starting {label} ...", flush=True)
+                children.append(child(label, service_starter(name, env, instance)))
         seed_demo_team(motivation_url, admin_password)
     except (ProvisioningError, KeyboardInterrupt) as exc:
         print(f"\nthe hub could not start: {exc or 'interrupted'}", file=sys.stderr)
@@ -206,6 +224,9 @@ def main() -> int:
     print(f"  MongoDB-wire     {mongo}")
     for name, port in PORTS.items():
         print(f"  {name:<16} http://127.0.0.1:{port}   (docs: /docs, events: /asyncapi, /health, /ready, /metrics)")
+    for c in children:
+        if "#" in c.name:
+            print(f"  {c.name:<16} {c.server.address}   (another instance of {c.name.split('#')[0]})")
     print(f"\n  logs: {DATA / 'logs'}/<service>.log    demo team: deploy/demo/team.json")
     if mailbox is not None:
         print(
@@ -242,8 +263,10 @@ def child(name: str, start: Callable[[], RunningServer], *, infrastructure: bool
     return Child(name, start, start(), infrastructure=infrastructure)
 
 
-def service_starter(name: str, env: dict[str, str]) -> Callable[[], RunningServer]:
-    return lambda: start_service(name, env=env, port=PORTS[name], log_path=DATA / "logs" / f"{name}.log")
+def service_starter(name: str, env: dict[str, str], instance: int = 0) -> Callable[[], RunningServer]:
+    port = PORTS[name] + REPLICA_PORT_STEP * instance
+    log_name = name if instance == 0 else f"{name}-{instance + 1}"
+    return lambda: start_service(name, env=env, port=port, log_path=DATA / "logs" / f"{log_name}.log")
 
 
 if __name__ == "__main__":

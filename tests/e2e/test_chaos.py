@@ -25,4 +25,6 @@ def test_killing_a_service_and_the_database_under_load_loses_and_repeats_nothing
     assert set(checks["twice"].values()) == {0}, report
     assert set(checks["not_notified"].values()) == {0}, report
     assert checks["duplicate_deliveries"] == 0, report
+    assert not any(checks["mail_copies"].values()), report
+    assert all(len(p.calls) > 0 for p in phases), report
     assert set(checks["ready"].values()) == {200}, report

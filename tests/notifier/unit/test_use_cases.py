@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from crmhub.events import new_event
 from crmhub.schemas.leads import LeadAssigned, LeadContact, LeadSummary
@@ -149,3 +150,24 @@ async def test_a_new_address_is_asked_to_confirm_there_and_nowhere_else(notifier
     await on_event(deps, new_event(data, source="/crm/motivation", subject="manager:anna", time=clock.now), data)
     await _fire_due(deps, store, clock)
     assert [m.email for m in channel.sent] == ["anna.new@example.com"]
+
+
+async def test_a_message_sent_while_the_database_goes_away_is_recorded_when_it_returns_not_sent_again(notifier):
+    deps, store, channel, clock = notifier
+    event, data = _assigned("L-outage", clock.now)
+    await on_event(deps, event, data)
+    change, failures = store.deliveries.change, [2]
+
+    async def database_down_for_a_moment(*args, **kwargs):
+        if failures[0]:
+            failures[0] -= 1
+            raise AutoReconnect("connection refused")
+        return await change(*args, **kwargs)
+
+    store.deliveries.change = database_down_for_a_moment
+    (timer,) = store.timers.due_now(clock.now)
+    await send(deps, timer)
+    store.deliveries.change = change
+    await send(deps, timer)  # had the timer fired again, nothing more would go out
+    assert len(channel.sent) == 1
+    assert [d.status for d in await store.deliveries.find({})] == ["delivered"]

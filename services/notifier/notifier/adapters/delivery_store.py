@@ -50,7 +50,7 @@ class DeliveryStore:
         total = await collection.count_documents(query)
         docs = (
             await collection.find(query, {OUTBOX: 0})
-            .sort([("created_at", DESCENDING)])
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])  # ties in a fixed order: pages never overlap
             .skip(offset)
             .limit(limit)
             .to_list()
@@ -77,7 +77,13 @@ class DeliveryStore:
         if unread_only:
             query["read_at"] = None
         total = await self.inbox.count_documents(query)
-        docs = await self.inbox.find(query).sort([("created_at", DESCENDING)]).skip(offset).limit(limit).to_list()
+        docs = (
+            await self.inbox.find(query)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+            .to_list()
+        )
         return docs, total
 
     async def mark_read(self, manager_id: str, message_id: str, now: datetime) -> bool:

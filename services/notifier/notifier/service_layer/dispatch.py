@@ -6,8 +6,13 @@ of its recipient, so each one goes out in exactly one digest."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
+
+from pymongo.errors import ConnectionFailure
 
 from crmhub.timers import NotYet, Timer
 from notifier import metrics
@@ -16,6 +21,11 @@ from notifier.domain.delivery import Delivery
 from notifier.service_layer.context import Notifier
 
 log = logging.getLogger("notifier.dispatch")
+# How long a sent message's "delivered" is retried while the database is unreachable, before the
+# timer is left to fire again (and send again). Below the timer's 30 s lease, so no other
+# instance takes the delivery meanwhile.
+RECORD_PATIENCE_SECONDS = 25.0
+T = TypeVar("T")
 
 
 async def send(deps: Notifier, timer: Timer) -> None:
@@ -43,12 +53,34 @@ async def send(deps: Notifier, timer: Timer) -> None:
             await _failed_attempt(deps, item, exc)
         return
     for item in batch:
-        sent = await store.change(item.id, lambda d: d.delivered(now=deps.now()))
+
+        async def mark_delivered(item: Delivery = item) -> Delivery:
+            return await store.change(item.id, lambda d: d.delivered(now=deps.now()))
+
+        sent = await _after_sending(mark_delivered)
         metrics.NOTIFICATIONS.labels(item.channel, "delivered").inc()
         if sent.delivered_at is not None:
             metrics.DELIVERY_LATENCY.labels(item.channel).observe(
                 max(0.0, (sent.delivered_at - sent.event_time).total_seconds())
             )
+
+
+async def _after_sending(write: Callable[[], Awaitable[T]]) -> T:
+    """Record what was sent, waiting out a database outage: a message that went out must not go
+    out again because the database was down at the moment it was to be marked delivered (SMTP
+    and Telegram cannot take a message back or recognise it twice)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + RECORD_PATIENCE_SECONDS
+    pause = 0.1
+    while True:
+        try:
+            return await write()
+        except ConnectionFailure:
+            if loop.time() + pause > give_up:
+                raise
+            log.warning("sent, but the database is unreachable; recording it again in %.1f s", pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 async def _failed_attempt(deps: Notifier, item: Delivery, exc: DeliveryError) -> None:

@@ -105,7 +105,7 @@ class CallStore:
         total = await self.callbacks.collection.count_documents(query)
         docs = (
             await self.callbacks.collection.find(query, {OUTBOX: 0})
-            .sort([("missed_at", DESCENDING)])
+            .sort([("missed_at", DESCENDING), ("_id", ASCENDING)])
             .skip(offset)
             .limit(limit)
             .to_list()
