@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from crmhub.kafka import ensure_topics
+from crmhub.topics import Topic
 from localservers import RunningServer, free_port, start_service
 from scenarios.common import consumer_at_end, motivation_with_admin
 
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 description = (
     "a leads process (with motivation for its team of 4 managers) takes POST /v1/leads from 32 concurrent clients; "
     "'stored' counts 202 answers, 'announced' counts lead.created events read back from crm.leads. "
+    "The naive peer (bench/naive_peer.py: HTTP in -> insert_one -> Kafka produce -> 202, as a low-code flow does it, "
+    "with none of the hub's guarantees) takes the same load from the same generator on the same servers. "
     "Latency: open-loop schedules of 50 and 200 leads/s for 20 s, from sending the request to reading its lead.assigned event"
 )
 ALL_WEEK = {d: [{"start": "00:00", "end": "00:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -92,9 +96,35 @@ def _start_hub(ctx: BenchContext, unique: str) -> tuple[RunningServer, RunningSe
     return motivation, leads
 
 
-async def _watch(kafka: str, wanted: str) -> tuple[AIOKafkaConsumer, dict[str, float]]:
-    """A consumer positioned at the end of crm.leads, recording when each lead's `wanted` event arrives."""
-    return await consumer_at_end(kafka, "crm.leads"), {}
+async def _watch(kafka: str, topic: str = "crm.leads") -> tuple[AIOKafkaConsumer, dict[str, float]]:
+    """A consumer positioned at the end of `topic`, and where to record when each lead's event arrives."""
+    return await consumer_at_end(kafka, topic), {}
+
+
+NAIVE_TOPIC = "bench.naive.leads"
+NAIVE_PEER = Path(__file__).resolve().parents[1] / "naive_peer.py"
+
+
+async def _naive_peer(ctx: BenchContext) -> list[dict[str, Any]]:
+    await ensure_topics(ctx.kafka, [Topic(NAIVE_TOPIC)], with_dead_letters=False)
+    port = free_port()
+    command = [sys.executable, str(NAIVE_PEER), "--port", str(port)]
+    command += ["--kafka", ctx.kafka, "--mongo", ctx.mongo, "--topic", NAIVE_TOPIC]
+    log = (ctx.workdir / "bench-naive-peer.log").open("w")
+    peer = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=log)
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        return await _sustained(ctx, f"http://127.0.0.1:{port}", topic=NAIVE_TOPIC, label="naive peer: ")
+    finally:
+        peer.terminate()
+        await peer.wait()
+        log.close()
 
 
 async def _drain(consumer: AIOKafkaConsumer, seen: dict[str, float], wanted: str, stop: asyncio.Event) -> None:
@@ -116,12 +146,20 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     finally:
         leads.stop()
         motivation.stop()
-    return sustained + latency
+    naive = await _naive_peer(ctx)
+    versus = {
+        "name": "leads stored (HTTP 202), hub / naive peer",
+        "value": sustained[0]["value"] / naive[0]["value"],
+        "unit": "x (aim: 2)",
+    }
+    return [*sustained, *naive[:2], versus, *latency]
 
 
-async def _sustained(ctx: BenchContext, address: str) -> list[dict[str, Any]]:
+async def _sustained(
+    ctx: BenchContext, address: str, *, topic: str = "crm.leads", label: str = ""
+) -> list[dict[str, Any]]:
     count = ctx.size(3_000, 300)
-    consumer, seen = await _watch(ctx.kafka, "lead.created")
+    consumer, seen = await _watch(ctx.kafka, topic)
     stop = asyncio.Event()
     drain = asyncio.create_task(_drain(consumer, seen, "lead.created", stop))
     ids: list[str] = []
@@ -158,15 +196,15 @@ async def _sustained(ctx: BenchContext, address: str) -> list[dict[str, Any]]:
     await drain
     await consumer.stop()
     return [
-        ctx.rate_figure("leads stored (HTTP 202)", count / stored, "leads/s"),
-        ctx.rate_figure("leads stored and lead.created in Kafka", count / announced, "leads/s"),
+        ctx.rate_figure(f"{label}leads stored (HTTP 202)", count / stored, "leads/s"),
+        ctx.rate_figure(f"{label}leads stored and lead.created in Kafka", count / announced, "leads/s"),
         {"name": "requests that got no answer (sent again)", "value": unanswered, "unit": "requests"},
     ]
 
 
 async def _latency(ctx: BenchContext, address: str, *, rate: int) -> list[dict[str, Any]]:
     count = ctx.size(rate * 20, rate * 2)  # 20 s of load (2 s when quick)
-    consumer, seen = await _watch(ctx.kafka, "lead.assigned")
+    consumer, seen = await _watch(ctx.kafka)
     stop = asyncio.Event()
     drain = asyncio.create_task(_drain(consumer, seen, "lead.assigned", stop))
     sent: dict[str, float] = {}
