@@ -210,6 +210,10 @@ class LeadsHub:
         return {day: [interval] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
     def start_leads(self) -> None:
+        self.leads = self.spawn_leads()
+
+    def spawn_leads(self) -> RunningServer:
+        """Another leads process on the same database, topics and sources (an instance more)."""
         env = {
             **self._env("leads"),
             "LEADS_SOURCES_FILE": str(self.workdir / "sources.json"),
@@ -217,7 +221,7 @@ class LeadsHub:
             "LEADS_PHONE_SOURCE_ID": f"phone-{self.unique}",
             "LEADS_TEST_BITRIX24_REST_URL": f"{self.bitrix24.url}/rest/1/hook-code/",
         }
-        self.leads = start_service(
+        leads = start_service(
             "leads",
             env=env,
             port=free_port(),
@@ -225,9 +229,10 @@ class LeadsHub:
             python=sys.executable,
         )
         deadline = time.monotonic() + 30
-        while httpx.get(f"{self.leads.address}/ready", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline, httpx.get(f"{self.leads.address}/ready", timeout=5).text
+        while httpx.get(f"{leads.address}/ready", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, httpx.get(f"{leads.address}/ready", timeout=5).text
             time.sleep(0.2)
+        return leads
 
     def stop(self) -> None:
         self.bitrix24.stop()

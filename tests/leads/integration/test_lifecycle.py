@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from crmhub.events import new_event, to_record
 from crmhub.schemas.calls import CallCompleted, CallMissed, CallRecord
 from support.hub import SECRET, phone
 from support.kafka import eventually, headers_of, produce, read_topic
+from support.tokens import admin_headers
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +144,39 @@ async def test_fairness_survives_a_restart_of_the_service(hub):
             lead_id = (await hub.submit(http, {"phone": phone()})).json()["lead_id"]
             after.append((await hub.lead(http, lead_id))["manager_id"])
     assert after == hub.managers[1:3]
+
+
+async def test_two_instances_share_the_load_with_fair_rotation_and_exact_claims(hub):
+    """Two leads processes on one database and one set of consumer groups, as replicas behind a
+    load balancer: requests alternate between them, and all at once."""
+    second = hub.spawn_leads()
+    try:
+        async with (
+            hub.client() as first_http,
+            httpx.AsyncClient(base_url=second.address, timeout=15, headers=admin_headers()) as second_http,
+        ):
+            instances = (first_http, second_http)
+            fresh = await asyncio.gather(*(hub.submit(instances[i % 2], {"phone": phone()}) for i in range(30)))
+            # one submission retried on both at once, one person writing to both at once
+            body = {"phone": phone(), "message": "retried"}
+            key = {"Idempotency-Key": f"both-{phone()}"}
+            retried = await asyncio.gather(*(hub.submit(instances[i % 2], body, headers=key) for i in range(6)))
+            number = phone()
+            person = await asyncio.gather(
+                *(hub.submit(instances[i % 2], {"phone": number, "message": f"{i}"}) for i in range(6))
+            )
+            owners = Counter([(await hub.lead(first_http, r.json()["lead_id"]))["manager_id"] for r in fresh])
+            merged = await hub.lead(second_http, person[0].json()["lead_id"])
+    finally:
+        second.stop()
+    assert {r.status_code for r in [*fresh, *retried, *person]} == {202}
+    assert len({r.json()["lead_id"] for r in fresh}) == 30
+    assert sorted(owners.values()) == [10, 10, 10], owners  # the rotation cursor is shared, not per process
+    assert set(owners) == set(hub.managers)
+    assert len({r.json()["lead_id"] for r in retried}) == 1
+    assert Counter(r.json()["status"] for r in retried) == {"created": 1, "repeated": 5}
+    assert len({r.json()["lead_id"] for r in person}) == 1
+    assert merged["touch_count"] == 6
 
 
 def _call(
