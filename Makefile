@@ -7,7 +7,7 @@ PY := .venv/bin/python
 export PYTHONPATH := shared:services/leads:services/telephony:services/deals:services/motivation:services/notifier:deploy/local
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test provision lint typecheck unit pytest bench fmt compose-check clean-data demo-activity chaos
+.PHONY: run test provision lint typecheck unit pytest bench fmt compose-check clean-data demo-activity chaos soak
 
 run: provision
 	$(PY) deploy/local/run_hub.py
@@ -36,6 +36,9 @@ bench: provision
 
 chaos: provision
 	$(PY) bench/chaos.py --write $(CHAOS_ARGS)
+
+soak: provision
+	$(PY) bench/soak.py --write $(SOAK_ARGS)
 
 fmt: provision
 	$(PY) -m ruff format .

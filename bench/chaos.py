@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ class Phase:
     killed: str
     acknowledged: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds, of the leads answered 202
     refused: int = 0  # 4xx/5xx answers (the client may send again)
     unanswered: int = 0
     recovery_seconds: float = 0.0
@@ -105,18 +108,47 @@ def _children(parent: int, needle: str, port: int | None = None) -> list[int]:
     return [pid for pid in pids if f"_HTTP_PORT={port}\0".encode() in Path(f"/proc/{pid}/environ").read_bytes()]
 
 
+IN_FLIGHT = 64  # requests the load generator keeps open at most (beyond that it falls behind)
+
+
+async def _paced(rate: float, stop: asyncio.Event, one: Callable[[], Awaitable[None]]) -> None:
+    """Start `one` `rate` times a second on a fixed schedule (an open loop: the schedule does not
+    wait for answers), with at most IN_FLIGHT open at once; then wait for those still open."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    running: set[asyncio.Task[None]] = set()
+
+    async def slot() -> None:
+        try:
+            await one()
+        finally:
+            slots.release()
+
+    next_at = time.perf_counter()
+    while not stop.is_set():
+        await slots.acquire()
+        task = asyncio.create_task(slot())
+        running.add(task)
+        task.add_done_callback(running.discard)
+        next_at = max(next_at + 1 / rate, time.perf_counter() - 1)  # no catching up after a long stall
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    await asyncio.gather(*running)
+
+
 async def _load(instances: list[str], phase: Phase, stop: asyncio.Event, rate: float) -> None:
     """Leads at `rate`, to the instances in turn; a request without an answer is sent again to the
     next instance (the same submission: retries must give the same lead)."""
-    async with httpx.AsyncClient(timeout=15) as http:
-        turn = 0
-        while not stop.is_set():
+    turn = itertools.count()
+    async with httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=IN_FLIGHT * 2)) as http:
+
+        async def one() -> None:
             body = {"name": "Chaos", "phone": f"+7916{uuid.uuid4().int % 10**7:07d}"}
             for attempt in range(len(instances)):
-                turn += 1
+                sent = time.perf_counter()
                 try:
                     answer = await http.post(
-                        f"{instances[turn % len(instances)]}/v1/leads", json=body, headers={"X-Api-Key": "demo-key"}
+                        f"{instances[next(turn) % len(instances)]}/v1/leads",
+                        json=body,
+                        headers={"X-Api-Key": "demo-key"},
                     )
                 except httpx.HTTPError:
                     if attempt == len(instances) - 1:
@@ -124,16 +156,19 @@ async def _load(instances: list[str], phase: Phase, stop: asyncio.Event, rate: f
                     continue
                 if answer.status_code == 202:
                     phase.acknowledged.append(answer.json()["lead_id"])
+                    phase.latencies.append(time.perf_counter() - sent)
                 else:
                     phase.refused += 1
-                break
-            await asyncio.sleep(1 / rate)
+                return
+
+        await _paced(rate, stop, one)
 
 
 async def _call_load(telephony: str, phase: Phase, stop: asyncio.Event, rate: float) -> None:
     """Answered inbound calls from new numbers on the demo PBX, each reported once it ended."""
-    async with httpx.AsyncClient(timeout=15) as http:
-        while not stop.is_set():
+    async with httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=IN_FLIGHT * 2)) as http:
+
+        async def one() -> None:
             body = {
                 "call_id": f"chaos-{uuid.uuid4().hex}",
                 "event": "ended",
@@ -150,13 +185,15 @@ async def _call_load(telephony: str, phase: Phase, stop: asyncio.Event, rate: fl
                 answer = await http.post(
                     f"{telephony}/v1/telephony/demo-pbx/events", json=body, headers={"X-Api-Key": "demo-key"}
                 )
-                if answer.status_code == 200:
-                    phase.calls += answer.json()["calls"]
-                else:
-                    phase.refused += 1
             except httpx.HTTPError:
                 phase.unanswered += 1
-            await asyncio.sleep(1 / rate)
+                return
+            if answer.status_code == 200:
+                phase.calls += answer.json()["calls"]
+            else:
+                phase.refused += 1
+
+        await _paced(rate, stop, one)
 
 
 async def _recovered(base: int, killed: str, started: float) -> float:
@@ -232,7 +269,25 @@ async def _events(kafka: str, topic: str) -> dict[str, dict[str, set[str]]]:
     return found
 
 
-async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) -> tuple[list[Phase], dict[str, Any]]:
+@dataclass
+class Hub:
+    """The hub as `make run` starts it, with a mailbox here, and where each part answers."""
+
+    process: subprocess.Popen[bytes]
+    base: int
+    kafka: str
+    mailbox: Mailbox
+    workdir: Path
+
+    @property
+    def leads(self) -> list[str]:
+        return [f"http://127.0.0.1:{self.base + 1}", f"http://127.0.0.1:{self.base + 1 + REPLICA_STEP}"]
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.base + SERVICE_OFFSETS[service]}"
+
+
+async def start_hub(workdir: Path, *, replicas: str = "leads=2") -> Hub:
     base = random.randrange(20000, 32000, 10)  # below the ephemeral range: no client socket takes one meanwhile
     kafka_port, mongo_port = free_port(), free_port()
     mailbox = Mailbox()
@@ -243,7 +298,7 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
         "CRMHUB_PORT_BASE": str(base),
         "CRMHUB_KAFKA_PORT": str(kafka_port),
         "CRMHUB_MONGO_PORT": str(mongo_port),
-        "CRMHUB_REPLICAS": "leads=2",
+        "CRMHUB_REPLICAS": replicas,
         # assignments go out by e-mail too, to the mailbox here
         "NOTIFIER_SMTP_HOST": "127.0.0.1",
         "NOTIFIER_SMTP_PORT": str(mailbox.port),
@@ -264,114 +319,139 @@ async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) 
     (workdir / "sources.json").write_text(json.dumps(sources))
     env["LEADS_SOURCES_FILE"] = str(workdir / "sources.json")
     mailbox.controller.start()
-    log = (workdir / "hub.log").open("w")
-    hub = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [sys.executable, str(ROOT / "deploy" / "local" / "run_hub.py")], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    leads = [f"http://127.0.0.1:{base + 1}", f"http://127.0.0.1:{base + 1 + REPLICA_STEP}"]
-    telephony, notifier, motivation = (f"http://127.0.0.1:{base + n}" for n in (2, 5, 4))
-    phases: list[Phase] = []
+    with (workdir / "hub.log").open("w") as log:
+        process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+            [sys.executable, str(ROOT / "deploy" / "local" / "run_hub.py")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    hub = Hub(process, base, f"127.0.0.1:{kafka_port}", mailbox, workdir)
     try:
         deadline = time.monotonic() + 240
         while "The CRM hub is running" not in (workdir / "hub.log").read_text():
-            if hub.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((workdir / "hub.log").read_text()[-3000:])
             await asyncio.sleep(0.5)
-        await _without_capacity_limits(motivation)
+        await _without_capacity_limits(hub.url("motivation"))
+    except BaseException:
+        stop_hub(hub)
+        raise
+    return hub
+
+
+def stop_hub(hub: Hub) -> None:
+    hub.process.send_signal(signal.SIGINT)
+    try:
+        hub.process.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        hub.process.kill()
+    hub.mailbox.controller.stop()
+
+
+def load(hub: Hub, phase: Phase, stop: asyncio.Event, rate: float, *, instances: int = 2) -> list[asyncio.Task[None]]:
+    """Leads at `rate` and answered calls at half that, until `stop`."""
+    return [
+        asyncio.create_task(_load(hub.leads[:instances], phase, stop, rate)),
+        asyncio.create_task(_call_load(hub.url("telephony"), phase, stop, rate / 2)),
+    ]
+
+
+async def run(targets: list[str], *, rate: float, settle: float, workdir: Path) -> tuple[list[Phase], dict[str, Any]]:
+    hub = await start_hub(workdir)
+    phases: list[Phase] = []
+    try:
         for target in ["(none)", *targets]:
             phase = Phase(target)
             phases.append(phase)
-            mailbox.phase = target
+            hub.mailbox.phase = target
             stop = asyncio.Event()
-            loads = [
-                asyncio.create_task(_load(leads, phase, stop, rate)),
-                asyncio.create_task(_call_load(telephony, phase, stop, rate / 2)),
-            ]
+            loads = load(hub, phase, stop, rate)
             await asyncio.sleep(5)
             if target != "(none)":
-                victims = _children(hub.pid, PATTERNS[target], base + 1 if target == "leads#1" else None)
+                victims = _children(hub.process.pid, PATTERNS[target], hub.base + 1 if target == "leads#1" else None)
                 if not victims:
                     raise RuntimeError(f"no {target} process to kill")
                 if target == "notifier":  # in the middle of sending: the mailbox has its message, not yet its answer
-                    mailbox.holding.clear()
-                    mailbox.hold_next.set()
-                    while not mailbox.holding.is_set():
+                    hub.mailbox.holding.clear()
+                    hub.mailbox.hold_next.set()
+                    while not hub.mailbox.holding.is_set():
                         await asyncio.sleep(0.01)
                 started = time.monotonic()
                 for pid in victims:
                     os.kill(pid, signal.SIGKILL)
-                phase.recovery_seconds = await asyncio.wait_for(_recovered(base, target, started), 300)
+                phase.recovery_seconds = await asyncio.wait_for(_recovered(hub.base, target, started), 300)
                 await asyncio.sleep(5)
             stop.set()
             await asyncio.gather(*loads)
-        mailbox.phase = "(after the load)"
+        hub.mailbox.phase = "(after the load)"
         await asyncio.sleep(settle)
-        async with httpx.AsyncClient(timeout=30) as http:
-            login = {"login": "admin", "password": "demo-admin-password"}
-            token = (await http.post(f"{motivation}/v1/auth/login", json=login)).json()["access_token"]
-            admin = {"Authorization": f"Bearer {token}"}
-            lead_events = await _events(f"127.0.0.1:{kafka_port}", "crm.leads")
-            call_events = await _events(f"127.0.0.1:{kafka_port}", "crm.calls")
-            started = time.monotonic()
-            while True:  # until the notifier has caught up with the run's backlog (or 10 minutes)
-                deliveries = await _deliveries(http, notifier, admin)
-                open_ = sum(d["status"] in ("pending", "sending") for d in deliveries)
-                notified = {(d["cause_event_id"], d["channel"]) for d in deliveries}
-                unsent = [
-                    cause
-                    for phase in phases
-                    for lead_id in phase.acknowledged
-                    for cause in lead_events.get(lead_id, {}).get("lead.assigned", set())
-                    if not all((cause, channel) in notified for channel in ("inbox", "email"))
-                ]
-                if (not open_ and not unsent) or time.monotonic() - started > 600:
-                    break
-                await asyncio.sleep(5)
-            catch_up = time.monotonic() - started
-            services = {"leads": leads[0], "leads#2": leads[1]} | {
-                name: f"http://127.0.0.1:{base + n}" for name, n in SERVICE_OFFSETS.items() if name != "leads"
-            }
-            ready = {name: (await http.get(f"{url}/ready")).status_code for name, url in services.items()}
-        checks: dict[str, Any] = {"ready": ready, "lost": {}, "twice": {}, "not_notified": {}, "assigned": {}}
-        by_cause: dict[tuple[str, str, str], int] = defaultdict(int)
-        for delivery in deliveries:
-            by_cause[(delivery["cause_event_id"], delivery["recipient"], delivery["channel"])] += 1
-        checks["notifier_caught_up_seconds"] = round(catch_up, 1)
-        checks["deliveries_open"] = open_
-        async with httpx.AsyncClient(timeout=15, headers=admin) as http:
-            for phase in phases:
-                lost = twice = unnotified = assigned_leads = 0
-                for lead_id in phase.acknowledged:
-                    stored = (await http.get(f"{leads[0]}/v1/leads/{lead_id}")).status_code == 200
-                    created = lead_events.get(lead_id, {}).get("lead.created", set())
-                    assigned = lead_events.get(lead_id, {}).get("lead.assigned", set())
-                    lost += (not stored) or not created
-                    twice += len(created) > 1
-                    assigned_leads += bool(assigned)
-                    unnotified += bool(assigned) and not all(
-                        (cause, channel) in notified for cause in assigned for channel in ("inbox", "email")
-                    )
-                for call_id in phase.calls:
-                    stored = (await http.get(f"{telephony}/v1/calls/{call_id}")).status_code == 200
-                    completed = call_events.get(call_id, {}).get("call.completed", set())
-                    lost += (not stored) or not completed
-                    twice += len(completed) > 1
-                checks["lost"][phase.killed] = lost
-                checks["twice"][phase.killed] = twice
-                checks["not_notified"][phase.killed] = unnotified
-                checks["assigned"][phase.killed] = assigned_leads
-        checks["duplicate_deliveries"] = sum(1 for n in by_cause.values() if n > 1)
-        checks["mail_copies"] = mailbox.copies()
-        checks["mails"] = len(mailbox.messages)
-        return phases, checks
+        return phases, await verify(hub, phases, instances=2)
     finally:
-        hub.send_signal(signal.SIGINT)
-        try:
-            hub.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            hub.kill()
-        log.close()
-        mailbox.controller.stop()
+        stop_hub(hub)
+
+
+async def verify(hub: Hub, phases: list[Phase], *, instances: int) -> dict[str, Any]:
+    """From the services, the topics and the mailbox: what of each phase's acknowledged leads and
+    calls is lost, announced twice or not notified (after the notifier has caught up)."""
+    leads, telephony, notifier = hub.leads, hub.url("telephony"), hub.url("notifier")
+    async with httpx.AsyncClient(timeout=30) as http:
+        login = {"login": "admin", "password": "demo-admin-password"}
+        token = (await http.post(f"{hub.url('motivation')}/v1/auth/login", json=login)).json()["access_token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        lead_events = await _events(hub.kafka, "crm.leads")
+        call_events = await _events(hub.kafka, "crm.calls")
+        started = time.monotonic()
+        while True:  # until the notifier has caught up with the run's backlog (or 10 minutes)
+            deliveries = await _deliveries(http, notifier, admin)
+            open_ = sum(d["status"] in ("pending", "sending") for d in deliveries)
+            notified = {(d["cause_event_id"], d["channel"]) for d in deliveries}
+            unsent = [
+                cause
+                for phase in phases
+                for lead_id in phase.acknowledged
+                for cause in lead_events.get(lead_id, {}).get("lead.assigned", set())
+                if not all((cause, channel) in notified for channel in ("inbox", "email"))
+            ]
+            if (not open_ and not unsent) or time.monotonic() - started > 600:
+                break
+            await asyncio.sleep(5)
+        catch_up = time.monotonic() - started
+        services = {"leads": leads[0]} | ({"leads#2": leads[1]} if instances > 1 else {})
+        services |= {name: hub.url(name) for name in SERVICE_OFFSETS if name != "leads"}
+        ready = {name: (await http.get(f"{url}/ready")).status_code for name, url in services.items()}
+    checks: dict[str, Any] = {"ready": ready, "lost": {}, "twice": {}, "not_notified": {}, "assigned": {}}
+    by_cause: dict[tuple[str, str, str], int] = defaultdict(int)
+    for delivery in deliveries:
+        by_cause[(delivery["cause_event_id"], delivery["recipient"], delivery["channel"])] += 1
+    checks["notifier_caught_up_seconds"] = round(catch_up, 1)
+    checks["deliveries_open"] = open_
+    async with httpx.AsyncClient(timeout=15, headers=admin) as http:
+        for phase in phases:
+            lost = twice = unnotified = assigned_leads = 0
+            for lead_id in phase.acknowledged:
+                stored = (await http.get(f"{leads[0]}/v1/leads/{lead_id}")).status_code == 200
+                created = lead_events.get(lead_id, {}).get("lead.created", set())
+                assigned = lead_events.get(lead_id, {}).get("lead.assigned", set())
+                lost += (not stored) or not created
+                twice += len(created) > 1
+                assigned_leads += bool(assigned)
+                unnotified += bool(assigned) and not all(
+                    (cause, channel) in notified for cause in assigned for channel in ("inbox", "email")
+                )
+            for call_id in phase.calls:
+                stored = (await http.get(f"{telephony}/v1/calls/{call_id}")).status_code == 200
+                completed = call_events.get(call_id, {}).get("call.completed", set())
+                lost += (not stored) or not completed
+                twice += len(completed) > 1
+            checks["lost"][phase.killed] = lost
+            checks["twice"][phase.killed] = twice
+            checks["not_notified"][phase.killed] = unnotified
+            checks["assigned"][phase.killed] = assigned_leads
+    checks["duplicate_deliveries"] = sum(1 for n in by_cause.values() if n > 1)
+    checks["mail_copies"] = hub.mailbox.copies()
+    checks["mails"] = len(hub.mailbox.messages)
+    return checks
 
 
 def table(phases: list[Phase], checks: dict[str, Any], rate: float) -> str:

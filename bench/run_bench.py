@@ -62,7 +62,19 @@ def write_report(result: dict[str, Any]) -> None:
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
+    lines += ["", "## The soak (`make soak`)", "", SOAK_START, _last_soak(), SOAK_END]
     REPORT.write_text("\n".join(lines) + "\n")
+
+
+SOAK_START, SOAK_END = "<!-- soak:start -->", "<!-- soak:end -->"
+
+
+def _last_soak() -> str:
+    """The table `make soak` last wrote (bench/soak.py), kept when the benchmarks are rewritten."""
+    text = REPORT.read_text() if REPORT.exists() else ""
+    if SOAK_START not in text:
+        return "Not run yet."
+    return text.split(SOAK_START)[1].split(SOAK_END)[0].strip()
 
 
 async def main_async(

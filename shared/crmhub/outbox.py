@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crmhub.events import CloudEvent, KafkaRecord, to_record
@@ -160,8 +161,10 @@ class OutboxRelay:
             self._published.popitem(last=False)
         if self._on_published is not None and events:
             await self._on_published(events)
-        for doc in docs:
-            await collection.update_one({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: doc[OUTBOX]}})
+        # one round trip clears the whole batch (a write per document cost as much as the lead itself)
+        await collection.bulk_write(
+            [UpdateOne({"_id": doc["_id"]}, {"$pullAll": {OUTBOX: doc[OUTBOX]}}) for doc in docs], ordered=False
+        )
         return len(events)
 
     async def run(self) -> None:

@@ -38,10 +38,11 @@ class FakeCollection:
     def find(self, query: dict[str, Any], projection: Any = None) -> Cursor:
         return Cursor([{"_id": d["_id"], OUTBOX: list(d[OUTBOX])} for d in self.docs.values() if d[OUTBOX]])
 
-    async def update_one(self, query: dict[str, Any], update: dict[str, Any]) -> None:
-        doc = self.docs[query["_id"]]
-        gone = update["$pullAll"][OUTBOX]
-        doc[OUTBOX] = [e for e in doc[OUTBOX] if e not in gone]
+    async def bulk_write(self, requests: list[Any], ordered: bool = True) -> None:
+        for request in requests:
+            doc = self.docs[request._filter["_id"]]
+            gone = request._doc["$pullAll"][OUTBOX]
+            doc[OUTBOX] = [e for e in doc[OUTBOX] if e not in gone]
 
 
 def _event(n: int) -> dict[str, Any]:

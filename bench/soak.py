@@ -1,0 +1,144 @@
+"""The soak: the whole hub as `make run` starts it, under a steady load of leads and calls at
+about half the capacity of its narrowest part (the notifier), for a long time (30 minutes by default); every
+window it records each process's memory and the leads' answer times, and at the end it checks
+as `make chaos` does that nothing acknowledged is lost, announced twice or left unnotified.
+It prints a table and (with --write) puts it in docs/BENCHMARKS.md.
+
+    make soak                                  # 30 minutes at 4 leads/s + 2 calls/s
+    python bench/soak.py --minutes 5 --window 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import chaos
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = {
+    "kafka": "kafka.Kafka",
+    "mongodb": "WireServer",
+    **{name: f"-m {name}" for name in ("leads", "telephony", "deals", "motivation", "notifier")},
+}
+
+
+def rss_mib(parent: int) -> dict[str, float]:
+    """Resident memory of each of the launcher's children, by what it is."""
+    found: dict[str, float] = {}
+    for name, needle in PROCESSES.items():
+        pids = subprocess.run(
+            ["pgrep", "-P", str(parent), "-f", "--", needle], capture_output=True, text=True
+        ).stdout.split()
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+            found[name] = found.get(name, 0.0) + kib / 1024
+    return found
+
+
+async def run(
+    *, minutes: float, window: float, rate: float, workdir: Path
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    hub = await chaos.start_hub(workdir, replicas="")
+    windows: list[dict[str, Any]] = []
+    phases: list[chaos.Phase] = []
+    try:
+        windows.append({"minute": 0, "rss": rss_mib(hub.process.pid)})
+        for n in range(max(1, round(minutes / window))):
+            phase = chaos.Phase(f"{n * window:g}-{(n + 1) * window:g} min")
+            phases.append(phase)
+            hub.mailbox.phase = phase.killed
+            stop = asyncio.Event()
+            loads = chaos.load(hub, phase, stop, rate, instances=1)
+            await asyncio.sleep(window * 60)
+            stop.set()
+            await asyncio.gather(*loads)
+            latencies = sorted(phase.latencies) or [float("nan")]
+            windows.append(
+                {
+                    "minute": (n + 1) * window,
+                    "rss": rss_mib(hub.process.pid),
+                    "leads": len(phase.acknowledged),
+                    "calls": len(phase.calls),
+                    "p50_ms": statistics.median(latencies) * 1000,
+                    "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+                    "restarts": (workdir / "hub.log").read_text().count("restarting it"),
+                }
+            )
+            print(json.dumps(windows[-1]), flush=True)
+        hub.mailbox.phase = "(after the load)"
+        await asyncio.sleep(15)
+        return windows, await chaos.verify(hub, phases, instances=1)
+    finally:
+        chaos.stop_hub(hub)
+
+
+def table(windows: list[dict[str, Any]], checks: dict[str, Any], rate: float) -> str:
+    names = list(windows[0]["rss"])
+    lines = [
+        f"Load: {rate:g} leads/s + {rate / 2:g} answered calls/s, every service one instance.",
+        "",
+        "| minute | leads / calls acknowledged | answer p50 / p99 (ms) | "
+        + " | ".join(f"{n} RSS (MiB)" for n in names)
+        + " | restarts |",
+        "|---" * (4 + len(names)) + "|",
+    ]
+    for w in windows:
+        figures = (
+            f"{w['leads']} / {w['calls']} | {w['p50_ms']:.0f} / {w['p99_ms']:.0f}" if "leads" in w else "(start) | "
+        )
+        rss = " | ".join(f"{w['rss'].get(n, 0):.0f}" for n in names)
+        lines.append(f"| {w['minute']:g} | {figures} | {rss} | {w.get('restarts', 0)} |")
+    lost, twice, unnotified = (sum(checks[k].values()) for k in ("lost", "twice", "not_notified"))
+    lines += [
+        "",
+        f"Lost: {lost}. Announced twice: {twice}. Assigned but not notified: {unnotified}. "
+        f"Duplicate deliveries: {checks['duplicate_deliveries']}. "
+        f"E-mail copies: {sum(checks['mail_copies'].values())}. "
+        f"The notifier had sent everything {checks['notifier_caught_up_seconds']:g} s after the load.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--window", type=float, default=5.0, help="minutes per row of the table")
+    # Half of what the narrowest part takes: the notifier (every lead to its manager's inbox and
+    # by e-mail) keeps up with about 12 leads/s on this machine, calls from new numbers included.
+    parser.add_argument("--rate", type=float, default=4.0, help="leads/s (answered calls at half that)")
+    parser.add_argument("--write", action="store_true", help="put the table in docs/BENCHMARKS.md")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="crmhub-soak-"))
+    windows, checks = asyncio.run(run(minutes=args.minutes, window=args.window, rate=args.rate, workdir=workdir))
+    report = table(windows, checks, args.rate)
+    print(report)
+    if args.write:
+        page = ROOT / "docs" / "BENCHMARKS.md"
+        text = page.read_text()
+        start, end = "<!-- soak:start -->", "<!-- soak:end -->"
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        block = f"{start}\nRun of {stamp} (`make soak`, {args.minutes:g} minutes):\n\n{report}\n{end}"
+        page.write_text(
+            text.split(start)[0] + block + text.split(end)[1] if start in text else text + "\n" + block + "\n"
+        )
+    bad = (
+        any(checks["lost"].values())
+        or any(checks["twice"].values())
+        or any(checks["not_notified"].values())
+        or checks["duplicate_deliveries"]
+    )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
