@@ -192,9 +192,13 @@ class MemoryDeliveryStore(DeliveryStore):
         )
 
     async def held_for(self, recipient: str, channel: str) -> list[Delivery]:
-        held = await self.deliveries.find(
-            {"recipient": recipient, "channel": channel, "status": "pending", "digest": True}
-        )
+        held = [
+            delivery
+            for status in ("pending", "sending")
+            for delivery in await self.deliveries.find(
+                {"recipient": recipient, "channel": channel, "status": status, "digest": True}
+            )
+        ]
         return sorted(held, key=lambda d: d.created_at)
 
     async def put_in_inbox(self, notification_id: str, manager_id: str, subject: str, text: str, now: datetime) -> None:

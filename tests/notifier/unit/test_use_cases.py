@@ -171,3 +171,27 @@ async def test_a_message_sent_while_the_database_goes_away_is_recorded_when_it_r
     await send(deps, timer)  # had the timer fired again, nothing more would go out
     assert len(channel.sent) == 1
     assert [d.status for d in await store.deliveries.find({})] == ["delivered"]
+
+
+async def test_a_digest_whose_sender_died_goes_out_with_the_next_digest_once_its_lease_runs_out(notifier):
+    deps, store, channel, clock = notifier
+    for n in range(4):
+        await on_event(deps, *_assigned(f"L-orphan-{n}", clock.now))
+    await _fire_due(deps, store, clock)  # two at once (the burst limit), two held for a digest
+    clock.now += timedelta(minutes=1)
+    send_for_real = channel.send
+
+    async def dies_while_sending(channel_name, message):
+        raise RuntimeError("the process was killed here")
+
+    channel.send = dies_while_sending
+    with pytest.raises(RuntimeError):
+        await _fire_due(deps, store, clock)  # the digest sender claims both held messages, then dies
+    channel.send = send_for_real
+    assert {d.status for d in await store.deliveries.find({"digest": True})} == {"sending"}
+    for _ in range(5):  # its lease runs out; the timers fire
+        clock.now += timedelta(seconds=31)
+        await _fire_due(deps, store, clock)
+    assert len(channel.sent) == 3
+    assert channel.sent[-1].subject.startswith("2 notifications")
+    assert {d.status for d in await store.deliveries.find({})} == {"delivered"}

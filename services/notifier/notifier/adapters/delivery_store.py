@@ -39,8 +39,10 @@ class DeliveryStore:
         )
 
     async def held_for(self, recipient: str, channel: str) -> list[Delivery]:
-        """Everything held back for one recipient and channel: a digest takes it all along."""
-        query = {"recipient": recipient, "channel": channel, "status": "pending", "digest": True}
+        """Everything held back for one recipient and channel, oldest first: a digest takes it all
+        along. Messages a digest sender claimed are included (`sending`): while its lease runs they
+        stop another sender, and once it has run out (the sender died) they go in the next digest."""
+        query = {"recipient": recipient, "channel": channel, "status": {"$in": ["pending", "sending"]}, "digest": True}
         docs = await self.deliveries.collection.find(query, {OUTBOX: 0}).sort([("created_at", ASCENDING)]).to_list()
         return [self.deliveries.from_document(d) for d in docs]
 

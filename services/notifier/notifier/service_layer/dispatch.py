@@ -109,6 +109,8 @@ async def _claim_digest(deps: Notifier, delivery: Delivery, now: datetime) -> li
     holds, so two senders never split one digest between them."""
     batch: list[Delivery] = []
     for held in await deps.store.held_for(delivery.recipient, delivery.channel):
+        if held.held_by_another(now):  # another sender is folding this digest: leave it the rest
+            break
         held.claim(now=now, lease=deps.lease)
         if not await deps.store.deliveries.save(held):
             break
