@@ -142,11 +142,12 @@ async def _load(instances: list[str], phase: Phase, stop: asyncio.Event, rate: f
 
         async def one() -> None:
             body = {"name": "Chaos", "phone": f"+7916{uuid.uuid4().int % 10**7:07d}"}
-            for attempt in range(len(instances)):
+            first = next(turn)
+            for attempt in range(len(instances)):  # the first instance in turn, then the next one
                 sent = time.perf_counter()
                 try:
                     answer = await http.post(
-                        f"{instances[next(turn) % len(instances)]}/v1/leads",
+                        f"{instances[(first + attempt) % len(instances)]}/v1/leads",
                         json=body,
                         headers={"X-Api-Key": "demo-key"},
                     )
