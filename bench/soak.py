@@ -128,9 +128,10 @@ def main() -> int:
         start, end = "<!-- soak:start -->", "<!-- soak:end -->"
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         block = f"{start}\nRun of {stamp} (`make soak`, {args.minutes:g} minutes):\n\n{report}\n{end}"
-        page.write_text(
-            text.split(start)[0] + block + text.split(end)[1] if start in text else text + "\n" + block + "\n"
-        )
+        if start in text:
+            page.write_text(text.split(start)[0] + block + text.split(end)[1])
+        else:
+            page.write_text(text.rstrip() + "\n\n## The soak (`make soak`)\n\n" + block + "\n")
     bad = (
         any(checks["lost"].values())
         or any(checks["twice"].values())
