@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,21 +23,15 @@ from typing import Any
 import chaos
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESSES = {
-    "kafka": "kafka.Kafka",
-    "mongodb": "WireServer",
-    **{name: f"-m {name}" for name in ("leads", "telephony", "deals", "motivation", "notifier")},
-}
 
 
 def rss_mib(parent: int) -> dict[str, float]:
     """Resident memory of each of the launcher's children, by what it is."""
     found: dict[str, float] = {}
-    for name, needle in PROCESSES.items():
-        pids = subprocess.run(
-            ["pgrep", "-P", str(parent), "-f", "--", needle], capture_output=True, text=True
-        ).stdout.split()
-        for pid in pids:
+    for name, needle in chaos.PATTERNS.items():
+        if "#" in name:  # an instance of a service already counted under its name
+            continue
+        for pid in chaos._children(parent, needle):
             status = Path(f"/proc/{pid}/status").read_text()
             kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
             found[name] = found.get(name, 0.0) + kib / 1024
