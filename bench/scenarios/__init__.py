@@ -14,6 +14,7 @@ from scenarios import (
     leads_intake,
     motivation_pay,
     notifier_delivery,
+    reads_at_size,
     reports,
     team_directory,
     telephony_intake,
@@ -54,4 +55,5 @@ SCENARIOS: dict[str, ModuleType] = {
     "deals_pipeline": deals_pipeline,
     "motivation_pay": motivation_pay,
     "reports": reports,
+    "reads_at_size": reads_at_size,
 }

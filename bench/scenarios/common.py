@@ -3,6 +3,7 @@ and a department of managers put on crm.team."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from typing import Any
@@ -100,3 +101,18 @@ async def publish_team(kafka: str, department: str, managers: list[str]) -> None
 def kafka_headers(headers: dict[str, str]) -> Any:
     """CloudEvents headers as aiokafka takes them."""
     return ((k, v.encode()) for k, v in headers.items())
+
+
+async def wait_ready(address: str, *, within: float = 60.0) -> None:
+    """Until `address`/ready answers 200 (a service just started)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=5) as http:
+        while True:
+            try:
+                if (await http.get(f"{address}/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{address} never became ready")
+            await asyncio.sleep(0.2)

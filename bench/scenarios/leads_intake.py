@@ -1,11 +1,11 @@
-"""Lead intake: sustained rate, and request-to-assignment latency at a steady 200 leads/s."""
+"""Lead intake: sustained rate against a naive peer, the capacity (the highest offered rate still
+answered within a second at p99), and form-to-assignment and form-to-inbox latency at half of it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from crmhub.kafka import ensure_topics
 from crmhub.topics import Topic
 from localservers import RunningServer, free_port, start_service
-from scenarios.common import consumer_at_end, motivation_with_admin
+from scenarios.common import consumer_at_end, motivation_with_admin, wait_ready
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -28,8 +28,13 @@ description = (
     "'stored' counts 202 answers, 'announced' counts lead.created events read back from crm.leads. "
     "The naive peer (bench/naive_peer.py: HTTP in -> insert_one -> Kafka produce -> 202, as a low-code flow does it, "
     "with none of the hub's guarantees) takes the same load from the same generator on the same servers. "
-    "Latency: open-loop schedules of 50 and 200 leads/s for 20 s, from sending the request to reading its lead.assigned event"
+    "Capacity: open-loop schedules of rising rates (10 s each) until request -> lead.assigned p99 passes 1 s; "
+    "the highest rate under it is the capacity. Then 20 s at half of it with a notifier beside (channel: inbox; "
+    "burst limit lifted, 4 managers take it all): request -> lead.assigned and request -> notification.delivered "
+    "for the manager's inbox, both read back from Kafka"
 )
+CAPACITY_P99_MS = 1000.0
+LADDER = [10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200]
 ALL_WEEK = {d: [{"start": "00:00", "end": "00:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 KEY = "bench-key-0123456789"
 
@@ -127,25 +132,40 @@ async def _naive_peer(ctx: BenchContext) -> list[dict[str, Any]]:
         log.close()
 
 
-async def _drain(consumer: AIOKafkaConsumer, seen: dict[str, float], wanted: str, stop: asyncio.Event) -> None:
+async def _drain(
+    consumer: AIOKafkaConsumer,
+    seen: dict[str, float],
+    wanted: str,
+    stop: asyncio.Event,
+    ids: dict[str, str] | None = None,
+) -> None:
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=100)
         now = time.perf_counter()
         for records in batch.values():
             for record in records:
-                if dict(record.headers).get("ce_type") == wanted.encode() and record.key:
+                headers = dict(record.headers)
+                if headers.get("ce_type") == wanted.encode() and record.key:
                     seen.setdefault(record.key.decode(), now)
+                    if ids is not None and "ce_id" in headers:
+                        ids[headers["ce_id"].decode()] = record.key.decode()
 
 
 async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     unique = uuid.uuid4().hex[:8]
     motivation, leads = _start_hub(ctx, unique)
+    notifier: RunningServer | None = None
     try:
         sustained = await _sustained(ctx, leads.address)
-        latency = await _latency(ctx, leads.address, rate=50) + await _latency(ctx, leads.address, rate=200)
+        capacity, ladder = await _capacity(ctx, leads.address)
+        notifier = await _notifier(ctx, unique)
+        half = await _latency(ctx, leads.address, rate=max(1, round(capacity / 2)), with_inbox=True)
+        latency = [{"name": "capacity (highest offered rate with p99 under 1 s)", "value": capacity, "unit": "leads/s"}]
+        latency += [*half, *ladder]
     finally:
-        leads.stop()
-        motivation.stop()
+        for server in (notifier, leads, motivation):
+            if server is not None:
+                server.stop()
     naive = await _naive_peer(ctx)
     versus = {
         "name": "leads stored (HTTP 202), hub / naive peer",
@@ -202,11 +222,63 @@ async def _sustained(
     ]
 
 
-async def _latency(ctx: BenchContext, address: str, *, rate: int) -> list[dict[str, Any]]:
-    count = ctx.size(rate * 20, rate * 2)  # 20 s of load (2 s when quick)
+async def _capacity(ctx: BenchContext, address: str) -> tuple[float, list[dict[str, Any]]]:
+    """The highest rate of the ladder still answered with lead.assigned p99 under a second."""
+    capacity = 0.0
+    figures: list[dict[str, Any]] = []
+    for rate in LADDER:
+        step = await _latency(ctx, address, rate=rate, seconds=ctx.size(10, 2))
+        figures += step
+        p99, missing = step[2]["value"], step[3]["value"]
+        if p99 >= CAPACITY_P99_MS or missing:
+            break
+        capacity = float(rate)
+    return capacity, figures
+
+
+async def _notifier(ctx: BenchContext, unique: str) -> RunningServer:
+    """A notifier that puts every assignment in the manager's inbox, caught up with what crm.leads
+    held before it started (its new consumer group reads the topic from the beginning)."""
+    server = start_service(
+        "notifier",
+        env={
+            "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka,
+            "MONGODB_URL": ctx.mongo,
+            "NOTIFIER_MONGODB_DATABASE": f"bench_leads_notifier_{unique}",
+            "NOTIFIER_DEFAULT_CHANNELS": "inbox",
+            "NOTIFIER_BURST_LIMIT": "1000000",
+            "NOTIFIER_LOG_LEVEL": "WARNING",
+        },
+        port=free_port(),
+        log_path=ctx.workdir / "bench-leads-notifier.log",
+        python=sys.executable,
+    )
+    consumer = await consumer_at_end(ctx.kafka, "crm.notifications")
+    try:
+        await wait_ready(server.address, within=120)
+        quiet_since = time.monotonic()
+        give_up = quiet_since + 300
+        while time.monotonic() - quiet_since < 5 and time.monotonic() < give_up:
+            if any((await consumer.getmany(timeout_ms=500)).values()):
+                quiet_since = time.monotonic()
+    finally:
+        await consumer.stop()
+    return server
+
+
+async def _latency(
+    ctx: BenchContext, address: str, *, rate: int, seconds: int | None = None, with_inbox: bool = False
+) -> list[dict[str, Any]]:
+    count = rate * (seconds or ctx.size(20, 2))  # 20 s of load (2 s when quick)
     consumer, seen = await _watch(ctx.kafka)
     stop = asyncio.Event()
-    drain = asyncio.create_task(_drain(consumer, seen, "lead.assigned", stop))
+    events: dict[str, str] = {}  # lead.assigned event id -> lead id
+    drain = asyncio.create_task(_drain(consumer, seen, "lead.assigned", stop, events))
+    inbox: dict[str, float] = {}  # lead id -> when its inbox delivery was announced
+    watch_inbox = None
+    if with_inbox:
+        notifications = await consumer_at_end(ctx.kafka, "crm.notifications")
+        watch_inbox = asyncio.create_task(_drain_inbox(notifications, events, inbox, stop))
     sent: dict[str, float] = {}
     failures = 0
     async with httpx.AsyncClient(base_url=address, timeout=60, limits=httpx.Limits(max_connections=400)) as http:
@@ -236,28 +308,68 @@ async def _latency(ctx: BenchContext, address: str, *, rate: int) -> list[dict[s
         await asyncio.gather(*tasks)
         achieved = count / (time.perf_counter() - started)
         deadline = time.perf_counter() + 120
-        while not set(sent) <= set(seen) and time.perf_counter() < deadline:
+        while time.perf_counter() < deadline and not (
+            set(sent) <= set(seen) and (not with_inbox or set(sent) <= set(inbox))
+        ):
             await asyncio.sleep(0.05)
     stop.set()
     await drain
     await consumer.stop()
+    if watch_inbox is not None:
+        await watch_inbox
     latencies = sorted((seen[i] - at) * 1000 for i, at in sent.items() if i in seen)
     missing = len(sent) - len(latencies) + failures
+    figures = []
+    if with_inbox:
+        to_inbox = sorted((inbox[i] - at) * 1000 for i, at in sent.items() if i in inbox)
+        figures = [
+            {"name": f"offered {rate}/s: request -> manager's inbox p50", "value": _q(to_inbox, 50), "unit": "ms"},
+            {
+                "name": f"offered {rate}/s: request -> manager's inbox p99 (aim < 250)",
+                "value": _q(to_inbox, 99),
+                "unit": "ms",
+            },
+            {
+                "name": f"offered {rate}/s: leads not in an inbox",
+                "value": float(len(sent) - len(to_inbox)),
+                "unit": "leads",
+            },
+        ]
+    aim = " (aim < 100)" if with_inbox else ""
     return [
         {"name": f"offered {rate}/s: rate the load generator achieved", "value": achieved, "unit": "leads/s"},
-        {
-            "name": f"offered {rate}/s: request -> lead.assigned p50",
-            "value": statistics.median(latencies),
-            "unit": "ms",
-        },
-        {
-            "name": f"offered {rate}/s: request -> lead.assigned p99",
-            "value": latencies[int(len(latencies) * 0.99) - 1],
-            "unit": "ms",
-        },
+        {"name": f"offered {rate}/s: request -> lead.assigned p50", "value": _q(latencies, 50), "unit": "ms"},
+        {"name": f"offered {rate}/s: request -> lead.assigned p99{aim}", "value": _q(latencies, 99), "unit": "ms"},
         {
             "name": f"offered {rate}/s: leads without lead.assigned (or refused)",
             "value": float(missing),
             "unit": "leads",
         },
+        *figures,
     ]
+
+
+def _q(values: list[float], q: int) -> float:
+    """The q-th percentile (nearest rank) of sorted values; infinity when nothing arrived."""
+    if not values:
+        return float("inf")
+    return values[max(0, int(len(values) * q / 100 + 0.5) - 1)] if q < 100 else values[-1]
+
+
+async def _drain_inbox(
+    consumer: AIOKafkaConsumer, events: dict[str, str], inbox: dict[str, float], stop: asyncio.Event
+) -> None:
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    if dict(record.headers).get("ce_type") != b"notification.delivered":
+                        continue
+                    data = json.loads(record.value)  # binary mode: the value is the event's data
+                    lead = events.get(data.get("cause_event_id", ""))
+                    if lead is not None and data.get("channel") == "inbox":
+                        inbox.setdefault(lead, now)
+    finally:
+        await consumer.stop()

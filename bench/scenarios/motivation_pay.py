@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 description = (
     "a motivation process: (1) call.completed events produced onto crm.calls for 1,000 managers, counted exactly once "
-    "into per-day and per-month counters (two guarded updates per event); rate = events until all are counted; "
+    "into per-day and per-month counters (a poll's events at a time: one guarded bulk write per batch); "
+    "rate = events until all are counted; "
     "(2) a month of 1,000,000 events' worth of counters for 1,000 managers (a realistic mix: calls, meetings, "
     "proposals, invoices, payments, deals won), a department plan and pay profiles: time to close the month "
     "(1,000 explained payouts and their events stored) and to read every payout back"

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 description = (
     "the reporting model of the motivation service: (1) call.completed and payment events for 1,000 managers "
-    "produced onto crm.calls and crm.deals and taken in exactly once (one guarded update per event, next to the "
-    "KPI counting of the same events); rate = events until the reports show them all; (2) a year of a 1,000-manager "
+    "produced onto crm.calls and crm.deals and taken in exactly once (a poll's events at a time: references "
+    "read and written at once, one guarded bulk write per collection, next to the KPI counting of the same "
+    "events); rate = events until the reports show them all; (2) a year of a 1,000-manager "
     "company's cells (about 1,400 events per manager and month) written directly, then report latency p50/p99 over "
     "repeated requests: a month and a year, JSON and XLSX"
 )

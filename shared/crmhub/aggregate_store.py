@@ -4,16 +4,16 @@ service's timers (`crmhub.timers`), retrying on a concurrent change."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from crmhub.aggregate import Aggregate, Cancel, ConcurrentChange, NotFound, Schedule, TimerChange
-from crmhub.mongo import Document
+from crmhub.listing import by_ids
+from crmhub.mongo import Document, GroupCommit
 from crmhub.outbox import OUTBOX, new_aggregate, outbox_entries, save_aggregate
 from crmhub.timers import TimerStore
 
@@ -60,6 +60,7 @@ class AggregateStore(Generic[A]):
         on_stored: Stored = lambda collection, doc_id, entries: None,
     ) -> None:
         self.collection = collection
+        self._inserts: GroupCommit | None = None
         self.model = model
         self.timers = timers
         self._on_stored = on_stored
@@ -80,11 +81,9 @@ class AggregateStore(Generic[A]):
         return await self.collection.find_one({"_id": aggregate_id}, {OUTBOX: 0})
 
     async def _insert(self, document: Document) -> bool:
-        try:
-            await self.collection.insert_one(document)
-        except DuplicateKeyError:
-            return False
-        return True
+        if self._inserts is None:  # concurrent requests' new aggregates share a bulk write
+            self._inserts = GroupCommit(self.collection)
+        return await self._inserts.insert(document)
 
     async def _update(
         self, aggregate_id: Any, *, expected_version: int, state: Document, entries: list[Document]
@@ -96,6 +95,13 @@ class AggregateStore(Generic[A]):
     async def get(self, aggregate_id: Any) -> A | None:
         doc = await self._find_one(aggregate_id)
         return None if doc is None else self.from_document(doc)
+
+    async def get_many(self, ids: Sequence[Any]) -> list[A]:
+        """The aggregates with these ids, in the order of `ids` (ones that do not exist left out)."""
+        if not ids:
+            return []
+        docs = await self.collection.find({"_id": {"$in": list(ids)}}, {OUTBOX: 0}).to_list()
+        return [self.from_document(d) for d in by_ids(docs, ids)]
 
     async def find(self, query: Document, *, limit: int = 100) -> list[A]:
         return [self.from_document(d) async for d in self.collection.find(query, {OUTBOX: 0}).limit(limit)]

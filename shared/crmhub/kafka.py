@@ -47,6 +47,9 @@ log = logging.getLogger("crmhub.kafka")
 E = TypeVar("E", bound=EventData)
 TypedHandler = Callable[[CloudEvent, E], Awaitable[None]]
 """Handles one event type: the envelope and its typed payload."""
+BatchHandler = Callable[[list[CloudEvent]], Awaitable[Any]]
+"""Handles the valid events of one poll at once (idempotently: each event may come again)."""
+BATCH_RECORDS = 500
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
@@ -165,8 +168,12 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 10.0,
         ready: Callable[[], asyncio.Event | None] = lambda: None,
+        batch: BatchHandler | None = None,
     ) -> None:
         self.broker = broker
+        # With `batch`, a poll's records are handled together (one round trip for many events)
+        # and committed together once it returned; `handlers` remain the one-by-one path.
+        self.batch = batch
         # What the handlers need before they may act (the service's copy of the team directory
         # caught up): until then the message waits, uncommitted, instead of being decided on a
         # half-read directory (an event for a known manager taken for an unknown one).
@@ -193,6 +200,51 @@ class EventConsumer:
             metrics.EVENT_HANDLING.labels(self.topic.name, self.group_id).observe(time.perf_counter() - started)
             current_event_id.reset(token)
 
+    async def handle_batch(self, msg: KafkaMessage) -> None:
+        """A poll's records: the undecodable dead-lettered, the others to the batch handler at
+        once; an infrastructure outage retried as long as it lasts; any other failure sends the
+        records through the one-by-one path (retries, dead letters) so one bad event does not
+        hold the rest. Nothing is committed before this returns."""
+        records = cast("tuple[ConsumerRecord[bytes, bytes], ...]", msg.raw_message)
+        ready = self.ready()
+        if ready is not None and not ready.is_set():
+            await ready.wait()
+        assert self.batch is not None
+        started = time.perf_counter()
+        taken: list[tuple[Any, dict[str, str], CloudEvent]] = []
+        for record in records:
+            headers = {k: v.decode(errors="replace") for k, v in record.headers}
+            try:
+                event, _ = from_record(headers, record.value or b"", record.key)
+            except PoisonMessage as exc:
+                await self.dead_letter(record, headers, exc, reason="poison")
+                continue
+            if event.type not in self.handlers:
+                metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, event.type, "skipped").inc()
+                continue
+            taken.append((record, headers, event))
+        failures = 0
+        while taken:
+            try:
+                await self.batch([event for _, _, event in taken])
+            except INFRASTRUCTURE_ERRORS as exc:
+                failures += 1
+                await self._outage(exc, failures)
+                continue
+            except Exception as exc:
+                log.warning("a batch of %d failed (%s); handling its events one by one", len(taken), exc)
+                for record, headers, _ in taken:
+                    token = current_event_id.set(headers.get("ce_id"))
+                    try:
+                        await self._handle(record, headers)
+                    finally:
+                        current_event_id.reset(token)
+                break
+            for _, _, event in taken:
+                metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, event.type, "handled").inc()
+            break
+        metrics.EVENT_HANDLING.labels(self.topic.name, self.group_id).observe(time.perf_counter() - started)
+
     async def _handle(self, record: Any, headers: dict[str, str]) -> None:
         event_type = headers.get("ce_type", "?")
         failures = 0
@@ -209,9 +261,7 @@ class EventConsumer:
                 return
             except INFRASTRUCTURE_ERRORS as exc:
                 failures += 1
-                metrics.CONSUMER_RETRIES.labels(self.topic.name, self.group_id, "infrastructure").inc()
-                log.warning("infrastructure unavailable, will retry: %s", exc)
-                await asyncio.sleep(self._delay(failures))
+                await self._outage(exc, failures)
                 continue
             except Exception as exc:
                 failures += 1
@@ -225,6 +275,12 @@ class EventConsumer:
                 continue
             metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, event_type, "handled").inc()
             return
+
+    async def _outage(self, exc: BaseException, failures: int) -> None:
+        """MongoDB or Kafka is unreachable: wait (backing off) and try the same again."""
+        metrics.CONSUMER_RETRIES.labels(self.topic.name, self.group_id, "infrastructure").inc()
+        log.warning("infrastructure unavailable, will retry: %s", exc)
+        await asyncio.sleep(self._delay(failures))
 
     def _delay(self, failures: int) -> float:
         return float(min(self.backoff_seconds * 2 ** (failures - 1), self.max_backoff_seconds))
@@ -257,6 +313,9 @@ class EventConsumer:
 
     def subscribe(self, *, description: str) -> None:
         """Register with the broker: a consumer group, committing only after `handle` returned."""
+        batched: dict[str, Any] = {}
+        if self.batch is not None:
+            batched = {"batch": True, "max_records": BATCH_RECORDS, "batch_timeout_ms": 100}
         subscriber = self.broker.subscriber(
             self.topic.name,
             group_id=self.group_id,
@@ -264,19 +323,18 @@ class EventConsumer:
             auto_offset_reset="earliest",
             title=f"{self.topic.name}:{self.group_id}",
             description=description,
+            **batched,
         )
+        schema = consumed_schema(self.event_classes)
 
         # The body parameter is what /asyncapi documents as the payloads consumed; the message
         # itself is decoded and checked by `handle` (an invalid one is dead-lettered, not retried).
         async def on_message(body: Any, msg: KafkaMessage) -> None:
-            await self.handle(msg)
+            await (self.handle(msg) if self.batch is None else self.handle_batch(msg))
 
         # Real objects, not the strings `from __future__ import annotations` would leave.
-        on_message.__annotations__ = {
-            "body": Annotated[Any, WithJsonSchema(consumed_schema(self.event_classes))],
-            "msg": KafkaMessage,
-            "return": None,
-        }
+        body = Annotated[Any, WithJsonSchema(schema if self.batch is None else {"type": "array", "items": schema})]
+        on_message.__annotations__ = {"body": body, "msg": KafkaMessage, "return": None}
         subscriber(on_message)
 
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pymongo.asynchronous.pool
 import pymongo.asynchronous.topology
 import pymongo.lock
-from pymongo import AsyncMongoClient
+from bson.errors import InvalidDocument
+from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, WriteError
 
 Document = dict[str, Any]
 
 # How many handled event ids a document remembers. Redelivery after a crash replays only the
 # uncommitted tail of a partition, far fewer than this for any one document.
 APPLIED_EVENTS_KEPT = 200
+DUPLICATE_KEY = 11000
 
 
 async def condition_wait(condition: Any, timeout: float | None) -> bool:  # noqa: ASYNC109 - PyMongo calls it so
@@ -99,3 +101,154 @@ async def update_once(
         # the upsert met the document that already holds this event id
         return False
     return result.modified_count == 1 or result.upserted_id is not None
+
+
+Guarded = tuple[Any, str, Mapping[str, Any]]
+"""One event's update of one document: (document id, event id, update with $inc/$set/$push)."""
+
+
+def merged_update(updates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several events' updates of one document as one: `$inc` summed, `$set` the last value,
+    `$push` of `{$each, $slice}` (or a plain value) concatenated, the last `$slice` kept."""
+    merged: dict[str, Any] = {}
+    for update in updates:
+        for operator, fields in update.items():
+            target = merged.setdefault(operator, {})
+            for name, value in fields.items():
+                if operator == "$inc":
+                    target[name] = target.get(name, 0) + value
+                elif operator == "$push":
+                    each = value["$each"] if isinstance(value, Mapping) and "$each" in value else [value]
+                    slot = target.setdefault(name, {"$each": []})
+                    slot["$each"] = [*slot["$each"], *each]
+                    if isinstance(value, Mapping) and "$slice" in value:
+                        slot["$slice"] = value["$slice"]
+                elif operator == "$set":
+                    target[name] = value
+                else:
+                    raise ValueError(f"cannot merge {operator} updates")
+    return merged
+
+
+async def update_many_once(
+    collection: AsyncCollection[Document], updates: Sequence[Guarded], *, keep: int = APPLIED_EVENTS_KEPT
+) -> int:
+    """`update_once` (with upsert) for many events in one round trip: each document's events are
+    merged into one update guarded by none of their ids being recorded there, and the documents
+    go in one unordered bulk write. A document that recorded any of them already (a redelivered
+    batch, or one cut differently) takes its events one by one through `update_once`, so each
+    is applied exactly once either way. Returns how many (document, event) updates applied."""
+    by_doc: dict[Any, dict[str, Mapping[str, Any]]] = {}
+    for doc_id, event_id, update in updates:
+        by_doc.setdefault(doc_id, {}).setdefault(event_id, update)  # an event twice in a batch: once
+    if not by_doc:
+        return 0
+    docs = list(by_doc)
+    ops = []
+    for doc_id in docs:
+        events = by_doc[doc_id]
+        update = merged_update(list(events.values()))
+        push = update.setdefault("$push", {})
+        push["applied_events"] = {"$each": list(events), "$slice": -keep}
+        ops.append(UpdateOne({"_id": doc_id, "applied_events": {"$nin": list(events)}}, update, upsert=True))
+    again: list[Any] = []
+    try:
+        await collection.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        # the upsert met a document that holds one of the ids: sort those events out one by one
+        again = [docs[error["index"]] for error in errors]
+    applied = sum(len(by_doc[d]) for d in docs) - sum(len(by_doc[d]) for d in again)
+    for doc_id in again:
+        for event_id, update in by_doc[doc_id].items():
+            applied += await update_once(collection, doc_id, event_id, update, upsert=True, keep=keep)
+    return applied
+
+
+class GroupCommit:
+    """Single-document writes of concurrent requests to one collection, combined into bulk
+    writes (group commit in the service: round trips, not bytes, are what a write costs).
+
+    The first write goes at once, alone: an idle service answers as fast as before. Writes that
+    arrive while a bulk write is in flight wait for it and go together in the next one. Each
+    caller awaits its own write and gets its own outcome (done when the bulk write is
+    acknowledged, so as durable as a write of its own; a duplicate key raised to that caller
+    alone; a lost connection to every caller of that bulk write, as each would have met it).
+    Two writes to one document never share a bulk write, so they apply in the order made.
+    """
+
+    def __init__(self, collection: AsyncCollection[Document], *, max_batch: int = 500) -> None:
+        self.collection = collection
+        self.max_batch = max_batch
+        self._queue: list[tuple[Any, Any, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def insert(self, document: Mapping[str, Any]) -> bool:
+        """`insert_one`; False when a document with its `_id` exists."""
+        try:
+            await self._submit(document["_id"], InsertOne(dict(document)))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def update(self, doc_id: Any, update: Mapping[str, Any], *, upsert: bool = False) -> None:
+        """`update_one` by `_id` whose result nobody needs (an upsert of a timer, say)."""
+        await self._submit(doc_id, UpdateOne({"_id": doc_id}, dict(update), upsert=upsert))
+
+    async def _submit(self, doc_id: Any, op: Any) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((doc_id, op, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_all())
+        await future
+
+    async def _flush_all(self) -> None:
+        while self._queue:
+            batch: list[tuple[Any, Any, asyncio.Future[None]]] = []
+            later: list[tuple[Any, Any, asyncio.Future[None]]] = []
+            ids: set[Any] = set()
+            for item in self._queue:
+                if item[2].done():  # its caller gave up before it was sent
+                    continue
+                if item[0] in ids or len(batch) >= self.max_batch:
+                    later.append(item)
+                else:
+                    ids.add(item[0])
+                    batch.append(item)
+            self._queue = later
+            if batch:
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[Any, Any, asyncio.Future[None]]]) -> None:
+        outcomes: list[BaseException | None] = [None] * len(batch)
+        try:
+            await self.collection.bulk_write([op for _, op, _ in batch], ordered=False)
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                outcomes = [exc] * len(batch)
+            for error in exc.details.get("writeErrors", []):
+                kind = DuplicateKeyError if error.get("code") == DUPLICATE_KEY else WriteError
+                outcomes[error["index"]] = kind(error.get("errmsg", "write failed"), error.get("code"), error)
+        except (InvalidDocument, DocumentTooLarge) as exc:  # one write the driver refuses before sending
+            if len(batch) == 1:
+                outcomes = [exc]
+            else:  # it must not fail the others: each goes alone and gets its own outcome
+                for item in batch:
+                    await self._flush([item])
+                return
+        except Exception as exc:  # the database went away, or refused the bulk write whole
+            outcomes = [exc] * len(batch)
+        except BaseException:  # the service is stopping: nobody learns an outcome it cannot know
+            for _, _, future in [*batch, *self._queue]:
+                future.cancel()
+            self._queue = []
+            raise
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if outcome is None:
+                future.set_result(None)
+            else:
+                future.set_exception(outcome)

@@ -26,10 +26,15 @@ from crmhub.mongo import Document
 OUTBOX = "outbox"
 # How many published event ids a relay remembers: far more than a scan can meet in flight.
 PUBLISHED_REMEMBERED = 20_000
+# A safety scan that took t seconds waits at least SCAN_SHARE * t before the next one.
+SCAN_SHARE = 20
 log = logging.getLogger("crmhub.outbox")
 
 Send = Callable[[KafkaRecord], Awaitable["asyncio.Future[Any]"]]
 """Enqueue one record on the producer; the returned future resolves when Kafka acknowledged it."""
+
+Project = Callable[[list[CloudEvent]], Awaitable[None]]
+"""Bring read models up to date with stored events (idempotently: it may see an event again)."""
 
 
 def outbox_entries(events: Iterable[CloudEvent] | Iterable[Document]) -> list[Document]:
@@ -67,8 +72,8 @@ class OutboxRelay:
 
     Writers name the documents they stored events in (`nudge(collection, id)`), and the relay
     reads exactly those by `_id`. A scan for any document with pending events runs at start and
-    every `scan_seconds` as the safety net: it finds what another instance wrote or what a
-    crash left behind. (A scan touches every document on servers that do not index the
+    every `scan_seconds` as the safety net (less often when a scan takes long: at most 1/20 of
+    the time): it finds what another instance wrote or what a crash left behind. (A scan touches every document on servers that do not index the
     query, so it is the exception, not the rule.)
     """
 
@@ -81,8 +86,10 @@ class OutboxRelay:
         scan_seconds: float = 10.0,
         batch_size: int = 200,
         on_published: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
+        projections: Mapping[str, Project] | None = None,
     ) -> None:
         self._collections = {c.name: c for c in collections}
+        self._projections = dict(projections or {})
         self._send = send
         self._poll_seconds = poll_seconds
         self._scan_seconds = scan_seconds
@@ -92,6 +99,7 @@ class OutboxRelay:
         # collection -> document id -> the entries its writer stored, in order (None: read them)
         self._pending: dict[str, dict[Any, list[Document] | None]] = {name: {} for name in self._collections}
         self._last_scan = float("-inf")
+        self._scan_every = scan_seconds
         # Ids of the events this relay published lately. A document written while a scan runs is
         # published by the scan and then named again by its writer's nudge: the second time its
         # entries are skipped (and cleared), so a fault-free run publishes every event once.
@@ -145,15 +153,19 @@ class OutboxRelay:
     async def _publish(self, collection: AsyncCollection[Document], docs: list[Document]) -> int:
         if not docs:
             return 0
+        stored = [CloudEvent.model_validate(entry) for doc in docs for entry in doc[OUTBOX]]
+        if (project := self._projections.get(collection.name)) is not None:
+            # read models first: once an event is on Kafka, what it changed is readable; and
+            # nothing is cleared until they hold it (projections are idempotent, so a retry of
+            # the batch, published or not, applies them again harmlessly)
+            await project(stored)
         events: list[CloudEvent] = []
         acks = []
-        for doc in docs:
-            for entry in doc[OUTBOX]:
-                event = CloudEvent.model_validate(entry)
-                if event.id in self._published:
-                    continue  # sent a moment ago (by a scan that met the writer's nudge): only clear it
-                events.append(event)
-                acks.append(await self._send(to_record(event)))
+        for event in stored:
+            if event.id in self._published:
+                continue  # sent a moment ago (by a scan that met the writer's nudge): only clear it
+            events.append(event)
+            acks.append(await self._send(to_record(event)))
         await asyncio.gather(*acks)
         for event in events:
             self._published[event.id] = None
@@ -172,10 +184,15 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            scan = loop.time() - self._last_scan >= self._scan_seconds
+            scan = loop.time() - self._last_scan >= self._scan_every
+            started = loop.time()
             try:
                 relayed = await self.relay_once(scan=scan)
                 failures = 0
+                if scan:
+                    # a scan reads every document of a collection where nothing indexes the
+                    # outbox: as data grows it runs less often, never more than 1/20 of the time
+                    self._scan_every = max(self._scan_seconds, SCAN_SHARE * (loop.time() - started))
             except asyncio.CancelledError:
                 raise
             except Exception:

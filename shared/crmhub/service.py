@@ -31,10 +31,10 @@ from crmhub.aggregate_store import AggregateStore
 from crmhub.auth import TokenVerifier, TrustedIssuer, parse_role_map
 from crmhub.dependencies import DependencyWatch
 from crmhub.events import CloudEvent, EventData, KafkaRecord, new_event, to_record
-from crmhub.kafka import EventConsumer, TypedHandler, ensure_topics, make_broker
+from crmhub.kafka import BatchHandler, EventConsumer, TypedHandler, ensure_topics, make_broker
 from crmhub.logs import configure_logging
 from crmhub.mongo import Document, make_client
-from crmhub.outbox import OutboxRelay
+from crmhub.outbox import OutboxRelay, Project
 from crmhub.schemas.audit import ApiTokenUsed
 from crmhub.settings import HubSettings
 from crmhub.team_directory import TeamDirectory
@@ -62,6 +62,7 @@ class HubService:
         self.team: TeamDirectoryFollower | None = None
         self._publishers: dict[str, Any] = {}
         self._outbox_collections: list[AsyncCollection[Document]] = []
+        self._projections: dict[str, Project] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._background: list[tuple[Callable[[], Coroutine[Any, Any, None]], bool]] = []
@@ -100,6 +101,10 @@ class HubService:
         """Collections whose documents carry an outbox the relay moves to Kafka."""
         self._outbox_collections.extend(collections)
 
+    def projects(self, collection: AsyncCollection[Document], project: Project) -> None:
+        """Read models the relay brings up to date from `collection`'s events before sending them."""
+        self._projections[collection.name] = project
+
     def aggregates(self, collection: str, model: type[A]) -> AggregateStore[A]:
         """The store of one kind of aggregate: its outbox is relayed, its timers go to `timers`."""
         store = AggregateStore(self.db[collection], model, timers=self.timers, on_stored=self.nudge_relay)
@@ -113,6 +118,7 @@ class HubService:
         group: str,
         handlers: Mapping[type[EventData], TypedHandler[Any]],
         description: str,
+        batch: BatchHandler | None = None,
     ) -> EventConsumer:
         """Subscribe a consumer group to `topic` for the event types in `handlers` (documented in
         /asyncapi); other known types on the topic are skipped, unknown ones dead-lettered."""
@@ -124,6 +130,7 @@ class HubService:
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
             ready=lambda: self.team.ready_event if self.team is not None else None,
+            batch=batch,
         )
         consumer.subscribe(description=description)
         return consumer
@@ -248,6 +255,7 @@ class HubService:
                 poll_seconds=self.settings.outbox_poll_seconds,
                 scan_seconds=self.settings.outbox_scan_seconds,
                 on_published=self._count_published,
+                projections=self._projections,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.timer_runner.kinds:

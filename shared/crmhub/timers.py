@@ -37,7 +37,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from crmhub import metrics
 from crmhub.aggregate import AGGREGATE, ConcurrentChange, Schedule, TimerChange
-from crmhub.mongo import Document
+from crmhub.mongo import Document, GroupCommit
 
 log = logging.getLogger("crmhub.timers")
 
@@ -87,6 +87,7 @@ class TimerStore:
     ) -> None:
         self.collection = collection
         self._on_scheduled = on_scheduled
+        self._schedules: GroupCommit | None = None
 
     async def ensure_indexes(self) -> None:
         # Used by real MongoDB; the embedded wire server scans, which stays cheap because the
@@ -94,8 +95,10 @@ class TimerStore:
         await self.collection.create_index([("due_at", ASCENDING)])
 
     async def schedule(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
-        await self.collection.update_one(
-            {"_id": key},
+        if self._schedules is None:  # concurrent requests' timers share a bulk write
+            self._schedules = GroupCommit(self.collection)
+        await self._schedules.update(
+            key,
             {
                 "$set": {
                     "kind": kind,

@@ -2,7 +2,7 @@
 that it can really die at a chosen point.
 
   python -m support.probe relay   --kafka K --mongo M --db D [--crash-after-publish]
-  python -m support.probe consume --kafka K --mongo M --db D --topic T --group G [--crash-after-effect]
+  python -m support.probe consume --kafka K --mongo M --db D --topic T --group G [--crash-after-effect] [--batch]
   python -m support.probe follow  --kafka K --out FILE
 
 `relay` moves the outboxes of D.accounts to Kafka with the hub's OutboxRelay and exits once
@@ -34,7 +34,7 @@ from pymongo import AsyncMongoClient
 
 from crmhub.events import CloudEvent, EventData, PoisonMessage
 from crmhub.kafka import EventConsumer
-from crmhub.mongo import Document, update_once
+from crmhub.mongo import Document, update_many_once, update_once
 from crmhub.outbox import OutboxRelay
 from crmhub.service import HubService
 from crmhub.settings import HubSettings
@@ -104,6 +104,22 @@ async def consume(args: argparse.Namespace) -> None:
             await asyncio.sleep(7)
             os._exit(CRASH_EXIT)
 
+    async def handle_batch(events: list[CloudEvent]) -> None:
+        payloads = [(event, ProbeRecorded.model_validate(event.data)) for event in events]
+        if any(payload.fail for _, payload in payloads):
+            raise ValueError("a batch with an event meant to fail: one by one")
+        for event, _ in payloads:
+            await db.deliveries.update_one(
+                {"_id": event.id}, {"$inc": {"n": 1}, "$set": {"by": os.getpid()}}, upsert=True
+            )
+        await update_many_once(
+            db.totals, [(payload.account, event.id, {"$inc": {"total": payload.amount}}) for event, payload in payloads]
+        )
+        if args.crash_after_effect:
+            print(f"stored the effect of {len(events)} event(s); dying before the offsets are committed", flush=True)
+            await asyncio.sleep(7)
+            os._exit(CRASH_EXIT)
+
     consumer = EventConsumer(
         broker=service.broker,
         topic=Topic(args.topic),
@@ -111,6 +127,7 @@ async def consume(args: argparse.Namespace) -> None:
         handlers={ProbeRecorded: handle},
         max_attempts=3,
         backoff_seconds=0.05,
+        batch=handle_batch if args.batch else None,
     )
     consumer.subscribe(description="probe consumer")
     await service.broker.start()
@@ -189,6 +206,7 @@ def main() -> None:
     parser.add_argument("--group", default="probe")
     parser.add_argument("--crash-after-publish", action="store_true")
     parser.add_argument("--crash-after-effect", action="store_true")
+    parser.add_argument("--batch", action="store_true", help="consume: a poll's events at once")
     parser.add_argument("--lease", type=float, default=30.0)
     args = parser.parse_args()
     runner: Any = {"relay": relay, "consume": consume, "follow": follow, "timers": timers}[args.mode]

@@ -47,6 +47,8 @@ def build_app(settings: LeadsSettings | None = None) -> FastAPI:
         LeadCreated, LeadDuplicate, LeadAssigned, LeadTaken, LeadSlaBreached, LeadConverted, LeadRejected, AuditRecorded
     )
     service.on_startup(store.ensure_indexes)
+    service.on_startup(store.build_lists)
+    service.projects(store.leads.collection, store.project)
     consumers.subscribe(service, deps)
     timers.register(service, deps)
     app = service.http_app(intake_router(), leads_router())

@@ -91,6 +91,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     )
     service.publishes(NotificationDelivered, NotificationFailed, AuditRecorded)
     service.on_startup(store.ensure_indexes)
+    service.on_startup(store.build_lists)
     consumers.subscribe(service, deps)
     timers.register(service, deps)
     app = service.http_app(

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from crmhub.listing import Listing
 from crmhub.schemas.calls import (
     CallAttempted,
     CallbackMade,
@@ -42,6 +43,7 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         service.aggregates("callbacks", Callback),
         service.aggregates("client_owners", ClientOwner),
         service.aggregates("line_rotations", LineRotation),
+        Listing(service.db, "call_lists"),
     )
     deps = bootstrap(
         store=store,
@@ -54,6 +56,8 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         CallStarted, CallCompleted, CallAttempted, CallMissed, CallRecordingReady, CallbackMade, CallbackOverdue
     )
     service.on_startup(store.ensure_indexes)
+    service.on_startup(store.build_lists)
+    service.projects(store.calls.collection, store.project)
     consumers.subscribe(service, deps)
     timers.register(service, deps)
     app = service.http_app(intake_router(), calls_router())

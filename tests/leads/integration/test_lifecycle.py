@@ -12,8 +12,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from crmhub.aggregate_store import AggregateStore
 from crmhub.events import new_event, to_record
 from crmhub.schemas.calls import CallCompleted, CallMissed, CallRecord
+from leads.adapters.lead_store import LeadStore
+from leads.domain.lead import Lead
 from support.hub import SECRET, phone
 from support.kafka import eventually, headers_of, produce, read_topic
 from support.tokens import admin_headers
@@ -73,7 +76,7 @@ async def test_take_convert_and_reject_with_their_events_and_figures(hub):
     assert deal["comment"] == "замер в пятницу"
 
 
-async def test_not_taken_within_sla_escalates_to_the_head_and_the_next_manager_again_and_again(hub):
+async def test_not_taken_within_sla_escalates_to_the_head_and_the_next_manager_again_and_again(hub, mongo_client):
     async with hub.client() as http:
         response = await hub.submit(http, {"phone": phone()}, key=f"{SECRET}-slow")
         lead_id = response.json()["lead_id"]
@@ -106,6 +109,32 @@ async def test_not_taken_within_sla_escalates_to_the_head_and_the_next_manager_a
             if (await http.post(f"/v1/leads/{lead_id}/take", json={"manager_id": current})).status_code == 200:
                 break
         assert (await hub.lead(http, lead_id))["taken_within_sla"] is False
+
+        # the managers' lists followed the lead: in its manager's, in nobody else's, in all leads once
+        async def listed_under(manager: str) -> list[str]:
+            page = (await http.get("/v1/leads", params={"manager": manager, "limit": 500})).json()
+            assert page["total"] == len(page["items"])
+            return [item["id"] for item in page["items"]]
+
+        async def followed() -> bool:
+            holders = [m for m in hub.managers if lead_id in await listed_under(m)]
+            return holders == [current]
+
+        await eventually(followed, timeout=15)
+        everything = (await http.get("/v1/leads", params={"limit": 500})).json()["items"]
+        assert [item["id"] for item in everything].count(lead_id) == 1
+
+    # what capacity limits count (each manager's open leads) is read from listings kept by events:
+    # it equals what counting the stored leads gives
+    db = mongo_client[f"{hub.database}_leads"]
+    store = LeadStore(AggregateStore(db["leads"], Lead), db)
+
+    async def open_counts_agree() -> bool:
+        active = db["leads"].find({"status": {"$in": ["assigned", "in_work"]}}, {"manager_id": 1})
+        counted = Counter([doc["manager_id"] async for doc in active if doc.get("manager_id")])
+        return dict(counted) == await store.open_leads_by_manager()
+
+    await eventually(open_counts_agree, timeout=15)
     slow = next(g for g in stats["groups"] if g["key"] == hub.source("slow"))
     assert slow["sla_breaches"] >= 2
 

@@ -25,7 +25,7 @@ from localservers import RunningServer, free_port, start_service
 from support.fakes import Answer, FakeHttp, SmtpSink
 from support.kafka import eventually, headers_of, produce, read_topic
 from support.team import ALL_WEEK
-from support.tokens import admin_headers
+from support.tokens import admin_headers, person_headers
 
 pytestmark = pytest.mark.integration
 TOKEN = "123456:test-token"
@@ -54,6 +54,7 @@ class Notifier:
             "quiet": {"notifications": {"channels": ["email"], "quiet_hours": quiet}},
             "burst": {},
             "restart": {},
+            "reader": {},
             "head": {"language": "en"},
         }
         return {
@@ -339,6 +340,37 @@ async def test_a_burst_to_one_person_is_folded_into_a_digest(notifier):
     # which two were folded depends on partition order; every lead is in exactly one e-mail
     for event in events:
         assert sum(event.lead.lead_id in m.get_content() for m in mails) == 1
+
+
+async def test_the_inbox_pages_newest_first_and_keeps_unread_apart_from_read(notifier):
+    reader = f"reader-{notifier.u}"
+    events = [notifier.assigned("reader") for _ in range(3)]
+    for event in events:  # one at a time: their times order the inbox
+        await notifier.send(event)
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(base_url=notifier.server.address, timeout=10, headers=person_headers(reader)) as http:
+
+        async def inbox(**params) -> dict:
+            return (await http.get(f"/v1/inbox/{reader}", params=params)).json()
+
+        await eventually(lambda: _total(inbox(), 3), timeout=60)
+        whole = await inbox()
+        assert (await inbox(unread="true"))["total"] == 3
+        newest_first = [m["id"] for m in whole["items"]]
+        assert [m["created_at"] for m in whole["items"]] == sorted(
+            (m["created_at"] for m in whole["items"]), reverse=True
+        )
+        assert [m["id"] for m in (await inbox(limit=2, offset=2))["items"]] == newest_first[2:]
+        for _ in range(2):  # reading twice is reading once
+            assert (await http.post(f"/v1/inbox/{reader}/{newest_first[1]}/read")).status_code in (200, 204)
+        unread = await inbox(unread="true")
+        assert (unread["total"], [m["id"] for m in unread["items"]]) == (2, [newest_first[0], newest_first[2]])
+        assert (await inbox())["total"] == 3
+        assert (await http.get(f"/v1/inbox/mail-{notifier.u}")).status_code == 403
+
+
+async def _total(page, expected: int) -> bool:
+    return (await page)["total"] == expected
 
 
 async def test_restarting_the_notifier_midway_loses_and_duplicates_nothing(notifier):

@@ -14,6 +14,8 @@ from support.kafka import eventually, headers_of, produce, read_topic
 from support.probe import CRASH_EXIT, ProbeRecorded
 
 pytestmark = pytest.mark.integration
+# one event at a time, and a poll's events at once (one guarded bulk write, as motivation counts)
+MODES = pytest.mark.parametrize("mode", [[], ["--batch"]], ids=["one_by_one", "batched"])
 
 
 def _message(account: str, amount: int, fail: str | None = None, key: str | None = None):
@@ -37,8 +39,9 @@ async def _committed_offsets(bootstrap: str, group: str) -> int:
     return sum(o.offset for o in offsets.values())
 
 
+@MODES
 async def test_consumer_killed_after_storing_effect_reprocesses_without_second_effect(
-    infra, mongo_client, probe, unique
+    infra, mongo_client, probe, unique, mode
 ):
     topic = f"test.crash.{unique}"
     db = f"t_crash_{unique}"
@@ -46,14 +49,14 @@ async def test_consumer_killed_after_storing_effect_reprocesses_without_second_e
     event, message = _message(account, 10)
     await produce(infra.kafka, topic, [message])
 
-    crashed = probe("consume", db, "--topic", topic, "--group", f"g-{unique}", "--crash-after-effect")
+    crashed = probe("consume", db, "--topic", topic, "--group", f"g-{unique}", "--crash-after-effect", *mode)
     assert await asyncio.to_thread(crashed.wait, 60) == CRASH_EXIT
     assert (await mongo_client[db].totals.find_one({"_id": account}))["total"] == 10
     assert await _committed_offsets(infra.kafka, f"g-{unique}") == 0, (
         "the offset must not be committed before the handler returned"
     )
 
-    probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
+    probe("consume", db, "--topic", topic, "--group", f"g-{unique}", *mode)
 
     async def redelivered_and_committed():
         doc = await mongo_client[db].deliveries.find_one({"_id": event.id})
@@ -63,8 +66,9 @@ async def test_consumer_killed_after_storing_effect_reprocesses_without_second_e
     assert (await mongo_client[db].totals.find_one({"_id": account}))["total"] == 10
 
 
+@MODES
 async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_flowing(
-    infra, mongo_client, probe, unique
+    infra, mongo_client, probe, unique, mode
 ):
     topic = f"test.dlq.{unique}"
     db = f"t_dlq_{unique}"
@@ -84,7 +88,7 @@ async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_f
     _, m8 = _message("good", 32, key=key)
     await produce(infra.kafka, topic, [m1, m2, m3, m4, not_json, no_headers, m7, m8])
 
-    probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
+    probe("consume", db, "--topic", topic, "--group", f"g-{unique}", *mode)
 
     async def all_committed():
         return await _committed_offsets(infra.kafka, f"g-{unique}") == 8
@@ -117,8 +121,9 @@ async def test_poison_messages_go_to_dead_letter_topic_and_later_messages_keep_f
     assert (await mongo_client[db].deliveries.find_one({"_id": closed.id}))["n"] == 1
 
 
+@MODES
 async def test_two_consumers_in_one_group_share_the_partitions_and_apply_everything_once(
-    infra, mongo_client, probe, unique
+    infra, mongo_client, probe, unique, mode
 ):
     topic = f"test.share.{unique}"
     db = f"t_share_{unique}"
@@ -127,8 +132,8 @@ async def test_two_consumers_in_one_group_share_the_partitions_and_apply_everyth
 
     await ensure_topics(infra.kafka, [Topic(topic, partitions=4)], with_dead_letters=False)
     messages = [_message(f"acct-{i % 8}", 1)[1] for i in range(200)]
-    probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
-    probe("consume", db, "--topic", topic, "--group", f"g-{unique}")
+    probe("consume", db, "--topic", topic, "--group", f"g-{unique}", *mode)
+    probe("consume", db, "--topic", topic, "--group", f"g-{unique}", *mode)
     await eventually(
         lambda: _group_members(infra.kafka, f"g-{unique}", 2), timeout=60
     )  # both joined: the work is split

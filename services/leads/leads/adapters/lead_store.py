@@ -7,13 +7,17 @@
 - `contact_claims`: `phone:<E.164>` / `email:<address>` -> the lead that owns that contact, so
   two submissions from one person arriving at once cannot both become leads (unique `_id`);
 - `assignment_pools`: the round-robin cursor of each pool, advanced with a version check, so
-  fairness survives restarts and concurrent instances.
+  fairness survives restarts and concurrent instances;
+- `lead_lists_days` / `lead_lists_heads`: the listings (`crmhub.listing`) of all leads, each
+  manager's leads and each manager's open leads (assigned or in work: what capacity counts),
+  brought up to date by the outbox relay from the lead events before those are sent.
 Every lookup on the intake path is by `_id`: MongoDB-wire servers without secondary indexes
-(ADR 3) answer those as fast as MongoDB does.
+(ADR 3) answer those as fast as MongoDB does; so do the listings' pages.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -23,12 +27,41 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crmhub.aggregate_store import AggregateStore, listing_query
-from crmhub.mongo import Document
+from crmhub.events import CloudEvent
+from crmhub.listing import Entry, Listing
+from crmhub.mongo import Document, GroupCommit
+from crmhub.schemas.leads import LeadAssigned, LeadCreated
 from leads.domain.lead import Lead
 
 ACTIVE_STATUSES = ["assigned", "in_work"]
 Claim = tuple[str, datetime]
 """Who holds a key, and since when."""
+
+
+ALL = "all"
+
+
+OPEN = "open:"
+# events after which a lead's manager or status may differ: its lists are read from it again
+MOVES = {"lead.assigned", "lead.taken", "lead.converted", "lead.rejected"}
+
+
+def manager_list(manager_id: str) -> str:
+    return f"manager:{manager_id}"
+
+
+def open_list(manager_id: str) -> str:
+    return OPEN + manager_id
+
+
+def list_key(filters: dict[str, Any]) -> str | None:
+    """The listing that answers these filters by itself, if one does (else: a query)."""
+    named = {name for name, value in filters.items() if value is not None and name not in ("from", "to")}
+    if not named:
+        return ALL
+    if named == {"manager_id"}:
+        return manager_list(filters["manager_id"])
+    return None
 
 
 class LeadStore:
@@ -37,6 +70,8 @@ class LeadStore:
         self.submissions: AsyncCollection[Document] = db["submission_claims"]
         self.claims: AsyncCollection[Document] = db["contact_claims"]
         self.pools: AsyncCollection[Document] = db["assignment_pools"]
+        self.lists = Listing(db, "lead_lists")
+        self._group: dict[str, GroupCommit] = {}  # claims of concurrent requests, written together
 
     async def ensure_indexes(self) -> None:
         for keys in (
@@ -49,8 +84,51 @@ class LeadStore:
     # --- queries ---------------------------------------------------------------------------------
 
     async def search(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Lead], int]:
+        key = list_key(filters)
+        if key is not None:  # all leads or one manager's, in a time window or not: by _id only
+            start, end = filters.get("from"), filters.get("to")
+            ids, total = await self.lists.page(key, limit=limit, offset=offset, start=start, end=end)
+            return await self.leads.get_many(ids), total
         fields = ("status", "manager_id", "department_id", "source_id")
         return await self.leads.page(listing_query(filters, fields), limit=limit, offset=offset)
+
+    async def project(self, events: list[CloudEvent]) -> None:
+        """Bring the listings up to date with stored lead events (the relay calls this): all
+        leads from lead.created; a manager's leads and open leads from the lead as it is now,
+        read once for every lead whose manager or status the events changed."""
+        created = [LeadCreated.model_validate(e.data) for e in events if e.type == LeadCreated.event_type]
+        entries = [Entry(ALL, c.lead.lead_id, c.created_at) for c in created]
+        previous: dict[str, set[str]] = {}
+        for e in events:
+            if e.type in MOVES:
+                moved_from = previous.setdefault(e.subject, set())
+                if e.type == LeadAssigned.event_type and (before := e.data.get("previous_manager_id")):
+                    moved_from.add(before)
+        if previous:
+            fields = {"manager_id": 1, "created_at": 1, "status": 1}
+            async for doc in self.leads.collection.find({"_id": {"$in": list(previous)}}, fields):
+                # the lead as it is now decides where it is listed; an event seen again changes nothing
+                manager, at = doc.get("manager_id"), doc["created_at"]
+                for before in previous[doc["_id"]] - {manager}:
+                    entries.append(Entry(manager_list(before), doc["_id"], at, present=False))
+                    entries.append(Entry(open_list(before), doc["_id"], at, present=False))
+                if manager:
+                    entries.append(Entry(manager_list(manager), doc["_id"], at))
+                    entries.append(Entry(open_list(manager), doc["_id"], at, present=doc["status"] in ACTIVE_STATUSES))
+        await self.lists.apply(entries)
+
+    async def build_lists(self) -> None:
+        """Once, for leads stored before listings existed: list every lead where it is now."""
+
+        async def stored() -> AsyncIterator[Entry]:
+            async for doc in self.leads.collection.find({}, {"manager_id": 1, "created_at": 1, "status": 1}):
+                yield Entry(ALL, doc["_id"], doc["created_at"])
+                if doc.get("manager_id"):
+                    yield Entry(manager_list(doc["manager_id"]), doc["_id"], doc["created_at"])
+                    if doc.get("status") in ACTIVE_STATUSES:
+                        yield Entry(open_list(doc["manager_id"]), doc["_id"], doc["created_at"])
+
+        await self.lists.build(stored())
 
     async def stats_rows(self, *, start: datetime | None, end: datetime | None) -> list[Document]:
         query: dict[str, Any] = {}
@@ -68,11 +146,9 @@ class LeadStore:
         return await self.leads.collection.find(query, projection).to_list()
 
     async def open_leads_by_manager(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        async for doc in self.leads.collection.find({"status": {"$in": ACTIVE_STATUSES}}, {"manager_id": 1}):
-            if doc.get("manager_id"):
-                counts[doc["manager_id"]] = counts.get(doc["manager_id"], 0) + 1
-        return counts
+        """Each manager's open leads (assigned or in work), from their listings' heads alone."""
+        totals = await self.lists.totals(OPEN)
+        return {key.removeprefix(OPEN): n for key, n in totals.items() if n}
 
     # --- claims ------------------------------------------------------------------------------------
 
@@ -80,9 +156,8 @@ class LeadStore:
         self, collection: AsyncCollection[Document], key: str, lead_id: str, now: datetime
     ) -> Claim | None:
         """Insert key -> lead_id; None when this call claimed it, else (its owner, since when)."""
-        try:
-            await collection.insert_one({"_id": key, "lead_id": lead_id, "at": now})
-        except DuplicateKeyError:
+        writes = self._group.setdefault(collection.name, GroupCommit(collection))
+        if not await writes.insert({"_id": key, "lead_id": lead_id, "at": now}):
             doc = await collection.find_one({"_id": key})
             if doc is None:  # released in between
                 return await self._claim(collection, key, lead_id, now)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -24,11 +25,51 @@ from pymongo.errors import DuplicateKeyError
 
 from crmhub.aggregate_store import Stored
 from crmhub.events import CloudEvent
-from crmhub.mongo import Document, insert_once, update_once
+from crmhub.mongo import Document, insert_once, update_many_once, update_once
 from crmhub.outbox import OUTBOX, outbox_entries
 from motivation.domain.activity import REVENUE, Count
 
 REFS_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One event's counts, where they go."""
+
+    event_id: str
+    counts: tuple[Count, ...]
+    manager_id: str
+    department_id: str | None
+    day: date
+    period: str
+
+
+def _count_updates(
+    counts: Iterable[Count], manager_id: str, department_id: str | None, day: date, period: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The updates of the manager's day and period counters that add these counts."""
+    inc: dict[str, int] = {}
+    refs: dict[str, Any] = {}
+    for count in counts:
+        field = f"revenue.{count.currency}" if count.kpi == REVENUE else f"kpis.{count.kpi}"
+        inc[field] = inc.get(field, 0) + count.amount_minor
+        if count.ref:
+            refs[f"refs.{count.kpi}"] = {"$each": [count.ref], "$slice": -REFS_KEPT}
+    if not inc:
+        return []
+    updates = []
+    for key, fields in (
+        (day_key(day, manager_id), {"day": day.isoformat()}),
+        (month_key(period, manager_id), {"period": period}),
+    ):
+        update: dict[str, Any] = {
+            "$inc": inc,
+            "$set": {"manager_id": manager_id, "department_id": department_id, **fields},
+        }
+        if refs:
+            update["$push"] = refs
+        updates.append((key, update))
+    return updates
 
 
 def day_key(day: date, manager_id: str) -> str:
@@ -65,28 +106,20 @@ class PayStore:
         period: str,
     ) -> bool:
         """Add an event's counts to the manager's day and period; False when it was counted before."""
-        inc: dict[str, int] = {}
-        refs: dict[str, Any] = {}
-        for count in counts:
-            field = f"revenue.{count.currency}" if count.kpi == REVENUE else f"kpis.{count.kpi}"
-            inc[field] = inc.get(field, 0) + count.amount_minor
-            if count.ref:
-                refs[f"refs.{count.kpi}"] = {"$each": [count.ref], "$slice": -REFS_KEPT}
-        if not inc:
-            return False
         counted = False
-        for key, fields in (
-            (day_key(day, manager_id), {"day": day.isoformat()}),
-            (month_key(period, manager_id), {"period": period}),
-        ):
-            update: dict[str, Any] = {
-                "$inc": inc,
-                "$set": {"manager_id": manager_id, "department_id": department_id, **fields},
-            }
-            if refs:
-                update["$push"] = refs
+        for key, update in _count_updates(counts, manager_id, department_id, day, period):
             counted = await update_once(self.counters, key, event_id, update, upsert=True) or counted
         return counted
+
+    async def count_many(self, events: Iterable[Counted]) -> int:
+        """`count` for a batch of events in one round trip (each counter document's events merged
+        into one guarded update); each event still counts once, however the batch was cut."""
+        updates = [
+            (key, c.event_id, update)
+            for c in events
+            for key, update in _count_updates(c.counts, c.manager_id, c.department_id, c.day, c.period)
+        ]
+        return await update_many_once(self.counters, updates)
 
     async def months(self, period: str, manager_ids: Iterable[str]) -> dict[str, Document]:
         keys = [month_key(period, m) for m in manager_ids]

@@ -16,12 +16,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crmhub.mongo import Document, update_once
+from crmhub.mongo import Document, Guarded, update_many_once
 from motivation.domain.reporting import DIMENSIONS, Cell, cell_key
 
 APPLIED_KEPT = 2000
@@ -30,6 +32,43 @@ CHUNK = 500
 
 def doc_id(month: date, manager_id: str) -> str:
     return f"{month:%Y-%m}|{manager_id or '-'}"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One fact for the reporting model: its id (event id and number), local day, dimension
+    values and measures."""
+
+    fact_id: str
+    day: date
+    dims: Mapping[str, str]
+    measures: Mapping[str, int]
+
+
+def _updates(fact: Fact) -> tuple[str, dict[str, Any], dict[str, Any], str] | None:
+    """Where a fact goes and the two updates that add it: its day's cell, and its month's cell
+    with the month's totals by manager and department alone. None when it measures nothing."""
+    counted = {name: value for name, value in fact.measures.items() if value}
+    if not counted:
+        return None
+    dims, day = fact.dims, fact.day
+    month = day.replace(day=1)
+    target = doc_id(month, dims.get("manager", ""))
+    by_day, by_month = cell_key(dims, day), cell_key(dims)
+    lean_dims = {"manager": dims.get("manager", ""), "department": dims.get("department", "")}
+    lean = cell_key(lean_dims)
+
+    def cell(prefix: str, key: str, cell_dims: Mapping[str, str]) -> tuple[dict[str, int], dict[str, Any]]:
+        inc = {f"{prefix}.{key}.m.{name}": value for name, value in counted.items()}
+        return inc, {f"{prefix}.{key}.k": [cell_dims.get(d, "") for d in DIMENSIONS]}
+
+    day_inc, day_set = cell("c", by_day, dims)
+    month_inc, month_set = cell("c", by_month, dims)
+    total_inc, total_set = cell("t", lean, lean_dims)  # the month's totals by manager and department alone
+    stamp = {"month": f"{month:%Y-%m}"}
+    day_update = {"$inc": day_inc, "$set": {**day_set, f"c.{by_day}.day": day.isoformat(), **stamp}}
+    month_update = {"$inc": {**month_inc, **total_inc}, "$set": {**month_set, **total_set, **stamp}}
+    return target, day_update, month_update, f"{month:%Y-%m}"
 
 
 class ReportStore:
@@ -43,38 +82,57 @@ class ReportStore:
     async def remember(self, key: str, attributes: Mapping[str, str]) -> None:
         await self.refs.update_one({"_id": key}, {"$set": dict(attributes)}, upsert=True)
 
+    async def remember_many(self, remembered: Mapping[str, Mapping[str, str]]) -> None:
+        if remembered:
+            await self.refs.bulk_write(
+                [UpdateOne({"_id": key}, {"$set": dict(attrs)}, upsert=True) for key, attrs in remembered.items()],
+                ordered=False,
+            )
+
+    async def references(self, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        found = await self.refs.find({"_id": {"$in": wanted}}).to_list()
+        return {d["_id"]: {k: v for k, v in d.items() if k != "_id"} for d in found}
+
     async def reference(self, key: str) -> dict[str, str] | None:
         found = await self.refs.find_one({"_id": key})
         return None if found is None else {k: v for k, v in found.items() if k != "_id"}
 
     async def add(self, fact_id: str, day: date, dims: Mapping[str, str], measures: Mapping[str, int]) -> bool:
         """Add one fact to its day's cell and its month's; False when it was added before."""
-        counted = {name: value for name, value in measures.items() if value}
-        if not counted:
-            return False
-        month = day.replace(day=1)
-        target = doc_id(month, dims.get("manager", ""))
-        by_day, by_month = cell_key(dims, day), cell_key(dims)
-        lean_dims = {"manager": dims.get("manager", ""), "department": dims.get("department", "")}
-        lean = cell_key(lean_dims)
+        return await self.add_many([Fact(fact_id, day, dims, measures)]) > 0
 
-        def cell(prefix: str, key: str, cell_dims: Mapping[str, str]) -> tuple[dict[str, int], dict[str, Any]]:
-            inc = {f"{prefix}.{key}.m.{name}": value for name, value in counted.items()}
-            return inc, {f"{prefix}.{key}.k": [cell_dims.get(d, "") for d in DIMENSIONS]}
-
-        day_inc, day_set = cell("c", by_day, dims)
-        month_inc, month_set = cell("c", by_month, dims)
-        total_inc, total_set = cell("t", lean, lean_dims)  # the month's totals by manager and department alone
-        stamp = {"month": f"{month:%Y-%m}"}
-        added = False
-        for collection, update in (
-            (self.days, {"$inc": day_inc, "$set": {**day_set, f"c.{by_day}.day": day.isoformat(), **stamp}}),
-            (self.months, {"$inc": {**month_inc, **total_inc}, "$set": {**month_set, **total_set, **stamp}}),
-        ):
-            added = await update_once(collection, target, fact_id, update, upsert=True, keep=APPLIED_KEPT) or added
-        if target not in self._indexed:
-            await self.index.update_one({"_id": f"{month:%Y-%m}"}, {"$addToSet": {"docs": target}}, upsert=True)
-            self._indexed.add(target)
+    async def add_many(self, facts: Iterable[Fact]) -> int:
+        """Add facts to their days' cells and months' (each once, however often it comes): one
+        guarded bulk write per collection for the lot. How many (document, fact) updates applied."""
+        by_day: list[Guarded] = []
+        by_month: list[Guarded] = []
+        months: dict[str, str] = {}
+        for fact in facts:
+            planned = _updates(fact)
+            if planned is None:
+                continue
+            target, day_update, month_update, month = planned
+            by_day.append((target, fact.fact_id, day_update))
+            by_month.append((target, fact.fact_id, month_update))
+            months[target] = month
+        added = await update_many_once(self.days, by_day, keep=APPLIED_KEPT)
+        added += await update_many_once(self.months, by_month, keep=APPLIED_KEPT)
+        new = {target: month for target, month in months.items() if target not in self._indexed}
+        if new:
+            listed: dict[str, list[str]] = {}
+            for target, month in new.items():
+                listed.setdefault(month, []).append(target)
+            await self.index.bulk_write(
+                [
+                    UpdateOne({"_id": month}, {"$addToSet": {"docs": {"$each": targets}}}, upsert=True)
+                    for month, targets in listed.items()
+                ],
+                ordered=False,
+            )
+            self._indexed.update(new)
         return added
 
     async def _doc_ids(self, months: Iterable[date], managers: frozenset[str] | None) -> list[str]:

@@ -12,7 +12,7 @@ from crmhub.schemas.calls import CallbackMade, CallCompleted
 from crmhub.schemas.deals import DealActivityRecorded, DealStageChanged
 from crmhub.schemas.leads import LeadTaken
 from crmhub.service import HubService
-from motivation.service_layer.pay import Pay, count_event, count_parked
+from motivation.service_layer.pay import Pay, count_event, count_events, count_parked
 
 log = logging.getLogger("motivation.counting")
 
@@ -20,6 +20,9 @@ log = logging.getLogger("motivation.counting")
 def subscribe(service: HubService, deps: Pay, *, retry_seconds: float) -> None:
     async def on_event(event: CloudEvent, payload: EventData) -> None:
         await count_event(deps, event)
+
+    async def on_batch(events: list[CloudEvent]) -> None:
+        await count_events(deps, events)
 
     for topic, group, types, what in (
         (topics.CALLS, "motivation.calls", (CallCompleted, CallbackMade), "answered and outgoing calls, call-backs"),
@@ -35,7 +38,8 @@ def subscribe(service: HubService, deps: Pay, *, retry_seconds: float) -> None:
             topic,
             group=group,
             handlers=dict.fromkeys(types, on_event),
-            description=f"Counted per manager and day, exactly once: {what}.",
+            batch=on_batch,
+            description=f"Counted per manager and day, exactly once, a poll's events at a time: {what}.",
         )
 
     async def retry_parked() -> None:

@@ -27,7 +27,7 @@ from crmhub.schemas.motivation import (
 )
 from crmhub.schemas.team import Manager
 from crmhub.team_directory import TeamDirectory
-from motivation.adapters.pay_store import PayStore
+from motivation.adapters.pay_store import Counted, PayStore
 from motivation.domain.activity import FUNNEL_STEPS, counts_of, period_days, period_of, previous_period, year_before
 from motivation.domain.pay import EXAMPLE_RULES, Facts, PayRules, Plan, payout, shown
 from motivation.domain.realism import conversions, diagnose, missed_share, unrealistic
@@ -94,6 +94,25 @@ async def count_event(deps: Pay, event: CloudEvent) -> bool:
         day=day,
         period=period_of(day, deps.period_start_day),
     )
+
+
+async def count_events(deps: Pay, events: list[CloudEvent]) -> int:
+    """`count_event` for a batch from the consumer: counted in one round trip; events for a
+    manager the directory does not know yet are parked one by one, as alone."""
+    batch: list[Counted] = []
+    for event in events:
+        counts = counts_of(event.type, event.data, event.time)
+        if not counts:
+            continue
+        manager_id = counts[0].manager_id
+        manager = deps.directory.manager(manager_id)
+        if manager is None:
+            await deps.store.park(event, manager_id, deps.now())
+            continue
+        day = deps.local_day(manager, counts[0].at)
+        period = period_of(day, deps.period_start_day)
+        batch.append(Counted(event.id, tuple(counts), manager_id, manager.department_id, day, period))
+    return await deps.store.count_many(batch)
 
 
 async def count_parked(deps: Pay) -> int:

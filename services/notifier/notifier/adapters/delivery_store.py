@@ -4,11 +4,17 @@
   triple, so a redelivered event, a restarted consumer or a rebalance can never create a second
   one. It holds the rendered message, its schedule and attempts, `version` and `outbox`
   (notification.delivered / notification.failed); its send timer lives in `timers`;
-- `inbox`: the in-app messages a mobile client or UI reads.
+- `inbox`: the in-app messages a mobile client or UI reads;
+- `inbox_lists_days` / `inbox_lists_heads`: each manager's messages and unread messages, newest
+  first (`crmhub.listing`), so an inbox page is read by `_id` only however many messages exist;
+- `delivery_lists_days` / `delivery_lists_heads`: per recipient and channel, the messages sent one
+  by one (the burst limit counts them) and those held for a digest (the digest takes them): the
+  two questions asked for every notification, answered by `_id` instead of a scan of deliveries.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +23,35 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crmhub.aggregate_store import AggregateStore
+from crmhub.listing import Entry, Listing, by_ids
 from crmhub.mongo import Document, insert_once
 from crmhub.outbox import OUTBOX
 from notifier.domain.delivery import Delivery
+
+SENT = "sent:"
+HELD = "held:"
+HELD_AT_MOST = 5000
+INBOX = "inbox:"
+UNREAD = "unread:"
+
+
+def _who(recipient: str, channel: str) -> str:
+    return f"{recipient}|{channel}"
+
+
+def _listed(message: Document) -> list[Entry]:
+    """Where an inbox message belongs: its manager's inbox, and unread ones while not read."""
+    manager, at = message["manager_id"], message["created_at"]
+    unread = message.get("read_at") is None
+    return [Entry(INBOX + manager, message["_id"], at), Entry(UNREAD + manager, message["_id"], at, present=unread)]
 
 
 class DeliveryStore:
     def __init__(self, deliveries: AggregateStore[Delivery], db: AsyncDatabase[Document]) -> None:
         self.deliveries = deliveries
         self.inbox: AsyncCollection[Document] = db["inbox"]
+        self.inbox_lists = Listing(db, "inbox_lists")
+        self.delivery_lists = Listing(db, "delivery_lists")
 
     async def ensure_indexes(self) -> None:
         await self.deliveries.collection.create_index(
@@ -34,17 +60,31 @@ class DeliveryStore:
         await self.inbox.create_index([("manager_id", ASCENDING), ("created_at", DESCENDING)])
 
     async def recent_count(self, recipient: str, channel: str, since: datetime) -> int:
-        return await self.deliveries.collection.count_documents(
-            {"recipient": recipient, "channel": channel, "created_at": {"$gte": since}, "digest": False}
-        )
+        """How many messages went (or are going) to the recipient on the channel one by one since
+        `since`: read from its listing, not by scanning every delivery."""
+        _, total = await self.delivery_lists.page(SENT + _who(recipient, channel), limit=0, offset=0, start=since)
+        return total
+
+    async def list_queued(self, delivery: Delivery) -> None:
+        """List a delivery about to be stored: one by one (for `recent_count`) or held for a
+        digest (for `held_for`). Listed first, so a crash before it is stored leaves only an
+        entry that reads skip and the redelivered event stores under the same id."""
+        key = (HELD if delivery.digest else SENT) + _who(delivery.recipient, delivery.channel)
+        await self.delivery_lists.apply([Entry(key, delivery.id, delivery.created_at)])
 
     async def held_for(self, recipient: str, channel: str) -> list[Delivery]:
         """Everything held back for one recipient and channel, oldest first: a digest takes it all
         along. Messages a digest sender claimed are included (`sending`): while its lease runs they
-        stop another sender, and once it has run out (the sender died) they go in the next digest."""
-        query = {"recipient": recipient, "channel": channel, "status": {"$in": ["pending", "sending"]}, "digest": True}
-        docs = await self.deliveries.collection.find(query, {OUTBOX: 0}).sort([("created_at", ASCENDING)]).to_list()
-        return [self.deliveries.from_document(d) for d in docs]
+        stop another sender, and once it has run out (the sender died) they go in the next digest.
+        Read from the recipient's listing; what has gone out since is taken off it here."""
+        key = HELD + _who(recipient, channel)
+        ids, _ = await self.delivery_lists.page(key, limit=HELD_AT_MOST, offset=0)
+        found = await self.deliveries.get_many(ids)
+        held = [d for d in found if d.digest and d.status in ("pending", "sending")]
+        kept = {d.id for d in held}
+        gone = [Entry(key, d.id, d.created_at, present=False) for d in found if d.id not in kept]
+        await self.delivery_lists.apply(gone)
+        return sorted(held, key=lambda d: d.created_at)
 
     async def search(self, filters: dict[str, Any], *, limit: int, offset: int) -> tuple[list[Delivery], int]:
         query = {k: v for k, v in filters.items() if v is not None}
@@ -60,33 +100,25 @@ class DeliveryStore:
         return [self.deliveries.from_document(d) for d in docs], total
 
     async def put_in_inbox(self, notification_id: str, manager_id: str, subject: str, text: str, now: datetime) -> None:
-        await insert_once(
-            self.inbox,
-            {
-                "_id": notification_id,
-                "manager_id": manager_id,
-                "subject": subject,
-                "text": text,
-                "created_at": now,
-                "read_at": None,
-            },
-        )
+        message = {
+            "_id": notification_id,
+            "manager_id": manager_id,
+            "subject": subject,
+            "text": text,
+            "created_at": now,
+            "read_at": None,
+        }
+        if not await insert_once(self.inbox, message):  # put there before (a retry): list it as it is
+            message = await self.inbox.find_one({"_id": notification_id}) or message
+        await self.inbox_lists.apply(_listed(message))
 
     async def inbox_of(
         self, manager_id: str, *, unread_only: bool, limit: int, offset: int
     ) -> tuple[list[Document], int]:
-        query: dict[str, Any] = {"manager_id": manager_id}
-        if unread_only:
-            query["read_at"] = None
-        total = await self.inbox.count_documents(query)
-        docs = (
-            await self.inbox.find(query)
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip(offset)
-            .limit(limit)
-            .to_list()
-        )
-        return docs, total
+        key = (UNREAD if unread_only else INBOX) + manager_id
+        ids, total = await self.inbox_lists.page(key, limit=limit, offset=offset)
+        docs = await self.inbox.find({"_id": {"$in": ids}}).to_list()
+        return by_ids(docs, ids), total
 
     async def mark_read(self, manager_id: str, message_id: str, now: datetime) -> bool:
         doc = await self.inbox.find_one({"_id": message_id, "manager_id": manager_id})
@@ -94,4 +126,22 @@ class DeliveryStore:
             return False
         if doc.get("read_at") is None:
             await self.inbox.update_one({"_id": message_id, "manager_id": manager_id}, {"$set": {"read_at": now}})
+            doc["read_at"] = now
+        await self.inbox_lists.apply(_listed(doc))  # also when read before: a crash may have come between
         return True
+
+    async def build_lists(self) -> None:
+        """Once, for messages and held deliveries stored before the listings existed."""
+
+        async def messages() -> AsyncIterator[Entry]:
+            async for doc in self.inbox.find({}, {"manager_id": 1, "created_at": 1, "read_at": 1}):
+                for entry in _listed(doc):
+                    yield entry
+
+        async def held() -> AsyncIterator[Entry]:
+            query = {"status": {"$in": ["pending", "sending"]}, "digest": True}
+            async for d in self.deliveries.collection.find(query, {"recipient": 1, "channel": 1, "created_at": 1}):
+                yield Entry(HELD + _who(d["recipient"], d["channel"]), d["_id"], d["created_at"])
+
+        await self.inbox_lists.build(messages())
+        await self.delivery_lists.build(held())

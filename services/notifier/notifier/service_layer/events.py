@@ -103,5 +103,6 @@ async def _queue(
         in_burst=in_burst,
         policy=deps.policy,
     )
+    await deps.store.list_queued(delivery)
     if await deps.store.deliveries.add(delivery):
         metrics.NOTIFICATIONS.labels(channel, "queued").inc()

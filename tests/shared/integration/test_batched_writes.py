@@ -1,0 +1,82 @@
+"""Writes made together: events applied in batches (one guarded bulk write) count exactly once
+however the batches are cut when they come again (the batched consumers of the motivation
+counters and reports rely on it); and concurrent requests' single writes combined into bulk
+writes (group commit) give each caller exactly the outcome it would have had alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from bson.errors import InvalidDocument
+
+from crmhub.mongo import GroupCommit, merged_update, update_many_once
+
+pytestmark = pytest.mark.integration
+
+
+def _add(account: str, event: str, amount: int, ref: str | None = None):
+    update: dict = {"$inc": {"total": amount}, "$set": {"last": event}}
+    if ref:
+        update["$push"] = {"refs": {"$each": [ref], "$slice": -3}}
+    return (account, event, update)
+
+
+async def test_batches_cut_differently_apply_each_event_once(mongo_client, unique):
+    totals = mongo_client[f"t_guarded_{unique}"].totals
+    first = [_add("a", "e1", 1), _add("a", "e2", 2), _add("b", "e3", 4)]
+    assert await update_many_once(totals, first) == 3
+    # redelivered, cut differently: e2 and e3 again with e4 and e5 new; e5 twice in the batch
+    again = [_add("a", "e2", 2), _add("a", "e4", 8), _add("b", "e3", 4), _add("c", "e5", 16), _add("c", "e5", 16)]
+    assert await update_many_once(totals, again) == 2
+    assert await update_many_once(totals, again) == 0
+    found = {d["_id"]: d["total"] async for d in totals.find({})}
+    assert found == {"a": 1 + 2 + 8, "b": 4, "c": 16}
+
+
+async def test_pushes_of_a_batch_keep_their_order_and_the_last_slice(mongo_client, unique):
+    totals = mongo_client[f"t_guarded_{unique}"].totals
+    batch = [_add("a", f"e{i}", 1, ref=f"r{i}") for i in range(5)]
+    await update_many_once(totals, batch)
+    doc = await totals.find_one({"_id": "a"})
+    assert (doc["total"], doc["refs"], doc["last"]) == (5, ["r2", "r3", "r4"], "e4")
+
+
+def test_merged_update_sums_incs_keeps_last_sets_and_concatenates_pushes():
+    merged = merged_update(
+        [
+            {"$inc": {"n": 1, "m": 2}, "$set": {"s": "a"}, "$push": {"p": {"$each": [1], "$slice": -5}}},
+            {"$inc": {"n": 3}, "$set": {"s": "b"}, "$push": {"p": 2}},
+        ]
+    )
+    assert merged == {"$inc": {"n": 4, "m": 2}, "$set": {"s": "b"}, "$push": {"p": {"$each": [1, 2], "$slice": -5}}}
+    with pytest.raises(ValueError, match=r"\$unset"):
+        merged_update([{"$unset": {"x": ""}}])
+
+
+async def test_group_commit_gives_each_concurrent_writer_its_own_outcome(mongo_client, unique):
+    claims = mongo_client[f"t_group_{unique}"].claims
+    writes = GroupCommit(claims, max_batch=16)
+    # 300 writers at once, every key wanted by three of them: exactly one of each three wins
+    keys = [f"k{i % 100}" for i in range(300)]
+    won = await asyncio.gather(*(writes.insert({"_id": key, "by": n}) for n, key in enumerate(keys)))
+    assert sum(won) == 100
+    for key in set(keys):
+        winners = [n for n, (k, w) in enumerate(zip(keys, won, strict=True)) if k == key and w]
+        assert len(winners) == 1
+        assert (await claims.find_one({"_id": key}))["by"] == winners[0]
+    # updates of one document never share a bulk write: all of them apply, in the order made
+    await asyncio.gather(
+        *(writes.update("counter", {"$inc": {"n": 1}, "$push": {"order": i}}, upsert=True) for i in range(50))
+    )
+    doc = await claims.find_one({"_id": "counter"})
+    assert (doc["n"], doc["order"]) == (50, list(range(50)))
+    # a write the driver refuses (it cannot encode it) fails its own caller only, not those beside it
+    outcomes = await asyncio.gather(
+        *(writes.insert({"_id": f"fine-{i}"}) for i in range(5)),
+        writes.insert({"_id": "odd", "value": object()}),
+        return_exceptions=True,
+    )
+    assert outcomes[:5] == [True] * 5
+    assert isinstance(outcomes[5], InvalidDocument)
+    assert await claims.count_documents({"_id": {"$in": [f"fine-{i}" for i in range(5)]}}) == 5

@@ -1,0 +1,79 @@
+"""Listings on the real wire server: every page, total and time window equals what sorting all
+the items would give, after random additions, removals, repeats and re-additions applied in
+batches; and a change applied twice (a crash after any of its writes) changes nothing."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crmhub.listing import Entry, Listing
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+
+
+def expected(state: dict[str, datetime], start: datetime | None, end: datetime | None) -> list[str]:
+    inside = [(at, item) for item, at in state.items() if (start is None or at >= start) and (end is None or at < end)]
+    return [item for at, item in sorted(inside, reverse=True)]
+
+
+async def test_pages_totals_and_windows_match_a_full_sort_after_random_changes(mongo_client, unique):
+    listing = Listing(mongo_client[f"test_listing_{unique}"], "things")
+    rng = random.Random(7)
+    state: dict[str, dict[str, datetime]] = {"a": {}, "b": {}}
+    born: dict[str, datetime] = {}
+    for _ in range(12):
+        batch = []
+        for _ in range(rng.randint(1, 40)):
+            key = rng.choice("ab")
+            item = f"i{rng.randint(0, 120):03d}"
+            # an item's time never changes (the listing sorts by when it was created)
+            at = born.setdefault(item, T0 + timedelta(minutes=rng.randint(0, 60 * 24 * 4)))
+            present = rng.random() < 0.75
+            batch.append(Entry(key, item, at, present))
+            if rng.random() < 0.1:
+                batch.append(Entry(key, item, at, present))  # the same change twice in a batch
+        for entry in batch:
+            if entry.present:
+                state[entry.key][entry.item] = entry.at
+            else:
+                state[entry.key].pop(entry.item, None)
+        await listing.apply(batch)
+        if rng.random() < 0.3:
+            await listing.apply(batch)  # the whole batch again, as after a crash before clearing it
+
+    windows = [
+        (None, None),
+        (T0 + timedelta(hours=5, minutes=17), None),
+        (None, T0 + timedelta(days=2, hours=3)),
+        (T0 + timedelta(days=1), T0 + timedelta(days=2)),  # cuts a day at each end
+        (datetime(2026, 3, 3, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC)),  # exactly one UTC day
+        (T0 + timedelta(days=9), None),  # nothing in it
+    ]
+    for key in "ab":
+        for start, end in windows:
+            everything = expected(state[key], start, end)
+            for limit, offset in [(1, 0), (7, 0), (7, 5), (50, 13), (500, 0), (10, len(everything)), (3, 1000)]:
+                ids, total = await listing.page(key, limit=limit, offset=offset, start=start, end=end)
+                assert total == len(everything), (key, start, end)
+                assert ids == everything[offset : offset + limit], (key, start, end, limit, offset)
+    assert await listing.page("nobody", limit=10, offset=0) == ([], 0)
+
+
+async def test_an_item_moved_between_keys_is_under_the_new_one_only(mongo_client, unique):
+    listing = Listing(mongo_client[f"test_listing_{unique}"], "leads_by_manager")
+    at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    await listing.apply([Entry("anna", "lead-1", at), Entry("anna", "lead-2", at + timedelta(seconds=1))])
+    await listing.apply([Entry("anna", "lead-1", at, present=False), Entry("boris", "lead-1", at)])
+    await listing.apply([Entry("anna", "lead-1", at, present=False)])  # the removal repeated
+    assert await listing.page("anna", limit=10, offset=0) == (["lead-2"], 1)
+    assert await listing.page("boris", limit=10, offset=0) == (["lead-1"], 1)
+    # and back again the same day: counted once
+    await listing.apply([Entry("boris", "lead-1", at, present=False), Entry("anna", "lead-1", at)])
+    await listing.apply([Entry("anna", "lead-1", at)])
+    assert await listing.page("anna", limit=10, offset=0) == (["lead-2", "lead-1"], 2)
+    assert await listing.page("boris", limit=10, offset=0) == ([], 0)
