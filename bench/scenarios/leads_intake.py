@@ -160,7 +160,13 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
         capacity, ladder = await _capacity(ctx, leads.address)
         notifier = await _notifier(ctx, unique)
         half = await _latency(ctx, leads.address, rate=max(1, round(capacity / 2)), with_inbox=True)
-        latency = [{"name": "capacity (highest offered rate with p99 under 1 s)", "value": capacity, "unit": "leads/s"}]
+        latency = [
+            {
+                "name": "capacity (highest offered rate answered in time, lead.assigned p99 under 1 s)",
+                "value": capacity,
+                "unit": "leads/s",
+            }
+        ]
         latency += [*half, *ladder]
     finally:
         for server in (notifier, leads, motivation):
@@ -229,8 +235,8 @@ async def _capacity(ctx: BenchContext, address: str) -> tuple[float, list[dict[s
     for rate in LADDER:
         step = await _latency(ctx, address, rate=rate, seconds=ctx.size(10, 2))
         figures += step
-        p99, missing = step[2]["value"], step[3]["value"]
-        if p99 >= CAPACITY_P99_MS or missing:
+        achieved, p99, missing = step[0]["value"], step[2]["value"], step[3]["value"]
+        if p99 >= CAPACITY_P99_MS or missing or achieved < 0.95 * rate:  # past it: answers queue up
             break
         capacity = float(rate)
     return capacity, figures
@@ -320,28 +326,29 @@ async def _latency(
     latencies = sorted((seen[i] - at) * 1000 for i, at in sent.items() if i in seen)
     missing = len(sent) - len(latencies) + failures
     figures = []
+    name = f"half capacity, offered {rate}/s" if with_inbox else f"offered {rate}/s"
     if with_inbox:
         to_inbox = sorted((inbox[i] - at) * 1000 for i, at in sent.items() if i in inbox)
         figures = [
-            {"name": f"offered {rate}/s: request -> manager's inbox p50", "value": _q(to_inbox, 50), "unit": "ms"},
+            {"name": f"{name}: request -> manager's inbox p50", "value": _q(to_inbox, 50), "unit": "ms"},
             {
-                "name": f"offered {rate}/s: request -> manager's inbox p99 (aim < 250)",
+                "name": f"{name}: request -> manager's inbox p99 (aim < 250)",
                 "value": _q(to_inbox, 99),
                 "unit": "ms",
             },
             {
-                "name": f"offered {rate}/s: leads not in an inbox",
+                "name": f"{name}: leads not in an inbox",
                 "value": float(len(sent) - len(to_inbox)),
                 "unit": "leads",
             },
         ]
     aim = " (aim < 100)" if with_inbox else ""
     return [
-        {"name": f"offered {rate}/s: rate the load generator achieved", "value": achieved, "unit": "leads/s"},
-        {"name": f"offered {rate}/s: request -> lead.assigned p50", "value": _q(latencies, 50), "unit": "ms"},
-        {"name": f"offered {rate}/s: request -> lead.assigned p99{aim}", "value": _q(latencies, 99), "unit": "ms"},
+        {"name": f"{name}: rate the load generator achieved", "value": achieved, "unit": "leads/s"},
+        {"name": f"{name}: request -> lead.assigned p50", "value": _q(latencies, 50), "unit": "ms"},
+        {"name": f"{name}: request -> lead.assigned p99{aim}", "value": _q(latencies, 99), "unit": "ms"},
         {
-            "name": f"offered {rate}/s: leads without lead.assigned (or refused)",
+            "name": f"{name}: leads without lead.assigned (or refused)",
             "value": float(missing),
             "unit": "leads",
         },

@@ -192,7 +192,9 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ctx.mongo, tz_aware=True)
     auth = {"AUTH_ISSUER": motivation.address, "AUTH_JWKS_URL": f"{motivation.address}/.well-known/jwks.json"}
     month_ago = (now - timedelta(days=30)).isoformat().replace("+00:00", "Z")
-    services: list[tuple[str, str, Any, list[str], list[tuple[str, Callable[[random.Random], str]]]]] = [
+    services: list[
+        tuple[str, str, Any, list[str], list[tuple[str, Callable[[random.Random], str]]], str, Callable[[int], int]]
+    ] = [
         (
             "leads",
             "leads",
@@ -202,6 +204,8 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
                 ("GET /v1/leads?manager=…", lambda r: f"/v1/leads?manager=m-{r.randrange(MANAGERS):03d}&limit=50"),
                 ("GET /v1/leads (all, newest first)", lambda r: "/v1/leads?limit=50"),
             ],
+            "/v1/leads?limit=1",
+            lambda size: size,
         ),
         (
             "telephony",
@@ -209,6 +213,8 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             _calls,
             ["call_lists_days", "call_lists_heads"],
             [("GET /v1/calls?from=… (last 30 days)", lambda r: f"/v1/calls?from={month_ago}&limit=50")],
+            "/v1/calls?limit=1",
+            lambda size: size,
         ),
         (
             "notifier",
@@ -219,6 +225,8 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
                 ("GET /v1/inbox/{manager}", lambda r: f"/v1/inbox/{owner}?limit=50"),
                 ("GET /v1/inbox/{manager}?unread=true", lambda r: f"/v1/inbox/{owner}?unread=true&limit=50"),
             ],
+            f"/v1/inbox/{owner}?limit=1",
+            lambda size: size // MANAGERS,
         ),
     ]
     figures: list[dict[str, Any]] = []
@@ -228,7 +236,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
         print(f"  {name}: {value:.1f} {unit}", flush=True)  # the whole scenario takes a while
 
     try:
-        for service, collection, make, listings, reads in services:
+        for service, collection, make, listings, reads, expected_path, expected in services:
             db = mongo[f"bench_reads_{service}_{unique}"]
             stored = 0
             rng = random.Random(service)
@@ -256,6 +264,10 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
                 try:
                     async with httpx.AsyncClient(base_url=server.address, headers=admin, timeout=600) as http:
                         build = await _ready(server, http, reads[0][1](rng))
+                        # the listings hold everything stored, or the figures below mean nothing
+                        listed = (await http.get(expected_path)).json()["total"]
+                        if listed != expected(size):
+                            raise RuntimeError(f"{service} lists {listed} of {expected(size)} at {size:,}")
                         add(f"{size:,} {collection}: written in bulk (bench setup)", seeded, "s")
                         add(f"{size:,} {collection}: start until ready (listings built)", build, "s")
                         for label, path in reads:

@@ -46,7 +46,12 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         title="CRM hub: notifier",
         description="Tells the right person, once, on their channel: e-mail, Telegram, webhooks, the in-app inbox.",
     )
-    store = DeliveryStore(service.aggregates("deliveries", Delivery), service.db)
+    store = DeliveryStore(
+        service.aggregates("deliveries", Delivery),
+        service.db,
+        # the burst limit counts the last sends; past 1,000 it is as good as no limit
+        burst_memory=min(max(settings.burst_limit, 1), 1_000),
+    )
     http = httpx.AsyncClient(timeout=10)
     smtp = (
         SmtpSettings(

@@ -7,13 +7,15 @@
 - `inbox`: the in-app messages a mobile client or UI reads;
 - `inbox_lists_days` / `inbox_lists_heads`: each manager's messages and unread messages, newest
   first (`crmhub.listing`), so an inbox page is read by `_id` only however many messages exist;
-- `delivery_lists_days` / `delivery_lists_heads`: per recipient and channel, the messages sent one
-  by one (the burst limit counts them) and those held for a digest (the digest takes them): the
-  two questions asked for every notification, answered by `_id` instead of a scan of deliveries.
+- `recent_sends`: per recipient and channel (`_id`), the times of the last messages sent one by
+  one: what the burst limit counts for every notification, read by `_id`;
+- `delivery_lists_days` / `delivery_lists_heads`: per recipient and channel, the messages held
+  for a digest (the digest takes them all): both used to be a scan of every delivery.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from crmhub.aggregate_store import AggregateStore
 from crmhub.listing import Entry, Listing, by_ids
@@ -28,7 +31,6 @@ from crmhub.mongo import Document, insert_once
 from crmhub.outbox import OUTBOX
 from notifier.domain.delivery import Delivery
 
-SENT = "sent:"
 HELD = "held:"
 HELD_AT_MOST = 5000
 INBOX = "inbox:"
@@ -47,8 +49,13 @@ def _listed(message: Document) -> list[Entry]:
 
 
 class DeliveryStore:
-    def __init__(self, deliveries: AggregateStore[Delivery], db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self, deliveries: AggregateStore[Delivery], db: AsyncDatabase[Document], *, burst_memory: int = 100
+    ) -> None:
         self.deliveries = deliveries
+        # per recipient and channel, the last messages sent one by one (what the burst limit counts)
+        self.recent: AsyncCollection[Document] = db["recent_sends"]
+        self.burst_memory = burst_memory
         self.inbox: AsyncCollection[Document] = db["inbox"]
         self.inbox_lists = Listing(db, "inbox_lists")
         self.delivery_lists = Listing(db, "delivery_lists")
@@ -61,16 +68,23 @@ class DeliveryStore:
 
     async def recent_count(self, recipient: str, channel: str, since: datetime) -> int:
         """How many messages went (or are going) to the recipient on the channel one by one since
-        `since`: read from its listing, not by scanning every delivery."""
-        _, total = await self.delivery_lists.page(SENT + _who(recipient, channel), limit=0, offset=0, start=since)
-        return total
+        `since` (up to the last `burst_memory`): one read by `_id`, not a scan of deliveries."""
+        doc = await self.recent.find_one({"_id": _who(recipient, channel)})
+        return sum(1 for sent in (doc or {}).get("sent", []) if sent["at"] >= since)
 
     async def list_queued(self, delivery: Delivery) -> None:
-        """List a delivery about to be stored: one by one (for `recent_count`) or held for a
-        digest (for `held_for`). Listed first, so a crash before it is stored leaves only an
-        entry that reads skip and the redelivered event stores under the same id."""
-        key = (HELD if delivery.digest else SENT) + _who(delivery.recipient, delivery.channel)
-        await self.delivery_lists.apply([Entry(key, delivery.id, delivery.created_at)])
+        """Note a delivery about to be stored: sent one by one (what `recent_count` counts) or
+        held for a digest (what `held_for` gathers). Noted first, so a crash before it is stored
+        leaves only a note that the redelivered event's delivery, under the same id, fills."""
+        who = _who(delivery.recipient, delivery.channel)
+        if delivery.digest:
+            await self.delivery_lists.apply([Entry(HELD + who, delivery.id, delivery.created_at)])
+            return
+        sent = {"$each": [{"id": delivery.id, "at": delivery.created_at}], "$slice": -self.burst_memory}
+        with contextlib.suppress(DuplicateKeyError):  # noted before: the upsert met the note
+            await self.recent.update_one(
+                {"_id": who, "sent.id": {"$ne": delivery.id}}, {"$push": {"sent": sent}}, upsert=True
+            )
 
     async def held_for(self, recipient: str, channel: str) -> list[Delivery]:
         """Everything held back for one recipient and channel, oldest first: a digest takes it all
