@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import statistics
 import sys
@@ -20,9 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+from aiokafka import AIOKafkaConsumer
+
 import chaos
 
 ROOT = Path(__file__).resolve().parent.parent
+TAKE_AFTER = 20.0  # seconds from assignment until the manager takes the lead into work
 
 
 def rss_mib(parent: int) -> dict[str, float]:
@@ -44,6 +49,9 @@ async def run(
     hub = await chaos.start_hub(workdir, replicas="")
     windows: list[dict[str, Any]] = []
     phases: list[chaos.Phase] = []
+    desk_closed = asyncio.Event()
+    taken: list[str] = []
+    desk = asyncio.create_task(managers_take_their_leads(hub, desk_closed, taken))
     try:
         windows.append({"minute": 0, "rss": rss_mib(hub.process.pid)})
         for n in range(max(1, round(minutes / window))):
@@ -65,6 +73,7 @@ async def run(
                     "p50_ms": statistics.median(latencies) * 1000,
                     "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
                     "restarts": (workdir / "hub.log").read_text().count("restarting it"),
+                    "taken": len(taken),
                 }
             )
             print(json.dumps(windows[-1]), flush=True)
@@ -72,25 +81,63 @@ async def run(
         await asyncio.sleep(15)
         return windows, await chaos.verify(hub, phases, instances=1)
     finally:
+        desk_closed.set()
+        await asyncio.gather(desk, return_exceptions=True)
         chaos.stop_hub(hub)
+
+
+async def managers_take_their_leads(hub: chaos.Hub, closed: asyncio.Event, taken: list[str]) -> None:
+    """What the sales team does: each assigned lead is taken into work by its manager a while
+    later (TAKE_AFTER, well within the SLA). Without it every lead would be escalated again each
+    SLA period for ever, and the load would grow past anything steady after a quarter of an hour."""
+    consumer = AIOKafkaConsumer("crm.leads", bootstrap_servers=hub.kafka, auto_offset_reset="latest")
+    await consumer.start()
+    due: list[tuple[float, str, str]] = []  # (when, lead, manager)
+    loop = asyncio.get_running_loop()
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            headers = await chaos._signed_in(http, hub)
+            while not closed.is_set():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        if dict(record.headers).get("ce_type") == b"lead.assigned":
+                            data = json.loads(record.value)
+                            heapq.heappush(due, (loop.time() + TAKE_AFTER, data["lead"]["lead_id"], data["manager_id"]))
+                while due and due[0][0] <= loop.time():
+                    _, lead_id, manager_id = heapq.heappop(due)
+                    url = f"{hub.url('leads')}/v1/leads/{lead_id}/take"
+                    try:
+                        answer = await http.post(url, json={"manager_id": manager_id}, headers=headers)
+                    except httpx.HTTPError:
+                        heapq.heappush(due, (loop.time() + 5, lead_id, manager_id))  # try again shortly
+                        continue
+                    if answer.status_code == 401:  # the token ran out
+                        headers = await chaos._signed_in(http, hub)
+                        heapq.heappush(due, (loop.time(), lead_id, manager_id))
+                    elif answer.status_code == 200:
+                        taken.append(lead_id)
+                    # anything else: reassigned meanwhile (its new manager takes it) or closed
+    finally:
+        await consumer.stop()
 
 
 def table(windows: list[dict[str, Any]], checks: dict[str, Any], rate: float) -> str:
     names = list(windows[0]["rss"])
     lines = [
-        f"Load: {rate:g} leads/s + {rate / 2:g} answered calls/s, every service one instance.",
+        f"Load: {rate:g} leads/s + {rate / 2:g} answered calls/s, every service one instance; each assigned "
+        f"lead is taken into work by its manager {TAKE_AFTER:g} s later.",
         "",
         "| minute | leads / calls acknowledged | answer p50 / p99 (ms) | "
         + " | ".join(f"{n} RSS (MiB)" for n in names)
-        + " | restarts |",
-        "|---" * (4 + len(names)) + "|",
+        + " | leads taken | restarts |",
+        "|---" * (5 + len(names)) + "|",
     ]
     for w in windows:
         figures = (
             f"{w['leads']} / {w['calls']} | {w['p50_ms']:.0f} / {w['p99_ms']:.0f}" if "leads" in w else "(start) | "
         )
         rss = " | ".join(f"{w['rss'].get(n, 0):.0f}" for n in names)
-        lines.append(f"| {w['minute']:g} | {figures} | {rss} | {w.get('restarts', 0)} |")
+        lines.append(f"| {w['minute']:g} | {figures} | {rss} | {w.get('taken', 0)} | {w.get('restarts', 0)} |")
     lost, twice, unnotified = (sum(checks[k].values()) for k in ("lost", "twice", "not_notified"))
     lines += [
         "",
