@@ -4,7 +4,7 @@ Starts Kafka and the MongoDB-wire server (or uses KAFKA_BOOTSTRAP_SERVERS / MONG
 measures the bare Kafka produce rate and the bare database insert rate, then each scenario,
 and writes bench/results/<time>.json, bench/results/latest.json and docs/BENCHMARKS.md.
 
-  python bench/run_bench.py [--quick] [--only NAME ...]
+  python bench/run_bench.py [--quick] [--only NAME ...] [--largest N]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _last_soak() -> str:
 async def main_async(
     args: argparse.Namespace, kafka: str, mongo: str, servers: dict[str, str], workdir: Path
 ) -> dict[str, Any]:
-    ctx = BenchContext(kafka=kafka, mongo=mongo, quick=args.quick, workdir=workdir)
+    ctx = BenchContext(kafka=kafka, mongo=mongo, quick=args.quick, workdir=workdir, largest=args.largest)
     await ensure_topics(kafka, topics.ALL)
     result: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -104,6 +104,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     parser.add_argument("--only", nargs="*", default=[], help="scenario names (the ceilings always run)")
+    parser.add_argument(
+        "--largest", type=int, default=1_000_000, help="the most records reads_at_size stores (10k, 100k, 1M)"
+    )
     args = parser.parse_args()
     started: list[RunningServer] = []
     with tempfile.TemporaryDirectory(prefix="crmhub-bench-") as tmp:

@@ -28,6 +28,7 @@ class BenchContext:
     quick: bool
     workdir: Path
     ceilings: dict[str, float] = field(default_factory=dict)
+    largest: int = 1_000_000  # the most records reads_at_size stores
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
-from crmhub.kafka import ensure_topics
+from crmhub.kafka import end_offsets, ensure_topics
 from crmhub.topics import Topic
 from localservers import RunningServer, free_port, start_service
 from scenarios.common import consumer_at_end, motivation_with_admin, wait_ready
@@ -259,17 +260,32 @@ async def _notifier(ctx: BenchContext, unique: str) -> RunningServer:
         log_path=ctx.workdir / "bench-leads-notifier.log",
         python=sys.executable,
     )
+    backlog = sum((await end_offsets(ctx.kafka, "crm.leads")).values())
     consumer = await consumer_at_end(ctx.kafka, "crm.notifications")
     try:
         await wait_ready(server.address, within=120)
+        # its group has read everything crm.leads held when it started (a backlog of the other
+        # measurements' leads), and then nothing more came out of it for a few seconds
+        give_up = time.monotonic() + 600
+        while await _committed(ctx.kafka, "notifier.leads") < backlog and time.monotonic() < give_up:
+            await asyncio.sleep(1)
         quiet_since = time.monotonic()
-        give_up = quiet_since + 300
         while time.monotonic() - quiet_since < 5 and time.monotonic() < give_up:
             if any((await consumer.getmany(timeout_ms=500)).values()):
                 quiet_since = time.monotonic()
     finally:
         await consumer.stop()
     return server
+
+
+async def _committed(kafka: str, group: str) -> int:
+    """How far a consumer group has committed, summed over its partitions."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        return sum(o.offset for o in (await admin.list_consumer_group_offsets(group)).values())
+    finally:
+        await admin.close()
 
 
 async def _latency(

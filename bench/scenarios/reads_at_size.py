@@ -184,7 +184,7 @@ async def _ready(server: RunningServer, http: httpx.AsyncClient, probe: str) -> 
 
 
 async def run(ctx: BenchContext) -> list[dict[str, Any]]:
-    sizes = [1_000, 10_000] if ctx.quick else [10_000, 100_000, 1_000_000]
+    sizes = [n for n in ([1_000, 10_000] if ctx.quick else [10_000, 100_000, 1_000_000]) if n <= ctx.largest]
     unique = uuid.uuid4().hex[:8]
     motivation, admin = motivation_with_admin(ctx, unique, "bench-reads-motivation.log")
     owner = f"bench-admin-{unique}"
@@ -260,6 +260,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
                     port=free_port(),
                     log_path=ctx.workdir / f"bench-reads-{service}-{size}.log",
                     python=sys.executable,
+                    timeout=1800,  # it builds its listings from everything stored before it is ready
                 )
                 try:
                     async with httpx.AsyncClient(base_url=server.address, headers=admin, timeout=600) as http:

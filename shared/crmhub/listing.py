@@ -4,9 +4,10 @@ by `_id` only, with exact totals, however many documents the collection behind t
 A query on a field that is not `_id` or unique scans the whole collection on the embedded wire
 server (~3.5 s at 100k documents), and a page "newest first" sorts all matches even on MongoDB
 with an index when it must also count them. A listing keeps, per key, one document per day
-(`<key>|YYYYMMDD`) with that day's items, and one head (`<key>`) with how many items each day
-holds. A page reads the head, then only the day documents the page falls in, then the items
-themselves by `_id`: three reads by `_id`, whatever the size.
+(`<key>|YYYYMMDDs<shard>`; a busy listing splits each day into shards by a hash of the item) with
+that day's items, and one head (`<key>`) with how many items each day holds. A page reads the
+head, then only the day documents the page falls in, then the items themselves by `_id`: three
+reads by `_id`, whatever the size.
 
 Changes are idempotent and safe to repeat after a crash at any point: an item goes into its
 day's document only if it is not there already (`$push` guarded by `$ne`, in one update with
@@ -19,6 +20,7 @@ counters read back, the heads in bulk), so a batch costs the same as one item.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,10 +55,6 @@ class Entry:
     def day(self) -> str:
         return _day(self.at)
 
-    @property
-    def bucket(self) -> str:
-        return f"{self.key}|{self.day}"
-
 
 def _day(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%d")
@@ -76,9 +74,18 @@ def latest(entries: Iterable[Entry]) -> list[Entry]:
 
 
 class Listing:
-    def __init__(self, db: AsyncDatabase[Document], name: str) -> None:
+    """`shards` splits each day of a key into that many documents by a hash of the item: a busy
+    key's day (all leads, all calls) stays small to rewrite, at the price of reading that many
+    documents for a day of a page."""
+
+    def __init__(self, db: AsyncDatabase[Document], name: str, *, shards: int = 1) -> None:
         self.days: AsyncCollection[Document] = db[f"{name}_days"]
         self.heads: AsyncCollection[Document] = db[f"{name}_heads"]
+        self.shards = shards
+
+    def _bucket(self, entry: Entry) -> str:
+        shard = zlib.crc32(entry.item.encode()) % self.shards
+        return f"{entry.key}|{entry.day}s{shard}"
 
     async def apply(self, entries: Sequence[Entry]) -> None:
         """Put items in and take them out; repeating any part of it changes nothing."""
@@ -90,7 +97,7 @@ class Listing:
             if e.present:
                 ops.append(
                     UpdateOne(
-                        {"_id": e.bucket, "items.id": {"$ne": e.item}},
+                        {"_id": self._bucket(e), "items.id": {"$ne": e.item}},
                         {"$push": {"items": {"id": e.item, "at": e.at}}, "$inc": {"added": 1}},
                         upsert=True,
                     )
@@ -98,7 +105,7 @@ class Listing:
             else:
                 ops.append(
                     UpdateOne(
-                        {"_id": e.bucket, "items.id": e.item},
+                        {"_id": self._bucket(e), "items.id": e.item},
                         {"$pull": {"items": {"id": e.item}}, "$inc": {"removed": 1}},
                     )
                 )
@@ -109,14 +116,14 @@ class Listing:
             # insert one with the same _id; that is the "already done" answer, anything else is not
             if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                 raise
-        buckets = sorted({e.bucket for e in changes})
+        buckets = sorted({self._bucket(e) for e in changes})
         found = await self.days.find({"_id": {"$in": buckets}}, {"added": 1, "removed": 1}).to_list()
         heads: dict[str, dict[str, int]] = {}
         for doc in found:
-            key, day = str(doc["_id"]).rsplit("|", 1)
+            key, day, shard = _parts(doc["_id"])
             counts = heads.setdefault(key, {})
-            counts[f"added.{day}"] = int(doc.get("added", 0))
-            counts[f"removed.{day}"] = int(doc.get("removed", 0))
+            counts[f"added.{day}.{shard}"] = int(doc.get("added", 0))
+            counts[f"removed.{day}.{shard}"] = int(doc.get("removed", 0))
         if heads:
             await self.heads.bulk_write(
                 [UpdateOne({"_id": key}, {"$max": counts}, upsert=True) for key, counts in heads.items()],
@@ -131,7 +138,8 @@ class Listing:
         for e in latest(entries):
             if not e.present:
                 continue
-            bucket = days.setdefault(e.bucket, {"_id": e.bucket, "items": [], "added": 0})
+            bucket_id = self._bucket(e)
+            bucket = days.setdefault(bucket_id, {"_id": bucket_id, "items": [], "added": 0})
             bucket["items"].append({"id": e.item, "at": e.at})
             bucket["added"] += 1
         if not days:
@@ -144,13 +152,11 @@ class Listing:
             if any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise
             existing = [taken[error["index"]] for error in errors]
-            await self.apply(
-                [Entry(str(d["_id"]).rsplit("|", 1)[0], i["id"], i["at"]) for d in existing for i in d["items"]]
-            )
+            await self.apply([Entry(_parts(d["_id"])[0], i["id"], i["at"]) for d in existing for i in d["items"]])
         heads: dict[str, dict[str, int]] = {}
         for bucket_id, doc in days.items():
-            key, day = bucket_id.rsplit("|", 1)
-            heads.setdefault(key, {})[f"added.{day}"] = doc["added"]
+            key, day, shard = _parts(bucket_id)
+            heads.setdefault(key, {})[f"added.{day}.{shard}"] = doc["added"]
         await self.heads.bulk_write(
             [UpdateOne({"_id": key}, {"$max": counts}, upsert=True) for key, counts in heads.items()], ordered=False
         )
@@ -228,24 +234,34 @@ class Listing:
     ) -> None:
         if not days:
             return
-        docs = await self.days.find({"_id": {"$in": [f"{key}|{day}" for day in days]}}).to_list()
-        for doc in docs:
-            items = [
+        ids = [f"{key}|{day}s{shard}" for day in days for shard in range(self.shards)]
+        for day in days:
+            into[day] = []
+        for doc in await self.days.find({"_id": {"$in": ids}}).to_list():
+            into[_parts(doc["_id"])[1]] += [
                 i
                 for i in doc.get("items", [])
                 if (start is None or i["at"] >= start) and (end is None or i["at"] < end)
             ]
-            items.sort(key=lambda i: (i["at"], i["id"]), reverse=True)
-            into[str(doc["_id"]).rsplit("|", 1)[1]] = items
         for day in days:
-            into.setdefault(day, [])
+            into[day].sort(key=lambda i: (i["at"], i["id"]), reverse=True)
+
+
+def _parts(bucket_id: Any) -> tuple[str, str, str]:
+    """A day document's key, day and shard (`<key>|<YYYYMMDD>s<shard>`; keys may hold `|`)."""
+    key, token = str(bucket_id).rsplit("|", 1)
+    day, shard = token.split("s", 1)
+    return key, day, f"s{shard}"
 
 
 def _sizes(head: Document) -> dict[str, int]:
-    """Each day's number of items, by the head's counters (days left empty left out)."""
-    added: dict[str, int] = head.get("added", {})
-    removed: dict[str, int] = head.get("removed", {})
-    return {day: n - removed.get(day, 0) for day, n in added.items() if n - removed.get(day, 0) > 0}
+    """Each day's number of items, by the head's counters per day and shard (empty days left out)."""
+    added: dict[str, dict[str, int]] = head.get("added", {})
+    removed: dict[str, dict[str, int]] = head.get("removed", {})
+    sizes = {
+        day: sum(n - removed.get(day, {}).get(shard, 0) for shard, n in shards.items()) for day, shards in added.items()
+    }
+    return {day: n for day, n in sizes.items() if n > 0}
 
 
 def by_ids(docs: Iterable[Document], ids: Sequence[Any]) -> list[Document]:

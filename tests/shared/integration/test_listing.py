@@ -21,8 +21,9 @@ def expected(state: dict[str, datetime], start: datetime | None, end: datetime |
     return [item for at, item in sorted(inside, reverse=True)]
 
 
-async def test_pages_totals_and_windows_match_a_full_sort_after_random_changes(mongo_client, unique):
-    listing = Listing(mongo_client[f"test_listing_{unique}"], "things")
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_pages_totals_and_windows_match_a_full_sort_after_random_changes(mongo_client, unique, shards):
+    listing = Listing(mongo_client[f"test_listing_{unique}"], "things", shards=shards)
     rng = random.Random(7)
     state: dict[str, dict[str, datetime]] = {"a": {}, "b": {}}
     born: dict[str, datetime] = {}
@@ -64,8 +65,9 @@ async def test_pages_totals_and_windows_match_a_full_sort_after_random_changes(m
     assert await listing.page("nobody", limit=10, offset=0) == ([], 0)
 
 
-async def test_an_item_moved_between_keys_is_under_the_new_one_only(mongo_client, unique):
-    listing = Listing(mongo_client[f"test_listing_{unique}"], "leads_by_manager")
+@pytest.mark.parametrize("shards", [1, 16])
+async def test_an_item_moved_between_keys_is_under_the_new_one_only(mongo_client, unique, shards):
+    listing = Listing(mongo_client[f"test_listing_{unique}"], "leads_by_manager", shards=shards)
     at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
     await listing.apply([Entry("anna", "lead-1", at), Entry("anna", "lead-2", at + timedelta(seconds=1))])
     await listing.apply([Entry("anna", "lead-1", at, present=False), Entry("boris", "lead-1", at)])
@@ -77,3 +79,25 @@ async def test_an_item_moved_between_keys_is_under_the_new_one_only(mongo_client
     await listing.apply([Entry("anna", "lead-1", at)])
     assert await listing.page("anna", limit=10, offset=0) == (["lead-2", "lead-1"], 2)
     assert await listing.page("boris", limit=10, offset=0) == ([], 0)
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_a_listing_built_in_bulk_reads_as_one_built_item_by_item(mongo_client, unique, shards):
+    db = mongo_client[f"test_listing_{unique}"]
+    entries = [Entry("k", f"i{n:03d}", T0 + timedelta(hours=n * 5)) for n in range(60)]
+    bulk, one_by_one = Listing(db, "bulk", shards=shards), Listing(db, "single", shards=shards)
+
+    async def stored():
+        for entry in entries:
+            yield entry
+
+    await bulk.build(stored())
+    await bulk.build(stored())  # built once: the second call finds it done
+    await one_by_one.apply(entries[:30])
+    await one_by_one.apply(entries[30:])
+    for limit, offset in [(10, 0), (25, 20), (100, 0)]:
+        assert await bulk.page("k", limit=limit, offset=offset) == await one_by_one.page(
+            "k", limit=limit, offset=offset
+        )
+    assert (await bulk.page("k", limit=1, offset=0))[1] == 60
+    assert await bulk.totals("k") == {"k": 60}
