@@ -74,17 +74,23 @@ def latest(entries: Iterable[Entry]) -> list[Entry]:
 
 
 class Listing:
-    """`shards` splits each day of a key into that many documents by a hash of the item: a busy
-    key's day (all leads, all calls) stays small to rewrite, at the price of reading that many
-    documents for a day of a page."""
+    """`busy` keys split each day into `shards` documents by a hash of the item: a busy key's
+    day (all leads, all calls) stays small to rewrite, at the price of reading that many
+    documents for a day of a page. Other keys (a manager's, a number's) keep a day in one."""
 
-    def __init__(self, db: AsyncDatabase[Document], name: str, *, shards: int = 1) -> None:
+    def __init__(
+        self, db: AsyncDatabase[Document], name: str, *, shards: int = 1, busy: frozenset[str] = frozenset()
+    ) -> None:
         self.days: AsyncCollection[Document] = db[f"{name}_days"]
         self.heads: AsyncCollection[Document] = db[f"{name}_heads"]
         self.shards = shards
+        self.busy = busy
+
+    def _shards(self, key: str) -> int:
+        return self.shards if key in self.busy else 1
 
     def _bucket(self, entry: Entry) -> str:
-        shard = zlib.crc32(entry.item.encode()) % self.shards
+        shard = zlib.crc32(entry.item.encode()) % self._shards(entry.key)
         return f"{entry.key}|{entry.day}s{shard}"
 
     async def apply(self, entries: Sequence[Entry]) -> None:
@@ -234,7 +240,7 @@ class Listing:
     ) -> None:
         if not days:
             return
-        ids = [f"{key}|{day}s{shard}" for day in days for shard in range(self.shards)]
+        ids = [f"{key}|{day}s{shard}" for day in days for shard in range(self._shards(key))]
         for day in days:
             into[day] = []
         for doc in await self.days.find({"_id": {"$in": ids}}).to_list():

@@ -43,7 +43,7 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         service.aggregates("callbacks", Callback),
         service.aggregates("client_owners", ClientOwner),
         service.aggregates("line_rotations", LineRotation),
-        Listing(service.db, "call_lists", shards=16),
+        Listing(service.db, "call_lists", shards=16, busy=frozenset({"all"})),
     )
     deps = bootstrap(
         store=store,

@@ -23,7 +23,7 @@ def expected(state: dict[str, datetime], start: datetime | None, end: datetime |
 
 @pytest.mark.parametrize("shards", [1, 4])
 async def test_pages_totals_and_windows_match_a_full_sort_after_random_changes(mongo_client, unique, shards):
-    listing = Listing(mongo_client[f"test_listing_{unique}"], "things", shards=shards)
+    listing = Listing(mongo_client[f"test_listing_{unique}"], "things", shards=shards, busy=frozenset({"a"}))
     rng = random.Random(7)
     state: dict[str, dict[str, datetime]] = {"a": {}, "b": {}}
     born: dict[str, datetime] = {}
@@ -67,7 +67,9 @@ async def test_pages_totals_and_windows_match_a_full_sort_after_random_changes(m
 
 @pytest.mark.parametrize("shards", [1, 16])
 async def test_an_item_moved_between_keys_is_under_the_new_one_only(mongo_client, unique, shards):
-    listing = Listing(mongo_client[f"test_listing_{unique}"], "leads_by_manager", shards=shards)
+    listing = Listing(
+        mongo_client[f"test_listing_{unique}"], "leads_by_manager", shards=shards, busy=frozenset({"anna"})
+    )
     at = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
     await listing.apply([Entry("anna", "lead-1", at), Entry("anna", "lead-2", at + timedelta(seconds=1))])
     await listing.apply([Entry("anna", "lead-1", at, present=False), Entry("boris", "lead-1", at)])
@@ -85,7 +87,8 @@ async def test_an_item_moved_between_keys_is_under_the_new_one_only(mongo_client
 async def test_a_listing_built_in_bulk_reads_as_one_built_item_by_item(mongo_client, unique, shards):
     db = mongo_client[f"test_listing_{unique}"]
     entries = [Entry("k", f"i{n:03d}", T0 + timedelta(hours=n * 5)) for n in range(60)]
-    bulk, one_by_one = Listing(db, "bulk", shards=shards), Listing(db, "single", shards=shards)
+    bulk = Listing(db, "bulk", shards=shards, busy=frozenset({"k"}))
+    one_by_one = Listing(db, "single", shards=shards, busy=frozenset({"k"}))
 
     async def stored():
         for entry in entries:

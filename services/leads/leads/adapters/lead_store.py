@@ -70,7 +70,7 @@ class LeadStore:
         self.submissions: AsyncCollection[Document] = db["submission_claims"]
         self.claims: AsyncCollection[Document] = db["contact_claims"]
         self.pools: AsyncCollection[Document] = db["assignment_pools"]
-        self.lists = Listing(db, "lead_lists", shards=16)  # all leads: a busy key
+        self.lists = Listing(db, "lead_lists", shards=16, busy=frozenset({ALL}))
         self._group: dict[str, GroupCommit] = {}  # claims of concurrent requests, written together
 
     async def ensure_indexes(self) -> None:
