@@ -93,35 +93,34 @@ class Listing:
         shard = zlib.crc32(entry.item.encode()) % self._shards(entry.key)
         return f"{entry.key}|{entry.day}s{shard}"
 
+    def _change(self, e: Entry, *, upsert: bool) -> UpdateOne:
+        if e.present:  # in, once: only into a day document that does not hold it
+            return UpdateOne(
+                {"_id": self._bucket(e), "items.id": {"$ne": e.item}},
+                {"$push": {"items": {"id": e.item, "at": e.at}}, "$inc": {"added": 1}},
+                upsert=upsert,
+            )
+        return UpdateOne(  # out, once: only from a day document that holds it
+            {"_id": self._bucket(e), "items.id": e.item},
+            {"$pull": {"items": {"id": e.item}}, "$inc": {"removed": 1}},
+        )
+
     async def apply(self, entries: Sequence[Entry]) -> None:
         """Put items in and take them out; repeating any part of it changes nothing."""
         changes = latest(entries)
         if not changes:
             return
-        ops = []
-        for e in changes:
-            if e.present:
-                ops.append(
-                    UpdateOne(
-                        {"_id": self._bucket(e), "items.id": {"$ne": e.item}},
-                        {"$push": {"items": {"id": e.item, "at": e.at}}, "$inc": {"added": 1}},
-                        upsert=True,
-                    )
-                )
-            else:
-                ops.append(
-                    UpdateOne(
-                        {"_id": self._bucket(e), "items.id": e.item},
-                        {"$pull": {"items": {"id": e.item}}, "$inc": {"removed": 1}},
-                    )
-                )
         try:
-            await self.days.bulk_write(ops, ordered=False)
+            await self.days.bulk_write([self._change(e, upsert=True) for e in changes], ordered=False)
         except BulkWriteError as exc:
-            # an item already in its day: the upsert found no document without it and tried to
-            # insert one with the same _id; that is the "already done" answer, anything else is not
-            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise
+            # the upsert found no day document without the item because the document exists:
+            # it holds the item already, or another writer created it a moment ago. Now that it
+            # exists, the guarded update alone (no upsert) does the right thing either way.
+            again = [self._change(changes[error["index"]], upsert=False) for error in errors]
+            await self.days.bulk_write(again, ordered=False)
         buckets = sorted({self._bucket(e) for e in changes})
         found = await self.days.find({"_id": {"$in": buckets}}, {"added": 1, "removed": 1}).to_list()
         heads: dict[str, dict[str, int]] = {}

@@ -93,13 +93,15 @@ async def update_once(
     push = dict(guarded.get("$push", {}))
     push["applied_events"] = {"$each": [event_id], "$slice": -keep}
     guarded["$push"] = push
+    guard = {"_id": doc_id, "applied_events": {"$ne": event_id}}
     try:
-        result = await collection.update_one(
-            {"_id": doc_id, "applied_events": {"$ne": event_id}}, guarded, upsert=upsert
-        )
+        result = await collection.update_one(guard, guarded, upsert=upsert)
     except DuplicateKeyError:
-        # the upsert met the document that already holds this event id
-        return False
+        # the upsert found the document without this id missing... because the document exists:
+        # it holds the id already, or another writer created it a moment ago; now that it
+        # exists, the guarded update alone tells which
+        result = await collection.update_one(guard, guarded)
+        return result.modified_count == 1
     return result.modified_count == 1 or result.upserted_id is not None
 
 

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -81,10 +80,11 @@ class DeliveryStore:
             await self.delivery_lists.apply([Entry(HELD + who, delivery.id, delivery.created_at)])
             return
         sent = {"$each": [{"id": delivery.id, "at": delivery.created_at}], "$slice": -self.burst_memory}
-        with contextlib.suppress(DuplicateKeyError):  # noted before: the upsert met the note
-            await self.recent.update_one(
-                {"_id": who, "sent.id": {"$ne": delivery.id}}, {"$push": {"sent": sent}}, upsert=True
-            )
+        guard, push = {"_id": who, "sent.id": {"$ne": delivery.id}}, {"$push": {"sent": sent}}
+        try:
+            await self.recent.update_one(guard, push, upsert=True)
+        except DuplicateKeyError:  # the document exists (noted before, or made a moment ago by another)
+            await self.recent.update_one(guard, push)
 
     async def held_for(self, recipient: str, channel: str) -> list[Delivery]:
         """Everything held back for one recipient and channel, oldest first: a digest takes it all
