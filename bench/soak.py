@@ -129,7 +129,7 @@ def table(windows: list[dict[str, Any]], checks: dict[str, Any], rate: float) ->
         "",
         "| minute | leads / calls acknowledged | answer p50 / p99 (ms) | "
         + " | ".join(f"{n} RSS (MiB)" for n in names)
-        + " | leads taken | restarts |",
+        + " | leads taken (so far) | restarts |",
         "|---" * (5 + len(names)) + "|",
     ]
     for w in windows:
