@@ -103,6 +103,14 @@ def kafka_headers(headers: dict[str, str]) -> Any:
     return ((k, v.encode()) for k, v in headers.items())
 
 
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (nearest rank) of the values; infinity when there are none."""
+    if not values:
+        return float("inf")
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * q / 100 + 0.5) - 1)] if q < 100 else ordered[-1]
+
+
 async def wait_ready(address: str, *, within: float = 60.0) -> None:
     """Until `address`/ready answers 200 (a service just started)."""
     deadline = time.monotonic() + within

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from crmhub.kafka import end_offsets, ensure_topics
 from crmhub.topics import Topic
 from localservers import RunningServer, free_port, start_service
-from scenarios.common import consumer_at_end, motivation_with_admin, wait_ready
+from scenarios.common import consumer_at_end, motivation_with_admin, percentile, wait_ready
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -346,10 +346,10 @@ async def _latency(
     if with_inbox:
         to_inbox = sorted((inbox[i] - at) * 1000 for i, at in sent.items() if i in inbox)
         figures = [
-            {"name": f"{name}: request -> manager's inbox p50", "value": _q(to_inbox, 50), "unit": "ms"},
+            {"name": f"{name}: request -> manager's inbox p50", "value": percentile(to_inbox, 50), "unit": "ms"},
             {
                 "name": f"{name}: request -> manager's inbox p99 (aim < 250)",
-                "value": _q(to_inbox, 99),
+                "value": percentile(to_inbox, 99),
                 "unit": "ms",
             },
             {
@@ -361,8 +361,8 @@ async def _latency(
     aim = " (aim < 100)" if with_inbox else ""
     return [
         {"name": f"{name}: rate the load generator achieved", "value": achieved, "unit": "leads/s"},
-        {"name": f"{name}: request -> lead.assigned p50", "value": _q(latencies, 50), "unit": "ms"},
-        {"name": f"{name}: request -> lead.assigned p99{aim}", "value": _q(latencies, 99), "unit": "ms"},
+        {"name": f"{name}: request -> lead.assigned p50", "value": percentile(latencies, 50), "unit": "ms"},
+        {"name": f"{name}: request -> lead.assigned p99{aim}", "value": percentile(latencies, 99), "unit": "ms"},
         {
             "name": f"{name}: leads without lead.assigned (or refused)",
             "value": float(missing),
@@ -370,13 +370,6 @@ async def _latency(
         },
         *figures,
     ]
-
-
-def _q(values: list[float], q: int) -> float:
-    """The q-th percentile (nearest rank) of sorted values; infinity when nothing arrived."""
-    if not values:
-        return float("inf")
-    return values[max(0, int(len(values) * q / 100 + 0.5) - 1)] if q < 100 else values[-1]
 
 
 async def _drain_inbox(

@@ -60,7 +60,7 @@ class AggregateStore(Generic[A]):
         on_stored: Stored = lambda collection, doc_id, entries: None,
     ) -> None:
         self.collection = collection
-        self._inserts: GroupCommit | None = None
+        self._inserts = GroupCommit(collection)  # concurrent requests' new aggregates share a bulk write
         self.model = model
         self.timers = timers
         self._on_stored = on_stored
@@ -81,8 +81,6 @@ class AggregateStore(Generic[A]):
         return await self.collection.find_one({"_id": aggregate_id}, {OUTBOX: 0})
 
     async def _insert(self, document: Document) -> bool:
-        if self._inserts is None:  # concurrent requests' new aggregates share a bulk write
-            self._inserts = GroupCommit(self.collection)
         return await self._inserts.insert(document)
 
     async def _update(

@@ -190,9 +190,7 @@ class EventConsumer:
         record = cast("ConsumerRecord[bytes, bytes]", msg.raw_message)
         headers = {k: v.decode(errors="replace") for k, v in record.headers}
         token = current_event_id.set(headers.get("ce_id"))
-        ready = self.ready()
-        if ready is not None and not ready.is_set():
-            await ready.wait()
+        await self._until_ready()
         started = time.perf_counter()
         try:
             await self._handle(record, headers)
@@ -200,15 +198,18 @@ class EventConsumer:
             metrics.EVENT_HANDLING.labels(self.topic.name, self.group_id).observe(time.perf_counter() - started)
             current_event_id.reset(token)
 
+    async def _until_ready(self) -> None:
+        ready = self.ready()
+        if ready is not None and not ready.is_set():
+            await ready.wait()
+
     async def handle_batch(self, msg: KafkaMessage) -> None:
         """A poll's records: the undecodable dead-lettered, the others to the batch handler at
         once; an infrastructure outage retried as long as it lasts; any other failure sends the
         records through the one-by-one path (retries, dead letters) so one bad event does not
         hold the rest. Nothing is committed before this returns."""
         records = cast("tuple[ConsumerRecord[bytes, bytes], ...]", msg.raw_message)
-        ready = self.ready()
-        if ready is not None and not ready.is_set():
-            await ready.wait()
+        await self._until_ready()
         assert self.batch is not None
         started = time.perf_counter()
         taken: list[tuple[Any, dict[str, str], CloudEvent]] = []

@@ -87,7 +87,7 @@ class TimerStore:
     ) -> None:
         self.collection = collection
         self._on_scheduled = on_scheduled
-        self._schedules: GroupCommit | None = None
+        self._schedules = GroupCommit(collection)  # concurrent requests' timers share a bulk write
 
     async def ensure_indexes(self) -> None:
         # Used by real MongoDB; the embedded wire server scans, which stays cheap because the
@@ -95,8 +95,6 @@ class TimerStore:
         await self.collection.create_index([("due_at", ASCENDING)])
 
     async def schedule(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
-        if self._schedules is None:  # concurrent requests' timers share a bulk write
-            self._schedules = GroupCommit(self.collection)
         await self._schedules.update(
             key,
             {

@@ -71,7 +71,8 @@ class LeadStore:
         self.claims: AsyncCollection[Document] = db["contact_claims"]
         self.pools: AsyncCollection[Document] = db["assignment_pools"]
         self.lists = Listing(db, "lead_lists", shards=16, busy=frozenset({ALL}))
-        self._group: dict[str, GroupCommit] = {}  # claims of concurrent requests, written together
+        # claims of concurrent requests, written together
+        self._claim_writes = {c.name: GroupCommit(c) for c in (self.submissions, self.claims)}
 
     async def ensure_indexes(self) -> None:
         for keys in (
@@ -156,8 +157,7 @@ class LeadStore:
         self, collection: AsyncCollection[Document], key: str, lead_id: str, now: datetime
     ) -> Claim | None:
         """Insert key -> lead_id; None when this call claimed it, else (its owner, since when)."""
-        writes = self._group.setdefault(collection.name, GroupCommit(collection))
-        if not await writes.insert({"_id": key, "lead_id": lead_id, "at": now}):
+        if not await self._claim_writes[collection.name].insert({"_id": key, "lead_id": lead_id, "at": now}):
             doc = await collection.find_one({"_id": key})
             if doc is None:  # released in between
                 return await self._claim(collection, key, lead_id, now)

@@ -45,7 +45,7 @@ class Fact:
     measures: Mapping[str, int]
 
 
-def _updates(fact: Fact) -> tuple[str, dict[str, Any], dict[str, Any], str] | None:
+def _updates(fact: Fact) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
     """Where a fact goes and the two updates that add it: its day's cell, and its month's cell
     with the month's totals by manager and department alone. None when it measures nothing."""
     counted = {name: value for name, value in fact.measures.items() if value}
@@ -68,7 +68,7 @@ def _updates(fact: Fact) -> tuple[str, dict[str, Any], dict[str, Any], str] | No
     stamp = {"month": f"{month:%Y-%m}"}
     day_update = {"$inc": day_inc, "$set": {**day_set, f"c.{by_day}.day": day.isoformat(), **stamp}}
     month_update = {"$inc": {**month_inc, **total_inc}, "$set": {**month_set, **total_set, **stamp}}
-    return target, day_update, month_update, f"{month:%Y-%m}"
+    return target, day_update, month_update
 
 
 class ReportStore:
@@ -78,9 +78,6 @@ class ReportStore:
         self.index = db["report_index"]
         self.refs = db["report_refs"]
         self._indexed: set[str] = set()
-
-    async def remember(self, key: str, attributes: Mapping[str, str]) -> None:
-        await self.refs.update_one({"_id": key}, {"$set": dict(attributes)}, upsert=True)
 
     async def remember_many(self, remembered: Mapping[str, Mapping[str, str]]) -> None:
         if remembered:
@@ -96,14 +93,6 @@ class ReportStore:
         found = await self.refs.find({"_id": {"$in": wanted}}).to_list()
         return {d["_id"]: {k: v for k, v in d.items() if k != "_id"} for d in found}
 
-    async def reference(self, key: str) -> dict[str, str] | None:
-        found = await self.refs.find_one({"_id": key})
-        return None if found is None else {k: v for k, v in found.items() if k != "_id"}
-
-    async def add(self, fact_id: str, day: date, dims: Mapping[str, str], measures: Mapping[str, int]) -> bool:
-        """Add one fact to its day's cell and its month's; False when it was added before."""
-        return await self.add_many([Fact(fact_id, day, dims, measures)]) > 0
-
     async def add_many(self, facts: Iterable[Fact]) -> int:
         """Add facts to their days' cells and months' (each once, however often it comes): one
         guarded bulk write per collection for the lot. How many (document, fact) updates applied."""
@@ -114,10 +103,10 @@ class ReportStore:
             planned = _updates(fact)
             if planned is None:
                 continue
-            target, day_update, month_update, month = planned
+            target, day_update, month_update = planned
             by_day.append((target, fact.fact_id, day_update))
             by_month.append((target, fact.fact_id, month_update))
-            months[target] = month
+            months[target] = target.split("|", 1)[0]  # doc_id: <YYYY-MM>|<manager>
         added = await update_many_once(self.days, by_day, keep=APPLIED_KEPT)
         added += await update_many_once(self.months, by_month, keep=APPLIED_KEPT)
         new = {target: month for target, month in months.items() if target not in self._indexed}
