@@ -31,7 +31,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from crmhub.mongo import DUPLICATE_KEY, Document
+from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"  # the head that says a listing was built from what was stored before it existed
 ONE_DAY = timedelta(days=1)
@@ -113,13 +113,11 @@ class Listing:
         try:
             await self.days.bulk_write([self._change(e, upsert=True) for e in changes], ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
+            refused = duplicates_in(exc)
             # the upsert found no day document without the item because the document exists:
             # it holds the item already, or another writer created it a moment ago. Now that it
             # exists, the guarded update alone (no upsert) does the right thing either way.
-            again = [self._change(changes[error["index"]], upsert=False) for error in errors]
+            again = [self._change(changes[i], upsert=False) for i in refused]
             await self.days.bulk_write(again, ordered=False)
         buckets = sorted({self._bucket(e) for e in changes})
         found = await self.days.find({"_id": {"$in": buckets}}, {"added": 1, "removed": 1}).to_list()
@@ -153,10 +151,7 @@ class Listing:
         try:
             await self.days.insert_many(taken, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != DUPLICATE_KEY for error in errors):
-                raise
-            existing = [taken[error["index"]] for error in errors]
+            existing = [taken[i] for i in duplicates_in(exc)]
             await self.apply([Entry(_parts(d["_id"])[0], i["id"], i["at"]) for d in existing for i in d["items"]])
         heads: dict[str, dict[str, int]] = {}
         for bucket_id, doc in days.items():

@@ -105,6 +105,15 @@ async def update_once(
     return result.modified_count == 1 or result.upserted_id is not None
 
 
+def duplicates_in(exc: BulkWriteError) -> list[int]:
+    """The indexes of the writes an unordered bulk write refused as duplicate keys (the rest
+    were applied); `exc` itself again when any write failed for another reason."""
+    errors = exc.details.get("writeErrors", [])
+    if any(error.get("code") != DUPLICATE_KEY for error in errors):
+        raise exc
+    return [int(error["index"]) for error in errors]
+
+
 Guarded = tuple[Any, str, Mapping[str, Any]]
 """One event's update of one document: (document id, event id, update with $inc/$set/$push)."""
 
@@ -157,11 +166,8 @@ async def update_many_once(
     try:
         await collection.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != DUPLICATE_KEY for error in errors):
-            raise
         # the upsert met a document that holds one of the ids: sort those events out one by one
-        again = [docs[error["index"]] for error in errors]
+        again = [docs[i] for i in duplicates_in(exc)]
     applied = sum(len(by_doc[d]) for d in docs) - sum(len(by_doc[d]) for d in again)
     for doc_id in again:
         for event_id, update in by_doc[doc_id].items():

@@ -19,6 +19,7 @@ from deals.domain.deal import Deal
 from deals.domain.tasks import ClientTasks, TaskHolder
 from leads.adapters.lead_store import Claim, LeadStore
 from leads.domain.lead import Lead
+from leads.domain.stats import GroupBy, LeadFigures, lead_figures
 from notifier.adapters.delivery_store import DeliveryStore
 from notifier.domain.delivery import Delivery
 from telephony.adapters.call_store import CallStore
@@ -123,6 +124,14 @@ class MemoryLeadStore(LeadStore):
             if all(filters.get(f) in (None, getattr(lead, f)) for f in ("status", "manager_id", "source_id"))
         ]
         return found[offset : offset + limit], len(found)
+
+    async def figures(self, group_by: GroupBy, *, start: datetime | None, end: datetime | None) -> list[LeadFigures]:
+        created = [
+            doc
+            for doc in self.leads.documents.values()
+            if (start is None or doc["created_at"] >= start) and (end is None or doc["created_at"] < end)
+        ]
+        return lead_figures(created, group_by)
 
     async def open_leads_by_manager(self) -> dict[str, int]:
         counts: dict[str, int] = {}

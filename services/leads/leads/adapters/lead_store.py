@@ -10,7 +10,10 @@
   fairness survives restarts and concurrent instances;
 - `lead_lists_days` / `lead_lists_heads`: the listings (`crmhub.listing`) of all leads, each
   manager's leads and each manager's open leads (assigned or in work: what capacity counts),
-  brought up to date by the outbox relay from the lead events before those are sent.
+  brought up to date by the outbox relay from the lead events before those are sent;
+- `lead_stats_rows` / `_days` / `_months`: the figures (`crmhub.rollup`): each lead's stats row
+  in the document of its day, kept by the relay like the listings, and their sums per day and
+  month, so `GET /v1/stats/leads` reads a few documents whatever the number of leads.
 Every lookup on the intake path is by `_id`: MongoDB-wire servers without secondary indexes
 (ADR 3) answer those as fast as MongoDB does; so do the listings' pages.
 """
@@ -30,8 +33,10 @@ from crmhub.aggregate_store import AggregateStore, listing_query
 from crmhub.events import CloudEvent
 from crmhub.listing import Entry, Listing
 from crmhub.mongo import Document, GroupCommit
+from crmhub.rollup import Rollup, Row
 from crmhub.schemas.leads import LeadAssigned, LeadCreated
 from leads.domain.lead import Lead
+from leads.domain.stats import GroupBy, LeadFigures, contribution, figures, stats_row
 
 ACTIVE_STATUSES = ["assigned", "in_work"]
 Claim = tuple[str, datetime]
@@ -44,6 +49,11 @@ ALL = "all"
 OPEN = "open:"
 # events after which a lead's manager or status may differ: its lists are read from it again
 MOVES = {"lead.assigned", "lead.taken", "lead.converted", "lead.rejected"}
+# events after which a lead's figures may differ: its stats row is read from it again
+COUNTED = MOVES | {"lead.created", "lead.sla_breached"}
+STATS_FIELDS = dict.fromkeys(
+    ("source_id", "manager_id", "utm", "status", "taken_at", "taken_within_sla", "sla_breaches"), 1
+)
 
 
 def manager_list(manager_id: str) -> str:
@@ -71,6 +81,7 @@ class LeadStore:
         self.claims: AsyncCollection[Document] = db["contact_claims"]
         self.pools: AsyncCollection[Document] = db["assignment_pools"]
         self.lists = Listing(db, "lead_lists", shards=16, busy=frozenset({ALL}))
+        self.stats = Rollup(db, "lead_stats", contribution)
         # claims of concurrent requests, written together
         self._claim_writes = {c.name: GroupCommit(c) for c in (self.submissions, self.claims)}
 
@@ -94,22 +105,24 @@ class LeadStore:
         return await self.leads.page(listing_query(filters, fields), limit=limit, offset=offset)
 
     async def project(self, events: list[CloudEvent]) -> None:
-        """Bring the listings up to date with stored lead events (the relay calls this): all
-        leads from lead.created; a manager's leads and open leads from the lead as it is now,
-        read once for every lead whose manager or status the events changed."""
+        """Bring the listings and the figures up to date with stored lead events (the relay
+        calls this): all leads from lead.created; a manager's leads and open leads, and a lead's
+        stats row, from the lead as it is now, read once for every lead the events changed."""
         created = [LeadCreated.model_validate(e.data) for e in events if e.type == LeadCreated.event_type]
         entries = [Entry(ALL, c.lead.lead_id, c.created_at) for c in created]
         previous: dict[str, set[str]] = {}
         for e in events:
-            if e.type in MOVES:
+            if e.type in COUNTED:
                 moved_from = previous.setdefault(e.subject, set())
                 if e.type == LeadAssigned.event_type and (before := e.data.get("previous_manager_id")):
                     moved_from.add(before)
+        rows: list[Row] = []
         if previous:
-            fields = {"manager_id": 1, "created_at": 1, "status": 1}
+            fields = {"created_at": 1, **STATS_FIELDS}
             async for doc in self.leads.collection.find({"_id": {"$in": list(previous)}}, fields):
                 # the lead as it is now decides where it is listed; an event seen again changes nothing
                 manager, at = doc.get("manager_id"), doc["created_at"]
+                rows.append(Row(doc["_id"], at, stats_row(doc)))
                 for before in previous[doc["_id"]] - {manager}:
                     entries.append(Entry(manager_list(before), doc["_id"], at, present=False))
                     entries.append(Entry(open_list(before), doc["_id"], at, present=False))
@@ -117,6 +130,7 @@ class LeadStore:
                     entries.append(Entry(manager_list(manager), doc["_id"], at))
                     entries.append(Entry(open_list(manager), doc["_id"], at, present=doc["status"] in ACTIVE_STATUSES))
         await self.lists.apply(entries)
+        await self.stats.put(rows)
 
     async def build_lists(self) -> None:
         """Once, for leads stored before listings existed: list every lead where it is now."""
@@ -131,20 +145,15 @@ class LeadStore:
 
         await self.lists.build(stored())
 
-    async def stats_rows(self, *, start: datetime | None, end: datetime | None) -> list[Document]:
-        query: dict[str, Any] = {}
-        if start or end:
-            query["created_at"] = {k: v for k, v in (("$gte", start), ("$lt", end)) if v is not None}
-        projection = {
-            "source_id": 1,
-            "manager_id": 1,
-            "utm": 1,
-            "status": 1,
-            "taken_at": 1,
-            "taken_within_sla": 1,
-            "sla_breaches": 1,
-        }
-        return await self.leads.collection.find(query, projection).to_list()
+        async def rows() -> AsyncIterator[Row]:
+            async for doc in self.leads.collection.find({}, {"created_at": 1, **STATS_FIELDS}):
+                yield Row(doc["_id"], doc["created_at"], stats_row(doc))
+
+        await self.stats.build(rows())
+
+    async def figures(self, group_by: GroupBy, *, start: datetime | None, end: datetime | None) -> list[LeadFigures]:
+        """The figures of leads created in [start, end), from the pre-summed months and days."""
+        return figures((await self.stats.sums(start=start, end=end)).items(), group_by)
 
     async def open_leads_by_manager(self) -> dict[str, int]:
         """Each manager's open leads (assigned or in work), from their listings' heads alone."""

@@ -8,7 +8,7 @@ from typing import Any
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from leads.domain.lead import Lead
-from leads.domain.stats import GroupBy, LeadFigures, lead_figures
+from leads.domain.stats import GroupBy, LeadFigures
 from leads.service_layer.access import check, visible_filters
 from leads.service_layer.context import Leads
 
@@ -27,4 +27,4 @@ async def list_leads(
 
 
 async def figures(deps: Leads, *, group_by: GroupBy, start: datetime | None, end: datetime | None) -> list[LeadFigures]:
-    return lead_figures(await deps.store.stats_rows(start=start, end=end), group_by)
+    return await deps.store.figures(group_by, start=start, end=end)

@@ -1,0 +1,266 @@
+"""Figures per group (leads per source, calls per manager) for any period, read from a few
+pre-summed documents by `_id` instead of folding every stored record of the period.
+
+Each item (a lead) is kept as one small row of what the figures need, in the document of its
+day and shard (`YYYYMMDDs<shard>`, by a hash of the item), set whole each time the item changes:
+setting a row to what the item is now is idempotent and safe to repeat after a crash. A row
+gives counters to groups (`contribute`); sums climb three levels, each written only from a
+fresh read of the level below:
+
+- a day-shard document keeps its rows, a version `v` bumped by every write, and the sum of its
+  rows (`agg`) for version `agg_v`, set only while `v` is still that version;
+- a day document (`YYYYMMDD`) sums its shards' sums, a month document (`YYYYMM`) its days' sums;
+  each is replaced only by a sum read at a higher total of versions below it.
+
+Versions only grow, so the writer that changed something last reads everything before it and
+leaves every level exact; a writer that read earlier cannot overwrite it. A crash between
+levels leaves a sum behind until the item is written again, which the outbox relay does when it
+projects the events it had not cleared. A period reads the months it covers whole, the days of
+the months it cuts, and the rows of the (at most two) days it cuts.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from crmhub.mongo import Document, duplicates_in
+
+BUILT = "#built"
+ONE_DAY = timedelta(days=1)
+ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a row's field name: no dots, no `$`
+
+Group = tuple[str | None, ...]
+"""A group the figures are given for, such as ("source", "site-1") or ("manager", None)."""
+Sums = dict[Group, dict[str, float]]
+Contribute = Callable[[Mapping[str, Any]], Iterable[tuple[Group, Mapping[str, float]]]]
+"""What one row adds to which groups' counters (pure)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """Item `item` as it is now, listed under the day of `at` (a time that never changes for it)."""
+
+    item: str
+    at: datetime
+    fields: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        if not ITEM_ID.match(self.item):
+            raise ValueError(f"item id {self.item!r} cannot name a row")
+        object.__setattr__(self, "at", self.at.replace(microsecond=self.at.microsecond // 1000 * 1000))
+
+
+def add_into(total: Sums, sums: Iterable[tuple[Group, Mapping[str, float]]]) -> Sums:
+    for group, counters in sums:
+        into = total.setdefault(group, {})
+        for name, n in counters.items():
+            into[name] = into.get(name, 0) + n
+    return total
+
+
+def _stored(sums: Sums) -> list[Any]:
+    return [[list(group), counters] for group, counters in sums.items()]
+
+
+def _loaded(stored: Iterable[Any] | None) -> Iterable[tuple[Group, Mapping[str, float]]]:
+    return ((tuple(group), counters) for group, counters in stored or [])
+
+
+def _day(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%d")
+
+
+def _midnight(day: str) -> datetime:
+    return datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC)
+
+
+def _month_start(month: str) -> datetime:
+    return datetime.strptime(month + "01", "%Y%m%d").replace(tzinfo=UTC)
+
+
+def _next_month(month: str) -> str:
+    year, number = int(month[:4]), int(month[4:])
+    return f"{year + number // 12:04d}{number % 12 + 1:02d}"
+
+
+def _days_of(month: str) -> list[str]:
+    day, ends = _month_start(month), _month_start(_next_month(month))
+    days = []
+    while day < ends:
+        days.append(day.strftime("%Y%m%d"))
+        day += ONE_DAY
+    return days
+
+
+def _covers(start: datetime | None, end: datetime | None, begins: datetime, ends: datetime) -> str:
+    """'all', 'some' or 'none' of [begins, ends) inside the window [start, end)."""
+    if (start is not None and ends <= start) or (end is not None and begins >= end):
+        return "none"
+    if (start is not None and begins < start) or (end is not None and ends > end):
+        return "some"
+    return "all"
+
+
+class Rollup:
+    def __init__(self, db: AsyncDatabase[Document], name: str, contribute: Contribute, *, shards: int = 16) -> None:
+        self.rows: AsyncCollection[Document] = db[f"{name}_rows"]
+        self.days: AsyncCollection[Document] = db[f"{name}_days"]
+        self.months: AsyncCollection[Document] = db[f"{name}_months"]
+        self.contribute = contribute
+        self.shards = shards
+
+    def _bucket(self, row: Row) -> str:
+        return f"{_day(row.at)}s{zlib.crc32(row.item.encode()) % self.shards}"
+
+    def _sum(self, rows: Iterable[Mapping[str, Any]]) -> Sums:
+        total: Sums = {}
+        for row in rows:
+            add_into(total, self.contribute(row))
+        return total
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    async def put(self, rows: Sequence[Row]) -> None:
+        """Set these items' rows to what they are now, then bring the sums above them up to date;
+        repeating any part of it changes nothing."""
+        by_bucket: dict[str, dict[str, Any]] = {}
+        for row in rows:  # the last row of an item wins
+            by_bucket.setdefault(self._bucket(row), {})[f"rows.{row.item}"] = {**row.fields, "at": row.at}
+
+        def change(bucket: str, upsert: bool) -> UpdateOne:
+            return UpdateOne({"_id": bucket}, {"$set": by_bucket[bucket], "$inc": {"v": 1}}, upsert=upsert)
+
+        buckets = list(by_bucket)
+        if not buckets:
+            return
+        try:
+            await self.rows.bulk_write([change(b, True) for b in buckets], ordered=False)
+        except BulkWriteError as exc:
+            # two writers created a new day-shard at once: it exists now, so update it
+            await self.rows.bulk_write([change(buckets[i], False) for i in duplicates_in(exc)], ordered=False)
+        await self._sum_buckets(buckets)
+
+    async def _sum_buckets(self, buckets: Sequence[str]) -> None:
+        found = await self.rows.find({"_id": {"$in": list(buckets)}}, {"rows": 1, "v": 1}).to_list()
+        await self.rows.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": doc["_id"], "v": doc["v"]},  # still the version summed: else its writer sums it
+                    {"$set": {"agg": _stored(self._sum(doc.get("rows", {}).values())), "agg_v": doc["v"]}},
+                )
+                for doc in found
+            ],
+            ordered=False,
+        )
+        await self._sum_above(sorted({b.split("s", 1)[0] for b in buckets}))
+
+    async def _sum_above(self, days: Sequence[str]) -> None:
+        await self._sum_level(self.rows, self.days, {d: [f"{d}s{s}" for s in range(self.shards)] for d in days})
+        months = sorted({d[:6] for d in days})
+        await self._sum_level(self.days, self.months, {m: _days_of(m) for m in months})
+
+    async def _sum_level(
+        self, below: AsyncCollection[Document], level: AsyncCollection[Document], parts: Mapping[str, list[str]]
+    ) -> None:
+        """Each document of `level` as the sum of its `parts` in `below`, read now; written only
+        over a sum read at a lower total of versions."""
+        wanted = [p for ps in parts.values() for p in ps]
+        version_field = "agg_v" if below is self.rows else "v"
+        found = {doc["_id"]: doc async for doc in below.find({"_id": {"$in": wanted}}, {"agg": 1, version_field: 1})}
+        for doc_id, ids in parts.items():
+            docs = [found[i] for i in ids if i in found]
+            version = sum(int(d.get(version_field, 0)) for d in docs)
+            total: Sums = {}
+            for d in docs:
+                add_into(total, _loaded(d.get("agg")))
+            newer = {"_id": doc_id, "$or": [{"v": {"$lt": version}}, {"v": {"$exists": False}}]}
+            update = {"$set": {"agg": _stored(total), "v": version}}
+            try:
+                await level.update_one(newer, update, upsert=True)
+            except DuplicateKeyError:
+                # it exists: it holds a sum read at this version or later, or another writer
+                # created it a moment ago; the guarded update alone tells which
+                await level.update_one(newer, update)
+
+    async def build(self, rows: AsyncIterable[Row], *, chunk: int = 50_000) -> None:
+        """Once, from what is stored (read in the order it was written, so a chunk's days are
+        mostly its own): whole day-shards inserted at a time, then every sum above them."""
+        if await self.months.find_one({"_id": BUILT}) is not None:
+            return
+        touched: set[str] = set()
+        batch: list[Row] = []
+
+        async def load() -> None:
+            buckets: dict[str, Document] = {}
+            for row in batch:
+                doc = buckets.setdefault(self._bucket(row), {"_id": self._bucket(row), "rows": {}, "v": 1})
+                doc["rows"][row.item] = {**row.fields, "at": row.at}
+            for doc in buckets.values():
+                doc["agg"], doc["agg_v"] = _stored(self._sum(doc["rows"].values())), 1
+            docs = list(buckets.values())
+            touched.update(buckets)
+            batch.clear()
+            if not docs:
+                return
+            try:
+                await self.rows.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                again = [docs[i] for i in duplicates_in(exc)]  # a day-shard begun by an earlier chunk
+                await self.put([Row(i, r["at"], r) for d in again for i, r in d["rows"].items()])
+
+        async for row in rows:
+            batch.append(row)
+            if len(batch) >= chunk:
+                await load()
+        await load()
+        days = sorted({b.split("s", 1)[0] for b in touched})  # each day-shard has its sum already
+        for start in range(0, len(days), 31):
+            await self._sum_above(days[start : start + 31])
+        await self.months.update_one({"_id": BUILT}, {"$set": {"at": datetime.now(UTC)}}, upsert=True)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def sums(self, *, start: datetime | None = None, end: datetime | None = None) -> Sums:
+        """The counters of every group over the items whose time is in [start, end)."""
+        total: Sums = {}
+        if start is None and end is None:
+            async for doc in self.months.find({"_id": {"$ne": BUILT}}, {"agg": 1}):
+                add_into(total, _loaded(doc.get("agg")))
+            return total
+        months = [
+            str(doc["_id"]) async for doc in self.months.find({"_id": {"$ne": BUILT}}, {"_id": 1})
+        ]  # a few per year
+        whole: list[str] = []
+        cut: list[str] = []
+        for month in months:
+            covered = _covers(start, end, _month_start(month), _month_start(_next_month(month)))
+            if covered == "all":
+                whole.append(month)
+            elif covered == "some":
+                cut.append(month)
+        days = [d for m in cut for d in _days_of(m)]
+        full = [d for d in days if _covers(start, end, _midnight(d), _midnight(d) + ONE_DAY) == "all"]
+        edges = [d for d in days if _covers(start, end, _midnight(d), _midnight(d) + ONE_DAY) == "some"]
+        async for doc in self.months.find({"_id": {"$in": whole}}, {"agg": 1}):
+            add_into(total, _loaded(doc.get("agg")))
+        async for doc in self.days.find({"_id": {"$in": full}}, {"agg": 1}):
+            add_into(total, _loaded(doc.get("agg")))
+        shards = [f"{d}s{s}" for d in edges for s in range(self.shards)]
+        async for doc in self.rows.find({"_id": {"$in": shards}}, {"rows": 1}):
+            inside = [
+                r
+                for r in doc.get("rows", {}).values()
+                if (start is None or r["at"] >= start) and (end is None or r["at"] < end)
+            ]
+            add_into(total, self._sum(inside).items())
+        return total

@@ -1,0 +1,129 @@
+"""Pre-summed figures on the real wire server: for any period (none, whole months, whole days,
+cut days, across a month's end) the sums equal folding the items as they finally are, after
+random changes applied in batches, repeated, and written by concurrent writers; and a bulk build
+from stored items gives the same sums as item-by-item writes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crmhub.rollup import Group, Rollup, Row, Sums, add_into
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 1, 27, 21, 0, tzinfo=UTC)  # a few days before a month's end
+
+
+def contribute(row: Mapping[str, Any]) -> list[tuple[Group, dict[str, float]]]:
+    return [
+        (("colour", row["colour"]), {"items": 1, "weight": row["weight"]}),
+        (("owner", row.get("owner")), {"items": 1, "done": int(row["done"])}),
+    ]
+
+
+def folded(state: dict[str, Row], start: datetime | None, end: datetime | None) -> Sums:
+    total: Sums = {}
+    for row in state.values():
+        if (start is None or row.at >= start) and (end is None or row.at < end):
+            add_into(total, contribute(row.fields))
+    return total
+
+
+def random_rows(rng: random.Random, born: dict[str, datetime], n: int) -> list[Row]:
+    rows = []
+    for _ in range(n):
+        item = f"i{rng.randint(0, 300):03d}"
+        # an item's time never changes (figures are of items created in the period)
+        at = born.setdefault(item, T0 + timedelta(minutes=rng.randint(0, 60 * 24 * 40)))
+        fields = {
+            "colour": rng.choice(["red", "green", "blue.dark", "$odd"]),  # any value names a group
+            "owner": rng.choice(["anna", "boris", None]),
+            "weight": rng.randint(1, 9),
+            "done": rng.random() < 0.5,
+        }
+        rows.append(Row(item, at, fields))
+    return rows
+
+
+WINDOWS = [
+    (None, None),
+    (datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)),  # exactly one month
+    (datetime(2026, 2, 1, tzinfo=UTC), None),
+    (None, datetime(2026, 2, 1, tzinfo=UTC)),
+    (datetime(2026, 1, 30, tzinfo=UTC), datetime(2026, 2, 3, tzinfo=UTC)),  # whole days over a month's end
+    (T0 + timedelta(hours=5, minutes=17), T0 + timedelta(days=9, hours=2)),  # cuts a day at each end
+    (T0 + timedelta(days=3, hours=1), None),
+    (datetime(2026, 2, 10, 12, tzinfo=UTC), datetime(2026, 2, 10, 13, tzinfo=UTC)),  # within one day
+    (datetime(2027, 1, 1, tzinfo=UTC), None),  # nothing in it
+]
+
+
+async def test_sums_of_any_period_equal_folding_the_items_after_random_changes(mongo_client, unique):
+    rollup = Rollup(mongo_client[f"test_rollup_{unique}"], "things", contribute, shards=4)
+    rng = random.Random(11)
+    state: dict[str, Row] = {}
+    born: dict[str, datetime] = {}
+    for _ in range(15):
+        batch = random_rows(rng, born, rng.randint(1, 60))
+        for row in batch:
+            state[row.item] = row
+        await rollup.put(batch)
+        if rng.random() < 0.3:
+            await rollup.put(batch)  # the whole batch again, as after a crash before clearing it
+    for start, end in WINDOWS:
+        assert await rollup.sums(start=start, end=end) == folded(state, start, end), (start, end)
+
+
+async def test_concurrent_writers_leave_every_level_exact(mongo_client, unique):
+    """Writers changing rows of the same days at once: whichever reads last sums everything."""
+    rollup = Rollup(mongo_client[f"test_rollup_{unique}"], "things", contribute, shards=2)
+    rng = random.Random(5)
+    born: dict[str, datetime] = {}
+    batches = [random_rows(rng, born, rng.randint(1, 20)) for _ in range(40)]
+    owner: dict[str, int] = {}
+    for i, batch in enumerate(batches):  # each item written by one writer only: its final row is known
+        batches[i] = [r for r in batch if owner.setdefault(r.item, i) == i]
+    state = {r.item: r for batch in batches for r in batch}
+    await asyncio.gather(*(rollup.put(b) for b in batches))
+    for start, end in WINDOWS:
+        assert await rollup.sums(start=start, end=end) == folded(state, start, end), (start, end)
+
+
+async def test_a_build_from_stored_items_sums_like_writing_them_one_by_one(mongo_client, unique):
+    db = mongo_client[f"test_rollup_{unique}"]
+    rng = random.Random(3)
+    born: dict[str, datetime] = {}
+    rows = random_rows(rng, born, 400)
+    state = {row.item: row for row in rows}
+    ordered = sorted(state.values(), key=lambda r: r.at)
+
+    async def stored() -> AsyncIterator[Row]:
+        for row in ordered:
+            yield row
+
+    built = Rollup(db, "built", contribute, shards=4)
+    await built.build(stored(), chunk=37)  # chunks share days: later ones add to day-shards begun
+    await built.build(stored())  # built once: a second start changes nothing
+    one_by_one = Rollup(db, "one_by_one", contribute, shards=4)
+    for row in ordered:
+        await one_by_one.put([row])
+    for start, end in WINDOWS:
+        expected = folded(state, start, end)
+        assert await built.sums(start=start, end=end) == expected, (start, end)
+        assert await one_by_one.sums(start=start, end=end) == expected, (start, end)
+    # a later change on a built rollup lands in the same sums
+    moved = Row(ordered[0].item, ordered[0].at, {**ordered[0].fields, "owner": "new-owner", "done": True})
+    await built.put([moved])
+    state[moved.item] = moved
+    assert await built.sums() == folded(state, None, None)
+
+
+def test_an_item_id_that_cannot_name_a_field_is_refused():
+    with pytest.raises(ValueError, match="cannot name a row"):
+        Row("a.b", T0, {})
