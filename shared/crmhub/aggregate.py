@@ -38,6 +38,12 @@ TimerChange = Schedule | Cancel
 
 AGGREGATE = "aggregate"
 """The payload field naming the aggregate a timer belongs to."""
+IN_ORDER_OF = "in_order_of"
+"""The payload field naming a sequence (one recipient's messages on one channel) whose timers
+fire one after another in the order they fell due, instead of their aggregate's."""
+IN_ORDER_AT = "in_order_at"
+"""The due time of a timer in a sequence to the microsecond (stored times keep milliseconds, and
+a burst holds many events a millisecond): what orders timers due in the same millisecond."""
 
 
 def timer_key(kind: str, subject: str) -> str:
@@ -87,12 +93,22 @@ class Aggregate(BaseModel):
         self._actor = actor
 
     def schedule(
-        self, kind: str, due_at: datetime, payload: dict[str, Any] | None = None, *, subject: str | None = None
+        self,
+        kind: str,
+        due_at: datetime,
+        payload: dict[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+        in_order_of: str | None = None,
     ) -> None:
         """Fire `kind` at `due_at`: one timer per (kind, subject), the aggregate itself by default
         (a part of it, such as one of its tasks, names itself as the subject). The timer carries
-        the aggregate's id (`payload["aggregate"]`): timers of one aggregate fire one after another."""
+        the aggregate's id (`payload["aggregate"]`): timers of one aggregate fire one after another;
+        so do timers of one sequence (`in_order_of`) when they name one, oldest due first."""
         payload = {**(payload or {}), AGGREGATE: self.id}
+        if in_order_of is not None:
+            payload[IN_ORDER_OF] = in_order_of
+            payload[IN_ORDER_AT] = round(due_at.timestamp() * 1_000_000)
         self._timers.append(Schedule(timer_key(kind, subject or self.id), kind, due_at, payload))
 
     def cancel_timer(self, kind: str, *, subject: str | None = None) -> None:

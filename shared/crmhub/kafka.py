@@ -154,6 +154,9 @@ async def end_offsets(bootstrap_servers: str, topic: str, *, login: KafkaLogin =
     return {tp.partition: offset for tp, offset in ends.items()}
 
 
+IN_TIME_ORDER_FETCH_BYTES = 8 * 1024  # a few events per partition per turn (a larger batch still comes whole)
+
+
 class EventConsumer:
     """Runs one handler for the messages of one topic in one consumer group, with the policy above."""
 
@@ -169,11 +172,17 @@ class EventConsumer:
         max_backoff_seconds: float = 10.0,
         ready: Callable[[], asyncio.Event | None] = lambda: None,
         batch: BatchHandler | None = None,
+        in_time_order: bool = False,
     ) -> None:
         self.broker = broker
         # With `batch`, a poll's records are handled together (one round trip for many events)
         # and committed together once it returned; `handlers` remain the one-by-one path.
         self.batch = batch
+        # The client hands out one partition's fetched records before the next partition's; a
+        # fetch of up to 1 MiB per partition turns a burst spread over partitions into long runs
+        # of one partition. `in_time_order` fetches little per partition, so they take turns
+        # often and events are handled close to the order they were produced.
+        self.in_time_order = in_time_order
         # What the handlers need before they may act (the service's copy of the team directory
         # caught up): until then the message waits, uncommitted, instead of being decided on a
         # half-read directory (an event for a known manager taken for an unknown one).
@@ -317,6 +326,8 @@ class EventConsumer:
         batched: dict[str, Any] = {}
         if self.batch is not None:
             batched = {"batch": True, "max_records": BATCH_RECORDS, "batch_timeout_ms": 100}
+        if self.in_time_order:
+            batched["max_partition_fetch_bytes"] = IN_TIME_ORDER_FETCH_BYTES
         subscriber = self.broker.subscriber(
             self.topic.name,
             group_id=self.group_id,

@@ -119,9 +119,11 @@ class HubService:
         handlers: Mapping[type[EventData], TypedHandler[Any]],
         description: str,
         batch: BatchHandler | None = None,
+        in_time_order: bool = False,
     ) -> EventConsumer:
         """Subscribe a consumer group to `topic` for the event types in `handlers` (documented in
-        /asyncapi); other known types on the topic are skipped, unknown ones dead-lettered."""
+        /asyncapi); other known types on the topic are skipped, unknown ones dead-lettered.
+        `in_time_order`: the partitions take turns often (see EventConsumer)."""
         consumer = EventConsumer(
             broker=self.broker,
             topic=topic,
@@ -131,6 +133,7 @@ class HubService:
             backoff_seconds=self.settings.consumer_backoff_seconds,
             ready=lambda: self.team.ready_event if self.team is not None else None,
             batch=batch,
+            in_time_order=in_time_order,
         )
         consumer.subscribe(description=description)
         return consumer

@@ -36,7 +36,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crmhub import metrics
-from crmhub.aggregate import AGGREGATE, ConcurrentChange, Schedule, TimerChange
+from crmhub.aggregate import AGGREGATE, IN_ORDER_AT, IN_ORDER_OF, ConcurrentChange, Schedule, TimerChange
 from crmhub.mongo import Document, GroupCommit
 
 log = logging.getLogger("crmhub.timers")
@@ -214,10 +214,12 @@ class TimerRunner:
         due = await self.store.due(now, self.kinds, limit=self.batch_size)
         limit = asyncio.Semaphore(self.concurrency)
         # Timers of one aggregate fire one after another: fired together they would only
-        # collide on its version guard. Different aggregates fire side by side.
+        # collide on its version guard. So do the timers of one sequence (a recipient's messages
+        # on a channel), oldest due first: that is their order. Others fire side by side.
         groups: dict[str, list[Timer]] = {}
-        for timer in due:
-            groups.setdefault(str(timer.payload.get(AGGREGATE, timer.key)), []).append(timer)
+        for timer in sorted(due, key=lambda t: (t.due_at, t.payload.get(IN_ORDER_AT, 0))):
+            group = timer.payload.get(IN_ORDER_OF) or timer.payload.get(AGGREGATE, timer.key)
+            groups.setdefault(str(group), []).append(timer)
 
         async def one_group(timers: list[Timer]) -> int:
             fired = 0

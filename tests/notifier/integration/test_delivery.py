@@ -458,8 +458,14 @@ async def test_webhook_subscriptions_are_managed_over_the_api(notifier):
         await notifier.send(first)
         await eventually(lambda: notifier.peer.to(path), timeout=60)
         await http.patch(f"/v1/webhooks/{sub['id']}", json={"status": "paused"})
+        handled = await _converted_handled(http)
         paused_event = converted()
         await notifier.send(paused_event)
+
+        async def consumed() -> bool:  # the paused event was taken (and not queued) before resuming
+            return await _converted_handled(http) > handled
+
+        await eventually(consumed, timeout=30)
         await http.patch(f"/v1/webhooks/{sub['id']}", json={"status": "active"})
         rotated = (await http.post(f"/v1/webhooks/{sub['id']}/rotate-secret")).json()
         after = converted()
@@ -490,6 +496,18 @@ async def test_webhook_subscriptions_are_managed_over_the_api(notifier):
     assert rotated["secret_version"] == 2
     assert [item["status"] for item in log["items"]] == ["delivered", "delivered"]
     assert (deleted.status_code, gone.status_code) == (204, 404)
+
+
+async def _converted_handled(http: httpx.AsyncClient) -> float:
+    """How many lead.converted events the notifier has handled (its /metrics)."""
+    text = (await http.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("crmhub_events_consumed_total{")
+        and 'type="lead.converted"' in line
+        and 'outcome="handled"' in line
+    )
 
 
 async def test_a_new_subscription_gets_no_history(notifier):

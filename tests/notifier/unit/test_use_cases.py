@@ -195,3 +195,26 @@ async def test_a_digest_whose_sender_died_goes_out_with_the_next_digest_once_its
     assert len(channel.sent) == 3
     assert channel.sent[-1].subject.startswith("2 notifications")
     assert {d.status for d in await store.deliveries.find({})} == {"delivered"}
+
+
+async def test_a_recipients_messages_fall_due_in_the_order_their_events_happened(notifier):
+    """Received out of order (events of different leads travel on different partitions), they
+    are sent in the order of their events, one after another: the timers of one recipient's
+    sequence on a channel fire that way."""
+    deps, store, channel, clock = notifier
+    later = _assigned("L-later", clock.now - timedelta(seconds=1))
+    earlier = _assigned("L-earlier", clock.now - timedelta(seconds=5))
+    for event, data in (later, earlier):
+        await on_event(deps, event, data)
+    due = store.timers.due_now(clock.now)
+    assert [t.payload["aggregate"] for t in due] == [f"{earlier[0].id}:anna:email", f"{later[0].id}:anna:email"]
+    assert {t.payload["in_order_of"] for t in due} == {"anna|email"}
+    await _fire_due(deps, store, clock)
+    assert ["L-earlier" in m.text for m in channel.sent] == [True, False]
+
+
+async def test_an_event_stamped_ahead_of_the_clock_is_not_held_back(notifier):
+    deps, store, _, clock = notifier
+    event, data = _assigned("L-ahead", clock.now + timedelta(minutes=5))  # its service's clock runs fast
+    await on_event(deps, event, data)
+    assert [t.due_at for t in store.timers.due_now(clock.now)] == [clock.now]

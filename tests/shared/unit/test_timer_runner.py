@@ -35,30 +35,72 @@ class RoundStore(MemoryTimers):
         self.retries[timer.key] = moment
 
 
+class Overlap:
+    """A handler that records, per group (a payload field), the order timers fired in, how many
+    of a group ran at once and how many ran at once in all."""
+
+    def __init__(self, field: str, groups: list[str]) -> None:
+        self.field = field
+        self.fired: dict[str, list[str]] = {g: [] for g in groups}
+        self.running = dict.fromkeys(groups, 0)
+        self.most = dict.fromkeys(groups, 0)
+        self.together = 0
+
+    async def __call__(self, timer: Timer) -> None:
+        group = timer.payload[self.field]
+        self.running[group] += 1
+        self.most[group] = max(self.most[group], self.running[group])
+        self.together = max(self.together, sum(self.running.values()))
+        await asyncio.sleep(0.01 * (4 - len(self.fired[group])))  # the first takes longest: a race would reorder
+        self.fired[group].append(timer.key)
+        self.running[group] -= 1
+
+
 async def test_timers_of_one_aggregate_fire_one_after_another_and_others_side_by_side():
     store = RoundStore()
     for aggregate in ("deal-a", "deal-b"):
         for n in range(3):
             await store.schedule(f"t:{aggregate}-{n}", "t", NOW, {"aggregate": aggregate})
-    running: dict[str, int] = {"deal-a": 0, "deal-b": 0}
-    most: dict[str, int] = {"deal-a": 0, "deal-b": 0}
-    together = 0
-
-    async def handler(timer: Timer) -> None:
-        nonlocal together
-        aggregate = timer.payload["aggregate"]
-        running[aggregate] += 1
-        most[aggregate] = max(most[aggregate], running[aggregate])
-        together = max(together, sum(running.values()))
-        await asyncio.sleep(0.01)
-        running[aggregate] -= 1
-
+    handler = Overlap("aggregate", ["deal-a", "deal-b"])
     runner = TimerRunner(store, concurrency=8, now=lambda: NOW)
     runner.on("t", handler)
     assert await runner.fire_due() == 6
-    assert most == {"deal-a": 1, "deal-b": 1}
-    assert together == 2
+    assert handler.most == {"deal-a": 1, "deal-b": 1}
+    assert handler.together == 2
     assert store.pending == {}
+
+
+async def test_timers_of_one_sequence_fire_one_after_another_oldest_due_first():
+    """A recipient's messages (one aggregate each) in the order they fell due, whatever order
+    they were scheduled in; another recipient's side by side."""
+    store = RoundStore()
+    for n in (3, 1, 2, 0):
+        for person in ("anna", "boris"):
+            key = f"t:{person}-{n}"
+            await store.schedule(key, "t", NOW - timedelta(seconds=10 - n), {"aggregate": key, "in_order_of": person})
+    handler = Overlap("in_order_of", ["anna", "boris"])
+    runner = TimerRunner(store, concurrency=8, now=lambda: NOW)
+    runner.on("t", handler)
+    assert await runner.fire_due() == 8
+    assert handler.fired == {p: [f"t:{p}-{n}" for n in range(4)] for p in ("anna", "boris")}
+    assert handler.most == {"anna": 1, "boris": 1}
+    assert handler.together == 2
+
+
+async def test_timers_of_a_sequence_due_in_one_millisecond_fire_in_microsecond_order():
+    """Stored times keep milliseconds; a burst holds several events a millisecond."""
+    store = RoundStore()
+    for n in (2, 0, 1):
+        await store.schedule(f"t:{n}", "t", NOW, {"aggregate": f"t:{n}", "in_order_of": "anna", "in_order_at": n})
+    fired: list[str] = []
+
+    async def handler(timer: Timer) -> None:
+        fired.append(timer.key)
+
+    runner = TimerRunner(store, now=lambda: NOW)
+    runner.on("t", handler)
+    assert await runner.fire_due() == 3
+    assert fired == ["t:0", "t:1", "t:2"]
 
 
 async def test_a_handler_whose_aggregate_kept_changing_is_tried_again_within_about_a_second():

@@ -100,8 +100,15 @@ class Delivery(Aggregate):
             not_before=not_before,
             next_attempt_at=not_before or now,
         )
-        delivery.schedule(SEND_TIMER, delivery.next_attempt_at)
+        # sent at once, it falls due at its event's time (never later than now: another service's
+        # clock may run ahead), so a recipient's messages go out in the order their events happened
+        delivery._send_at(not_before or min(event_time, now))
         return delivery
+
+    def _send_at(self, moment: datetime) -> None:
+        """The send timer, in the sequence of this recipient's messages on this channel: the
+        timers of one sequence fire one after another, oldest due first (per-recipient order)."""
+        self.schedule(SEND_TIMER, moment, in_order_of=f"{self.recipient}|{self.channel}")
 
     @property
     def open(self) -> bool:
@@ -114,7 +121,7 @@ class Delivery(Aggregate):
         """Taken along by a digest: nobody else sends it for `lease`; if the sender dies, its timer fires then."""
         self.status = "sending"
         self.lease_until = now + lease
-        self.schedule(SEND_TIMER, self.lease_until)
+        self._send_at(self.lease_until)
 
     def delivered(self, *, now: datetime) -> None:
         if not self.open:
@@ -150,7 +157,7 @@ class Delivery(Aggregate):
             delay = retry_after if retry_after is not None else policy.backoff_seconds * 2 ** (self.attempts - 1)
             self.status = "pending"
             self.next_attempt_at = now + timedelta(seconds=delay)
-            self.schedule(SEND_TIMER, self.next_attempt_at)
+            self._send_at(self.next_attempt_at)
             return
         self.status = "failed"
         self.cancel_timer(SEND_TIMER)
@@ -173,5 +180,5 @@ class Delivery(Aggregate):
         self.status = "pending"
         self.attempts = 0
         self.next_attempt_at = now
-        self.schedule(SEND_TIMER, now)
+        self._send_at(now)
         return True

@@ -16,6 +16,12 @@ def subscribe(service: HubService, deps: Notifier) -> None:
     async def handle(event: CloudEvent, payload: EventData) -> None:
         await on_event(deps, event, payload)
 
+    async def handle_poll(events: list[CloudEvent]) -> None:
+        # A person's messages come from many leads, on every partition: a poll's events are
+        # taken in the order they happened, so their messages fall due in that order.
+        for event in sorted(events, key=lambda e: e.time):
+            await on_event(deps, event, EVENT_TYPES[event.type].model_validate(event.data))
+
     for topic in topics.ALL:
         taken = [cls for cls in EVENT_TYPES.values() if cls.topic.name == topic.name and _wanted(deps, cls.event_type)]
         if not taken:
@@ -26,6 +32,8 @@ def subscribe(service: HubService, deps: Notifier) -> None:
             group=group,
             handlers=dict.fromkeys(taken, handle),
             description=f"Events of {topic.name} that a person must hear about (see /v1/routing).",
+            batch=handle_poll,
+            in_time_order=True,
         )
 
 
