@@ -87,9 +87,11 @@ class OutboxRelay:
         batch_size: int = 200,
         on_published: Callable[[list[CloudEvent]], Awaitable[None]] | None = None,
         projections: Mapping[str, Project] | None = None,
+        trailing: Mapping[str, Project] | None = None,
     ) -> None:
         self._collections = {c.name: c for c in collections}
         self._projections = dict(projections or {})
+        self._trailing = dict(trailing or {})
         self._send = send
         self._poll_seconds = poll_seconds
         self._scan_seconds = scan_seconds
@@ -171,6 +173,10 @@ class OutboxRelay:
             self._published[event.id] = None
         while len(self._published) > PUBLISHED_REMEMBERED:
             self._published.popitem(last=False)
+        if (trail := self._trailing.get(collection.name)) is not None:
+            # read models that may trail the events by a moment (figures): kept after sending,
+            # so they cost the events no latency, and still before clearing
+            await trail(stored)
         if self._on_published is not None and events:
             await self._on_published(events)
         # one round trip clears the whole batch (a write per document cost as much as the lead itself)

@@ -63,6 +63,7 @@ class HubService:
         self._publishers: dict[str, Any] = {}
         self._outbox_collections: list[AsyncCollection[Document]] = []
         self._projections: dict[str, Project] = {}
+        self._trailing: dict[str, Project] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._shutdown: list[Callable[[], Awaitable[None]]] = []
         self._background: list[tuple[Callable[[], Coroutine[Any, Any, None]], bool]] = []
@@ -101,9 +102,13 @@ class HubService:
         """Collections whose documents carry an outbox the relay moves to Kafka."""
         self._outbox_collections.extend(collections)
 
-    def projects(self, collection: AsyncCollection[Document], project: Project) -> None:
-        """Read models the relay brings up to date from `collection`'s events before sending them."""
+    def projects(self, collection: AsyncCollection[Document], project: Project, *, then: Project | None = None) -> None:
+        """Read models the relay brings up to date from `collection`'s events before sending them
+        (`project`), and those that may trail them by a moment, after sending them (`then`, such
+        as figures); both before the events are cleared, so neither misses one."""
         self._projections[collection.name] = project
+        if then is not None:
+            self._trailing[collection.name] = then
 
     def aggregates(self, collection: str, model: type[A]) -> AggregateStore[A]:
         """The store of one kind of aggregate: its outbox is relayed, its timers go to `timers`."""
@@ -259,6 +264,7 @@ class HubService:
                 scan_seconds=self.settings.outbox_scan_seconds,
                 on_published=self._count_published,
                 projections=self._projections,
+                trailing=self._trailing,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.timer_runner.kinds:

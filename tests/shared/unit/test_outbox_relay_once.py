@@ -9,6 +9,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from crmhub.events import KafkaRecord, new_event
 from crmhub.outbox import OUTBOX, OutboxRelay, outbox_entries
 from crmhub.schemas.audit import AuditRecorded
@@ -71,4 +73,45 @@ async def test_an_event_the_scan_published_is_not_published_again_by_the_writers
     relay.nudge("things", "d1", [second])
     assert await relay.relay_once(scan=False) == 1
     assert sent == [first["id"], second["id"]]
+    assert collection.docs["d1"][OUTBOX] == []
+
+
+async def test_read_models_come_before_sending_figures_after_and_both_before_clearing():
+    """A listing is readable once its event is on Kafka; figures may trail it and cost the event
+    no latency; a failure in either leaves the events stored, to be projected and sent again."""
+    collection = FakeCollection()
+    steps: list[str] = []
+    fail_figures = True
+
+    async def send(record: KafkaRecord) -> asyncio.Future[Any]:
+        steps.append("sent")
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def listings(events: list[Any]) -> None:
+        steps.append("listings")
+
+    async def figures(events: list[Any]) -> None:
+        steps.append("figures")
+        if fail_figures:
+            raise ConnectionError("the database went away")
+
+    relay = OutboxRelay(
+        collections=[collection],  # type: ignore[list-item]
+        send=send,
+        projections={"things": listings},
+        trailing={"things": figures},
+    )
+    event = _event(1)
+    collection.docs["d1"] = {"_id": "d1", OUTBOX: [event]}
+    relay.nudge("things", "d1", [event])
+    with pytest.raises(ConnectionError):
+        await relay.relay_once(scan=False)
+    assert steps == ["listings", "sent", "figures"]
+    assert collection.docs["d1"][OUTBOX] == [event]  # not cleared: the figures never held it
+    fail_figures = False
+    steps.clear()
+    await relay.relay_once(scan=True)
+    assert steps == ["listings", "figures"]  # projected again (idempotent); sent a moment ago: not again
     assert collection.docs["d1"][OUTBOX] == []

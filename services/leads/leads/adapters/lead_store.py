@@ -105,24 +105,22 @@ class LeadStore:
         return await self.leads.page(listing_query(filters, fields), limit=limit, offset=offset)
 
     async def project(self, events: list[CloudEvent]) -> None:
-        """Bring the listings and the figures up to date with stored lead events (the relay
-        calls this): all leads from lead.created; a manager's leads and open leads, and a lead's
-        stats row, from the lead as it is now, read once for every lead the events changed."""
+        """Bring the listings up to date with stored lead events (the relay calls this before
+        sending them): all leads from lead.created; a manager's leads and open leads from the
+        lead as it is now, read once for every lead whose manager or status the events changed."""
         created = [LeadCreated.model_validate(e.data) for e in events if e.type == LeadCreated.event_type]
         entries = [Entry(ALL, c.lead.lead_id, c.created_at) for c in created]
         previous: dict[str, set[str]] = {}
         for e in events:
-            if e.type in COUNTED:
+            if e.type in MOVES:
                 moved_from = previous.setdefault(e.subject, set())
                 if e.type == LeadAssigned.event_type and (before := e.data.get("previous_manager_id")):
                     moved_from.add(before)
-        rows: list[Row] = []
         if previous:
-            fields = {"created_at": 1, **STATS_FIELDS}
+            fields = {"manager_id": 1, "created_at": 1, "status": 1}
             async for doc in self.leads.collection.find({"_id": {"$in": list(previous)}}, fields):
                 # the lead as it is now decides where it is listed; an event seen again changes nothing
                 manager, at = doc.get("manager_id"), doc["created_at"]
-                rows.append(Row(doc["_id"], at, stats_row(doc)))
                 for before in previous[doc["_id"]] - {manager}:
                     entries.append(Entry(manager_list(before), doc["_id"], at, present=False))
                     entries.append(Entry(open_list(before), doc["_id"], at, present=False))
@@ -130,7 +128,16 @@ class LeadStore:
                     entries.append(Entry(manager_list(manager), doc["_id"], at))
                     entries.append(Entry(open_list(manager), doc["_id"], at, present=doc["status"] in ACTIVE_STATUSES))
         await self.lists.apply(entries)
-        await self.stats.put(rows)
+
+    async def project_figures(self, events: list[CloudEvent]) -> None:
+        """Bring the figures up to date (the relay calls this after sending the events, before
+        clearing them): each changed lead's stats row, from the lead as it is now."""
+        changed = list({e.subject: None for e in events if e.type in COUNTED})
+        if not changed:
+            return
+        fields = {"created_at": 1, **STATS_FIELDS}
+        found = self.leads.collection.find({"_id": {"$in": changed}}, fields)
+        await self.stats.put([Row(doc["_id"], doc["created_at"], stats_row(doc)) async for doc in found])
 
     async def build_lists(self) -> None:
         """Once, for leads stored before listings existed: list every lead where it is now."""
