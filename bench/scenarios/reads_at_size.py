@@ -210,7 +210,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "telephony",
             "calls",
             _calls,
-            ["call_lists_days", "call_lists_heads"],
+            ["call_lists_days", "call_lists_heads", "number_lists_days", "number_lists_heads"],
             [("GET /v1/calls?from=… (last 30 days)", lambda r: f"/v1/calls?from={month_ago}&limit=50")],
             "/v1/calls?limit=1",
             lambda size: size,

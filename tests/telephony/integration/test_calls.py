@@ -162,6 +162,41 @@ async def test_a_missed_call_then_a_call_back_measures_the_delay(phones):
     assert mine == ["call.started", "call.missed", "call.callback_made"]  # the final outcome published once
 
 
+async def test_a_call_back_reported_before_the_missed_call_still_fulfils_it(phones):
+    """Providers report calls late and out of order: the call back is stored (and listed under
+    the number) before the missed call's obligation is opened, which then finds it."""
+    hub, server = phones
+    client, pbx = phone(), f"pbx-{hub.unique}"
+    missed_id, back = f"in-{uuid.uuid4().hex[:6]}", f"out-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:
+        outbound = {"direction": "outbound", "caller": "101", "callee": client, "extension": "101"}
+        await _post(http, pbx, {"call_id": back, "event": "started", "at": _at(-30), **outbound})
+        await _post(
+            http, pbx, {"call_id": back, "event": "ended", "at": _at(-10), "outcome": "answered", "talk_seconds": 20}
+        )
+
+        async def listed() -> bool:  # the call back is on Kafka, so under its number
+            calls = (await http.get("/v1/calls", params={"number": client})).json()["items"]
+            return any(c["provider_call_id"] == back and c["outcome"] == "answered" for c in calls)
+
+        await eventually(listed, timeout=30)
+        inbound = {"direction": "inbound", "caller": client, "callee": "+74951110000", "line": "+74951110000"}
+        await _post(http, pbx, {"call_id": missed_id, "event": "started", "at": _at(-60), **inbound})
+        await _post(http, pbx, {"call_id": missed_id, "event": "ended", "at": _at(-50), "outcome": "missed"})
+
+        async def called_back():
+            calls = (await http.get("/v1/calls", params={"number": client})).json()["items"]
+            missed = next((c for c in calls if c["provider_call_id"] == missed_id), None)
+            if missed is None:
+                return None
+            found = (await http.get(f"/v1/calls/{missed['call_id']}")).json()
+            return found["callback"] and found["callback"]["status"] == "made" and found
+
+        await eventually(called_back, timeout=60)
+        detail = await called_back()
+    assert 15 <= detail["callback"]["delay_seconds"] <= 25  # from the missed call's end to the call back
+
+
 async def test_no_call_back_in_the_window_is_overdue(phones):
     hub, server = phones
     async with httpx.AsyncClient(base_url=server.address, timeout=10, headers=admin_headers()) as http:

@@ -7,11 +7,16 @@
 - `line_rotations`: one `LineRotation` per provider and line: whose turn it is to take a call;
 - `call_lists_days` / `call_lists_heads`: the listing (`crmhub.listing`) of all calls by start,
   newest first, brought up to date by the outbox relay from the call events before they are sent:
-  the journal, whole or for a time window, is read by `_id` only however many calls there are.
+  the journal, whole or for a time window, is read by `_id` only however many calls there are;
+- `number_lists_days` / `_heads`: per client number, the final outbound calls to it (`to:`, kept
+  by the relay like the journal) and the call-backs ever owed to it (`owed:`, written when one is
+  opened): what the missed-call loop looks up on every missed call, outbound call and lead
+  assignment, by `_id` instead of a scan of the calls or call-backs.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +35,17 @@ from telephony.domain.routing import LineRotation
 
 ALL = "all"
 LISTED = {CallStarted.event_type, CallCompleted.event_type, CallAttempted.event_type, CallMissed.event_type}
+OUTBOUND_FINAL = {CallCompleted.event_type, CallAttempted.event_type}
+OPEN_CALLBACK = ("open", "overdue")
+MANY = 10_000  # more calls to one number, or call-backs owed to it, than a person could make
+
+
+def calls_to(number: str) -> str:
+    return f"to:{number}"
+
+
+def owed_to(number: str) -> str:
+    return f"owed:{number}"
 
 
 def _window(start: datetime | None, end: datetime | None) -> dict[str, datetime]:
@@ -44,9 +60,11 @@ class CallStore:
         owners: AggregateStore[ClientOwner],
         rotations: AggregateStore[LineRotation],
         lists: Listing | None = None,
+        numbers: Listing | None = None,
     ) -> None:
         self.calls = calls
         self.lists = lists
+        self.numbers = numbers
         self.callbacks = callbacks
         self.owners = owners
         self.rotations = rotations
@@ -85,19 +103,36 @@ class CallStore:
         return [d["record"] for d in await cursor.to_list()], total
 
     async def project(self, events: list[CloudEvent]) -> None:
-        """List the calls the events are about (the relay calls this before sending them)."""
-        if self.lists is None:
-            return
-        records = [CallRecord.model_validate(e.data["call"]) for e in events if e.type in LISTED]
+        """List the calls the events are about (the relay calls this before sending them): in the
+        journal, and a final outbound call under the number it called."""
+        records = [(e.type, CallRecord.model_validate(e.data["call"])) for e in events if e.type in LISTED]
         # a call is listed under its start as first reported; an event seen again changes nothing
-        await self.lists.apply([Entry(ALL, r.call_id, r.started_at) for r in records])
+        if self.lists is not None:
+            await self.lists.apply([Entry(ALL, r.call_id, r.started_at) for _, r in records])
+        if self.numbers is not None:
+            await self.numbers.apply(
+                [
+                    Entry(calls_to(r.callee), r.call_id, r.started_at)
+                    for kind, r in records
+                    if kind in OUTBOUND_FINAL and r.direction == "outbound" and r.callee
+                ]
+            )
 
     async def build_lists(self) -> None:
-        """Once, for calls stored before the listing existed."""
-        if self.lists is None:
-            return
-        found = self.calls.collection.find({"record": {"$ne": None}}, {"record.started_at": 1})
-        await self.lists.build(Entry(ALL, doc["_id"], doc["record"]["started_at"]) async for doc in found)
+        """Once, for calls and call-backs stored before the listings existed."""
+        if self.lists is not None:
+            found = self.calls.collection.find({"record": {"$ne": None}}, {"record.started_at": 1})
+            await self.lists.build(Entry(ALL, doc["_id"], doc["record"]["started_at"]) async for doc in found)
+        if self.numbers is not None:
+            await self.numbers.build(self._stored_by_number())
+
+    async def _stored_by_number(self) -> AsyncIterator[Entry]:
+        query = {"final": True, "record.direction": "outbound"}
+        async for doc in self.calls.collection.find(query, {"record.callee": 1, "record.started_at": 1}):
+            if doc["record"].get("callee"):
+                yield Entry(calls_to(doc["record"]["callee"]), doc["_id"], doc["record"]["started_at"])
+        async for doc in self.callbacks.collection.find({}, {"number": 1, "missed_at": 1}):
+            yield Entry(owed_to(doc["number"]), doc["_id"], doc["missed_at"])
 
     async def records_between(self, start: datetime | None, end: datetime | None) -> list[Document]:
         query: dict[str, Any] = {"final": True}
@@ -107,19 +142,26 @@ class CallStore:
 
     async def outbound_calls_to(self, number: str, *, since: datetime) -> list[CallRecord]:
         """Final outbound calls to a number that started at or after `since`, oldest first."""
-        found = await self.calls.find(
-            {
-                "final": True,
-                "record.direction": "outbound",
-                "record.callee": number,
-                "record.started_at": {"$gte": since},
-            }
-        )
+        if self.numbers is None:
+            query = {"final": True, "record.direction": "outbound", "record.callee": number}
+            found = await self.calls.find({**query, "record.started_at": {"$gte": since}})
+        else:
+            ids, _ = await self.numbers.page(calls_to(number), limit=MANY, offset=0, start=since)
+            found = [call for call in await self.calls.get_many(ids) if call.final]
         records = [call.record for call in found if call.record is not None]
         return sorted(records, key=lambda record: record.started_at)
 
+    async def note_callback(self, callback: Callback) -> None:
+        """List a call-back under its number (the consumer that opened it calls this, again on
+        a redelivery: listing it twice changes nothing)."""
+        if self.numbers is not None:
+            await self.numbers.apply([Entry(owed_to(callback.number), callback.id, callback.missed_at)])
+
     async def open_callbacks_for(self, number: str) -> list[Callback]:
-        return await self.callbacks.find({"number": number, "status": {"$in": ["open", "overdue"]}})
+        if self.numbers is None:
+            return await self.callbacks.find({"number": number, "status": {"$in": list(OPEN_CALLBACK)}})
+        ids, _ = await self.numbers.page(owed_to(number), limit=MANY, offset=0)
+        return [c for c in await self.callbacks.get_many(ids) if c.status in OPEN_CALLBACK]
 
     async def callbacks_between(self, start: datetime | None, end: datetime | None) -> list[Document]:
         query: dict[str, Any] = {}

@@ -49,6 +49,7 @@ async def on_missed(deps: Telephony, event: CloudEvent, payload: CallMissed) -> 
     )
     if await deps.store.callbacks.add(callback):
         metrics.CALLBACKS.labels("opened").inc()
+    await deps.store.note_callback(callback)  # before looking for a call back: see on_outbound
     # A call back may have been taken in before this obligation was opened (the two calls' events
     # travel on different partitions): look for it, so it is not missed.
     for back in await deps.store.outbound_calls_to(callback.number, since=callback.missed_at):
