@@ -3,24 +3,28 @@ pre-summed documents by `_id` instead of folding every stored record of the peri
 
 Each item (a lead) is kept as one small row of what the figures need, in the document of its
 day and shard (`YYYYMMDDs<shard>`, by a hash of the item), set whole each time the item changes:
-setting a row to what the item is now is idempotent and safe to repeat after a crash. A row
-gives counters to groups (`contribute`); sums climb three levels, each written only from a
-fresh read of the level below:
+setting a row to what the item is now is idempotent and safe to repeat after a crash. A write
+also marks its day-shards in one small document; summing them (`settle`, in the background and
+before a read) reads their rows, so it is not paid per write. A row gives counters to groups
+(`contribute`); sums climb three levels, each written only from a fresh read of the level below:
 
 - a day-shard document keeps its rows, a version `v` bumped by every write, and the sum of its
   rows (`agg`) for version `agg_v`, set only while `v` is still that version;
 - a day document (`YYYYMMDD`) sums its shards' sums, a month document (`YYYYMM`) its days' sums;
   each is replaced only by a sum read at a higher total of versions below it.
 
-Versions only grow, so the writer that changed something last reads everything before it and
-leaves every level exact; a writer that read earlier cannot overwrite it. A crash between
-levels leaves a sum behind until the item is written again, which the outbox relay does when it
-projects the events it had not cleared. A period reads the months it covers whole, the days of
-the months it cuts, and the rows of the (at most two) days it cuts.
+Versions only grow, so the summing that read last leaves every level exact, and one that read
+earlier cannot overwrite it. Marks are taken off before the rows are read, so a write after the
+read marks its day-shard again. A crash between taking marks off and summing leaves a sum behind
+until the day-shard is written again or the service starts (`reconcile`: every day-shard whose
+`agg_v` is not its `v`). A period reads the months it covers whole, the days of the months it
+cuts, and the rows of the (at most two) days it cuts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import zlib
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
@@ -36,6 +40,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"
+DIRTY = "dirty"  # the one document listing the day-shards written since they were last summed
+log = logging.getLogger("crmhub.rollup")
 ONE_DAY = timedelta(days=1)
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a row's field name: no dots, no `$`
 
@@ -116,6 +122,7 @@ class Rollup:
         self.rows: AsyncCollection[Document] = db[f"{name}_rows"]
         self.days: AsyncCollection[Document] = db[f"{name}_days"]
         self.months: AsyncCollection[Document] = db[f"{name}_months"]
+        self.dirty: AsyncCollection[Document] = db[f"{name}_dirty"]
         self.contribute = contribute
         self.shards = shards
 
@@ -131,8 +138,10 @@ class Rollup:
     # --- writes ----------------------------------------------------------------------------------
 
     async def put(self, rows: Sequence[Row]) -> None:
-        """Set these items' rows to what they are now, then bring the sums above them up to date;
-        repeating any part of it changes nothing."""
+        """Set these items' rows to what they are now and mark their day-shards for summing
+        (`settle`); repeating any part of it changes nothing. Two round trips, whatever the size
+        of the day: summing reads every row of a day-shard, so it is left to `settle`, which a
+        busy writer calls far less often than it writes."""
         by_bucket: dict[str, dict[str, Any]] = {}
         for row in rows:  # the last row of an item wins
             by_bucket.setdefault(self._bucket(row), {})[f"rows.{row.item}"] = {**row.fields, "at": row.at}
@@ -148,7 +157,36 @@ class Rollup:
         except BulkWriteError as exc:
             # two writers created a new day-shard at once: it exists now, so update it
             await self.rows.bulk_write([change(buckets[i], False) for i in duplicates_in(exc)], ordered=False)
+        await self.dirty.update_one({"_id": DIRTY}, {"$addToSet": {"buckets": {"$each": buckets}}}, upsert=True)
+
+    async def settle(self) -> None:
+        """Bring the sums of the day-shards written since the last call up to date. The marks are
+        taken off before the day-shards are read, so a write after that read marks them again;
+        a crash in between leaves sums behind until `reconcile` (at start) or the next write."""
+        marked = await self.dirty.find_one({"_id": DIRTY})
+        buckets = list((marked or {}).get("buckets", []))
+        if not buckets:
+            return
+        await self.dirty.update_one({"_id": DIRTY}, {"$pullAll": {"buckets": buckets}})
         await self._sum_buckets(buckets)
+
+    async def reconcile(self) -> None:
+        """At start: sum every day-shard whose rows changed after its sum (a crash between a mark
+        and its summing), reading only their versions to find them."""
+        stale = [
+            doc["_id"] async for doc in self.rows.find({}, {"v": 1, "agg_v": 1}) if doc.get("agg_v") != doc.get("v")
+        ]
+        for start in range(0, len(stale), 500):
+            await self._sum_buckets(stale[start : start + 500])
+
+    async def keep_settled(self, every: float = 0.5) -> None:
+        """Settle in the background for as long as the service runs (a failure is tried again)."""
+        while True:
+            try:
+                await self.settle()
+            except Exception:  # the database away: the marks stay, the next round takes them
+                log.warning("the figures were not summed this round; trying again", exc_info=True)
+            await asyncio.sleep(every)
 
     async def _sum_buckets(self, buckets: Sequence[str]) -> None:
         found = await self.rows.find({"_id": {"$in": list(buckets)}}, {"rows": 1, "v": 1}).to_list()
@@ -223,6 +261,7 @@ class Rollup:
             if len(batch) >= chunk:
                 await load()
         await load()
+        await self.settle()  # day-shards a later chunk added to
         days = sorted({b.split("s", 1)[0] for b in touched})  # each day-shard has its sum already
         for start in range(0, len(days), 31):
             await self._sum_above(days[start : start + 31])

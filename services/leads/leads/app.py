@@ -49,6 +49,7 @@ def build_app(settings: LeadsSettings | None = None) -> FastAPI:
     service.on_startup(store.ensure_indexes)
     service.on_startup(store.build_lists)
     service.projects(store.leads.collection, store.project, then=store.project_figures)
+    service.background(store.stats.keep_settled)
     consumers.subscribe(service, deps)
     timers.register(service, deps)
     app = service.http_app(intake_router(), leads_router())

@@ -157,9 +157,12 @@ class LeadStore:
                 yield Row(doc["_id"], doc["created_at"], stats_row(doc))
 
         await self.stats.build(rows())
+        await self.stats.reconcile()
 
     async def figures(self, group_by: GroupBy, *, start: datetime | None, end: datetime | None) -> list[LeadFigures]:
-        """The figures of leads created in [start, end), from the pre-summed months and days."""
+        """The figures of leads created in [start, end), from the pre-summed months and days
+        (what the relay has written is summed first: usually nothing, the background keeps up)."""
+        await self.stats.settle()
         return figures((await self.stats.sums(start=start, end=end)).items(), group_by)
 
     async def open_leads_by_manager(self) -> dict[str, int]:
