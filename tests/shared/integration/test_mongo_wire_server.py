@@ -13,7 +13,7 @@ import time
 
 import pytest
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from crmhub.outbox import new_aggregate, save_aggregate
 from localservers import free_port, start_mongo
@@ -47,6 +47,26 @@ async def test_of_two_writers_holding_the_same_version_exactly_one_wins(mongo_cl
         )
         assert sorted(results) == [False, False, True]
         assert (await collection.find_one({"_id": round_}))["version"] == 2
+
+
+async def test_a_query_by_id_with_other_conditions_honours_every_condition(mongo_client, unique):
+    """The local server narrows `{_id: x, ...}` by the `_id` index (ADR 3): the other conditions
+    must still decide, for reads, guarded updates, upserts and deletes alike."""
+    collection = mongo_client[f"t_wire_{unique}"]["guarded"]
+    await collection.insert_many([{"_id": f"d{i}", "v": i % 3, "items": [{"id": f"x{i}"}]} for i in range(300)])
+    assert await collection.find_one({"_id": "d4", "v": 1}) == {"_id": "d4", "v": 1, "items": [{"id": "x4"}]}
+    assert await collection.find_one({"_id": "d4", "v": 2}) is None
+    assert await collection.find_one({"_id": "d4", "$or": [{"v": 0}, {"v": 1}]}) is not None
+    assert await collection.count_documents({"_id": "d5", "items.id": {"$ne": "x5"}}) == 0
+    pushed = await collection.update_one({"_id": "d5", "items.id": {"$ne": "y"}}, {"$push": {"items": {"id": "y"}}})
+    again = await collection.update_one({"_id": "d5", "items.id": {"$ne": "y"}}, {"$push": {"items": {"id": "y"}}})
+    assert (pushed.modified_count, again.modified_count) == (1, 0)
+    with pytest.raises(DuplicateKeyError):  # the guard fails on an existing document: no second d6
+        await collection.update_one({"_id": "d6", "v": 99}, {"$set": {"w": 1}}, upsert=True)
+    assert (await collection.delete_one({"_id": "d7", "v": 2})).deleted_count == 0
+    assert (await collection.delete_one({"_id": "d7", "v": 1})).deleted_count == 1
+    assert await collection.count_documents({}) == 299
+    assert await collection.count_documents({"_id": "nobody", "v": 0}) == 0
 
 
 def test_every_acknowledged_write_survives_a_kill_9_of_the_database(tmp_path):
