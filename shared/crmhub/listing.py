@@ -49,18 +49,24 @@ class Entry:
 
     def __post_init__(self) -> None:
         # what BSON keeps (milliseconds), so an item read back from storage sorts as it was written
-        object.__setattr__(self, "at", self.at.replace(microsecond=self.at.microsecond // 1000 * 1000))
+        object.__setattr__(self, "at", as_stored(self.at))
 
     @property
     def day(self) -> str:
-        return _day(self.at)
+        return day_of(self.at)
 
 
-def _day(at: datetime) -> str:
+def as_stored(at: datetime) -> datetime:
+    """`at` as BSON keeps it (milliseconds), so a time read back compares equal to the one written."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+def day_of(at: datetime) -> str:
+    """The UTC day `at` falls in, as `YYYYMMDD` (how day documents are named)."""
     return at.astimezone(UTC).strftime("%Y%m%d")
 
 
-def _midnight(day: str) -> datetime:
+def midnight(day: str) -> datetime:
     return datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC)
 
 
@@ -199,7 +205,7 @@ class Listing:
         days: list[str] = []
         partial: list[str] = []
         for day in sorted(sizes, reverse=True):
-            begins = _midnight(day)
+            begins = midnight(day)
             ends = begins + ONE_DAY
             if (start is not None and ends <= start) or (end is not None and begins >= end):
                 continue

@@ -37,6 +37,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from crmhub.listing import as_stored, day_of, midnight
 from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"
@@ -63,7 +64,7 @@ class Row:
     def __post_init__(self) -> None:
         if not ITEM_ID.match(self.item):
             raise ValueError(f"item id {self.item!r} cannot name a row")
-        object.__setattr__(self, "at", self.at.replace(microsecond=self.at.microsecond // 1000 * 1000))
+        object.__setattr__(self, "at", as_stored(self.at))
 
 
 def add_into(total: Sums, sums: Iterable[tuple[Group, Mapping[str, float]]]) -> Sums:
@@ -80,14 +81,6 @@ def _stored(sums: Sums) -> list[Any]:
 
 def _loaded(stored: Iterable[Any] | None) -> Iterable[tuple[Group, Mapping[str, float]]]:
     return ((tuple(group), counters) for group, counters in stored or [])
-
-
-def _day(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y%m%d")
-
-
-def _midnight(day: str) -> datetime:
-    return datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC)
 
 
 def _month_start(month: str) -> datetime:
@@ -127,7 +120,7 @@ class Rollup:
         self.shards = shards
 
     def _bucket(self, row: Row) -> str:
-        return f"{_day(row.at)}s{zlib.crc32(row.item.encode()) % self.shards}"
+        return f"{day_of(row.at)}s{zlib.crc32(row.item.encode()) % self.shards}"
 
     def _sum(self, rows: Iterable[Mapping[str, Any]]) -> Sums:
         total: Sums = {}
@@ -203,17 +196,21 @@ class Rollup:
         await self._sum_above(sorted({b.split("s", 1)[0] for b in buckets}))
 
     async def _sum_above(self, days: Sequence[str]) -> None:
-        await self._sum_level(self.rows, self.days, {d: [f"{d}s{s}" for s in range(self.shards)] for d in days})
+        shards = {d: [f"{d}s{s}" for s in range(self.shards)] for d in days}
+        await self._sum_level(self.rows, "agg_v", self.days, shards)
         months = sorted({d[:6] for d in days})
-        await self._sum_level(self.days, self.months, {m: _days_of(m) for m in months})
+        await self._sum_level(self.days, "v", self.months, {m: _days_of(m) for m in months})
 
+    @staticmethod
     async def _sum_level(
-        self, below: AsyncCollection[Document], level: AsyncCollection[Document], parts: Mapping[str, list[str]]
+        below: AsyncCollection[Document],
+        version_field: str,
+        level: AsyncCollection[Document],
+        parts: Mapping[str, list[str]],
     ) -> None:
-        """Each document of `level` as the sum of its `parts` in `below`, read now; written only
-        over a sum read at a lower total of versions."""
+        """Each document of `level` as the sum of its `parts` in `below` (whose sums are versioned
+        by `version_field`), read now; written only over a sum read at a lower total of versions."""
         wanted = [p for ps in parts.values() for p in ps]
-        version_field = "agg_v" if below is self.rows else "v"
         found = {doc["_id"]: doc async for doc in below.find({"_id": {"$in": wanted}}, {"agg": 1, version_field: 1})}
         for doc_id, ids in parts.items():
             docs = [found[i] for i in ids if i in found]
@@ -272,27 +269,23 @@ class Rollup:
     async def sums(self, *, start: datetime | None = None, end: datetime | None = None) -> Sums:
         """The counters of every group over the items whose time is in [start, end)."""
         total: Sums = {}
-        if start is None and end is None:
-            async for doc in self.months.find({"_id": {"$ne": BUILT}}, {"agg": 1}):
-                add_into(total, _loaded(doc.get("agg")))
-            return total
-        months = [
-            str(doc["_id"]) async for doc in self.months.find({"_id": {"$ne": BUILT}}, {"_id": 1})
-        ]  # a few per year
-        whole: list[str] = []
-        cut: list[str] = []
-        for month in months:
+        days: list[str] = []  # of the months the window cuts
+        async for doc in self.months.find({"_id": {"$ne": BUILT}}, {"agg": 1}):  # a dozen a year
+            month = str(doc["_id"])
             covered = _covers(start, end, _month_start(month), _month_start(_next_month(month)))
             if covered == "all":
-                whole.append(month)
+                add_into(total, _loaded(doc.get("agg")))
             elif covered == "some":
-                cut.append(month)
-        days = [d for m in cut for d in _days_of(m)]
-        full = [d for d in days if _covers(start, end, _midnight(d), _midnight(d) + ONE_DAY) == "all"]
-        edges = [d for d in days if _covers(start, end, _midnight(d), _midnight(d) + ONE_DAY) == "some"]
-        async for doc in self.months.find({"_id": {"$in": whole}}, {"agg": 1}):
-            add_into(total, _loaded(doc.get("agg")))
-        async for doc in self.days.find({"_id": {"$in": full}}, {"agg": 1}):
+                days += _days_of(month)
+        whole: list[str] = []
+        edges: list[str] = []
+        for day in days:
+            covered = _covers(start, end, midnight(day), midnight(day) + ONE_DAY)
+            if covered == "all":
+                whole.append(day)
+            elif covered == "some":
+                edges.append(day)
+        async for doc in self.days.find({"_id": {"$in": whole}}, {"agg": 1}):
             add_into(total, _loaded(doc.get("agg")))
         shards = [f"{d}s{s}" for d in edges for s in range(self.shards)]
         async for doc in self.rows.find({"_id": {"$in": shards}}, {"rows": 1}):
