@@ -51,6 +51,11 @@ public class WireServer {
         }
     }
 
+    /** MongoDB's first batch of a find: 101 documents. */
+    static final int FIRST_BATCH = 101;
+    /** Later batches: MongoDB fills 16 MB; in documents of up to 16 KB that is 1,000 of them. */
+    static final int NEXT_BATCH = 1000;
+
     /** The commands that change data (compared in lower case). */
     static final Set<String> WRITES = Set.of(
         "insert", "update", "delete", "findandmodify", "create", "createindexes", "drop", "dropindexes",
@@ -114,6 +119,14 @@ public class WireServer {
 
         @Override
         public Document handleCommand(Channel channel, String database, String command, Document query) {
+            // Batches as MongoDB sizes them when the client names none: the library otherwise
+            // answers a find (and each getMore) with every matching document in one reply, which
+            // past 48 MB (a start reading a million leads) the client refuses.
+            if ("find".equalsIgnoreCase(command) && !query.containsKey("batchSize")) {
+                query.put("batchSize", FIRST_BATCH);
+            } else if ("getmore".equalsIgnoreCase(command) && !query.containsKey("batchSize")) {
+                query.put("batchSize", NEXT_BATCH);
+            }
             Document response = super.handleCommand(channel, database, command, query);
             if (WRITES.contains(command.toLowerCase(Locale.ROOT))) {
                 awaitCommit();
