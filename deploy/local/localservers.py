@@ -299,7 +299,7 @@ def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:
         return [
             "java",
             "-Xms128m",
-            "-Xmx1g",
+            "-Xmx4g",
             "-XX:+UseG1GC",
             "-cp",
             f"{home / f'classes-{wire_server_hash()}'}:{home / 'libs'}/*",

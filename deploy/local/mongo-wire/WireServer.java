@@ -127,7 +127,19 @@ public class WireServer {
             } else if ("getmore".equalsIgnoreCase(command) && !query.containsKey("batchSize")) {
                 query.put("batchSize", NEXT_BATCH);
             }
-            Document response = super.handleCommand(channel, database, command, query);
+            // A query reads the map as it was when it began, page by page, and may take seconds (a
+            // whole collection is read before the first batch is answered). Registering the
+            // version keeps the store from freeing the chunks that version's pages are in until
+            // the command ends; the retention time alone protects them for only that long, and a
+            // longer scan beside writes read pages whose space had been reused ("Unable to read
+            // the page").
+            MVStore.TxCounter reading = store.registerVersionUsage();
+            Document response;
+            try {
+                response = super.handleCommand(channel, database, command, query);
+            } finally {
+                store.deregisterVersionUsage(reading);
+            }
             if (WRITES.contains(command.toLowerCase(Locale.ROOT))) {
                 awaitCommit();
             }
