@@ -32,8 +32,11 @@ async def consumer_at_end(kafka: str, topic: str) -> AIOKafkaConsumer:
 ADMIN_PASSWORD = "bench-admin-password"
 
 
-def motivation_with_admin(ctx: Any, unique: str, log_name: str) -> tuple[RunningServer, dict[str, str]]:
-    """A motivation process that signs its own tokens, and its first administrator's headers."""
+def motivation_with_admin(
+    ctx: Any, unique: str, log_name: str, *, token_minutes: int | None = None
+) -> tuple[RunningServer, dict[str, str]]:
+    """A motivation process that signs its own tokens, and its first administrator's headers
+    (whose token lives `token_minutes`, the service's default unless given)."""
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     env = {
@@ -46,6 +49,7 @@ def motivation_with_admin(ctx: Any, unique: str, log_name: str) -> tuple[Running
         "MOTIVATION_BOOTSTRAP_ADMIN_ID": f"bench-admin-{unique}",
         "MOTIVATION_BOOTSTRAP_ADMIN_EMAIL": f"bench-admin-{unique}@bench.example",
         "MOTIVATION_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **({"MOTIVATION_ACCESS_TOKEN_MINUTES": str(token_minutes)} if token_minutes else {}),
     }
     server = start_service("motivation", env=env, port=port, log_path=ctx.workdir / log_name, python=sys.executable)
     answer = httpx.post(

@@ -170,17 +170,21 @@ async def _latencies(http: httpx.AsyncClient, paths: list[str]) -> list[float]:
 async def _token_accepted(http: httpx.AsyncClient, probe: str) -> None:
     """Until the service takes the admin's token (its copy of crm.team holds the admin), which
     may be a moment after it reports ready."""
+    status = 0
     for _ in range(600):
-        if (await http.get(probe)).status_code == 200:
+        status = (await http.get(probe)).status_code
+        if status == 200:
             return
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"{probe} never accepted the admin's token")
+    raise RuntimeError(f"{probe} never accepted the admin's token (last answer: HTTP {status})")
 
 
 async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     sizes = [n for n in ([1_000, 10_000] if ctx.quick else [10_000, 100_000, 1_000_000]) if n <= ctx.largest]
     unique = uuid.uuid4().hex[:8]
-    motivation, admin = motivation_with_admin(ctx, unique, "bench-reads-motivation.log")
+    # one token for the whole scenario, which runs for over an hour at 1M: with the default 15
+    # minutes it expired while the 1M leads were being listed, and every read was refused
+    motivation, admin = motivation_with_admin(ctx, unique, "bench-reads-motivation.log", token_minutes=24 * 60)
     owner = f"bench-admin-{unique}"
     now = datetime.now(UTC).replace(microsecond=0)
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ctx.mongo, tz_aware=True)
