@@ -46,6 +46,7 @@ def write_report(result: dict[str, Any]) -> None:
         "",
         f"Last run: {result['started']} on {result['machine']['cpus']} CPUs, Python {result['machine']['python']},",
         f"Kafka {result['servers']['kafka']}, MongoDB-wire server: {result['servers']['mongo']}.",
+        f"reads_at_size stored up to {result.get('largest', 1_000_000):,} records (`--largest`).",
         "",
         "| scenario | figure | value | unit | ratio to ceiling |",
         "|---|---|---|---|---|",
@@ -85,6 +86,7 @@ async def main_async(
     result: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "largest": args.largest,
         "machine": _machine(),
         "servers": servers,
         "scenarios": [],
