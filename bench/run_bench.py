@@ -46,7 +46,7 @@ def write_report(result: dict[str, Any]) -> None:
         "",
         f"Last run: {result['started']} on {result['machine']['cpus']} CPUs, Python {result['machine']['python']},",
         f"Kafka {result['servers']['kafka']}, MongoDB-wire server: {result['servers']['mongo']}.",
-        f"reads_at_size stored up to {result.get('largest', 1_000_000):,} records (`--largest`).",
+        f"reads_at_size stored up to {result['largest']:,} records (`--largest`).",
         "",
         "| scenario | figure | value | unit | ratio to ceiling |",
         "|---|---|---|---|---|",

@@ -69,6 +69,17 @@ async def test_a_query_by_id_with_other_conditions_honours_every_condition(mongo
     assert await collection.count_documents({"_id": "nobody", "v": 0}) == 0
 
 
+async def test_a_find_without_a_batch_size_is_answered_in_batches_as_mongodb_does(mongo_client, unique):
+    """A client that names no batch size gets 101 documents first and the rest on getMore, as
+    from MongoDB; the local server answered with every match in one reply, which past 48 MB (a
+    start reading a million leads) the client refused (ADR 3)."""
+    database = mongo_client[f"t_wire_{unique}"]
+    await database["many"].insert_many([{"_id": i} for i in range(1_500)])
+    first = await database.command("find", "many")
+    assert len(first["cursor"]["firstBatch"]) == 101
+    assert len([doc async for doc in database["many"].find({})]) == 1_500
+
+
 def test_every_acknowledged_write_survives_a_kill_9_of_the_database(tmp_path):
     """Acknowledged means stored: writers insert and update as fast as they can, the database
     process is killed with SIGKILL mid-stream, and after a restart on the same files every write
