@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from crmhub.events import CloudEvent, KafkaRecord, to_record
@@ -28,6 +28,10 @@ OUTBOX = "outbox"
 PUBLISHED_REMEMBERED = 20_000
 # A safety scan that took t seconds waits at least SCAN_SHARE * t before the next one.
 SCAN_SHARE = 20
+# The documents with pending events, indexed as MongoDB indexes part of a collection: the safety
+# scan reads these, not the whole collection (ADR 3: the local server builds it too).
+PENDING = {f"{OUTBOX}.0": {"$exists": True}}
+PENDING_INDEX = "outbox_pending"
 log = logging.getLogger("crmhub.outbox")
 
 Send = Callable[[KafkaRecord], Awaitable["asyncio.Future[Any]"]]
@@ -73,8 +77,9 @@ class OutboxRelay:
     Writers name the documents they stored events in (`nudge(collection, id)`), and the relay
     reads exactly those by `_id`. A scan for any document with pending events runs at start and
     every `scan_seconds` as the safety net (less often when a scan takes long: at most 1/20 of
-    the time): it finds what another instance wrote or what a crash left behind. (A scan touches every document on servers that do not index the
-    query, so it is the exception, not the rule.)
+    the time): it finds what another instance wrote or what a crash left behind. It reads the
+    partial index of pending documents that the relay declares (`ensure_indexes`), so its cost
+    follows what is pending, not the size of the collection.
     """
 
     def __init__(
@@ -102,6 +107,8 @@ class OutboxRelay:
         self._pending: dict[str, dict[Any, list[Document] | None]] = {name: {} for name in self._collections}
         self._last_scan = float("-inf")
         self._scan_every = scan_seconds
+        self._scan_was_full = False  # the last scan met a whole batch: there may be more behind it
+        self._indexed = False
         # Ids of the events this relay published lately. A document written while a scan runs is
         # published by the scan and then named again by its writer's nudge: the second time its
         # entries are skipped (and cleared), so a fault-free run publishes every event once.
@@ -123,9 +130,18 @@ class OutboxRelay:
                 pending[doc_id] = [*(pending.get(doc_id) or []), *entries]
         self._wake.set()
 
+    async def ensure_indexes(self) -> None:
+        """A partial index of the documents with pending events, in every relayed collection."""
+        for collection in self._collections.values():
+            await collection.create_index(
+                [(f"{OUTBOX}.id", ASCENDING)], name=PENDING_INDEX, partialFilterExpression=PENDING
+            )
+        self._indexed = True
+
     async def relay_once(self, *, scan: bool = True) -> int:
         """Publish the pending events of nudged documents (and of all documents when `scan`)."""
         total = 0
+        self._scan_was_full = False
         for name, collection in self._collections.items():
             nudged, self._pending[name] = self._pending[name], {}
             try:
@@ -139,12 +155,9 @@ class OutboxRelay:
                         docs.append(doc)
                 if scan:
                     seen = {d["_id"] for d in docs}
-                    found = (
-                        await collection.find({f"{OUTBOX}.0": {"$exists": True}}, {OUTBOX: 1})
-                        .limit(self._batch_size)
-                        .to_list()
-                    )
+                    found = await collection.find(PENDING, {OUTBOX: 1}).limit(self._batch_size).to_list()
                     docs += [d for d in found if d["_id"] not in seen]
+                    self._scan_was_full |= len(found) >= self._batch_size
                 total += await self._publish(collection, docs)
             except BaseException:
                 for doc_id in nudged:  # not relayed: read these from the database next time
@@ -193,7 +206,9 @@ class OutboxRelay:
             scan = loop.time() - self._last_scan >= self._scan_every
             started = loop.time()
             try:
-                relayed = await self.relay_once(scan=scan)
+                if not self._indexed:
+                    await self.ensure_indexes()
+                await self.relay_once(scan=scan)
                 failures = 0
                 if scan:
                     # a scan reads every document of a collection where nothing indexes the
@@ -208,8 +223,10 @@ class OutboxRelay:
                 continue
             if scan:
                 self._last_scan = loop.time()
-            if relayed and scan:
-                self._last_scan = float("-inf")  # a full batch may have more behind it
+            if scan and self._scan_was_full:
+                # more may be left behind it; a scan that met only what writers had just named
+                # (always, under steady load) is not a reason to scan again at once
+                self._last_scan = float("-inf")
                 continue
             if any(self._pending.values()):
                 continue

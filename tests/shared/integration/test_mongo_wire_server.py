@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from crmhub.outbox import new_aggregate, save_aggregate
+from crmhub.outbox import PENDING, PENDING_INDEX, new_aggregate, save_aggregate
 from localservers import free_port, start_mongo
 
 pytestmark = pytest.mark.integration
@@ -123,3 +124,62 @@ def test_every_acknowledged_write_survives_a_kill_9_of_the_database(tmp_path):
         client.close()
     finally:
         again.stop()
+
+
+def test_pending_outbox_documents_are_found_through_the_partial_index_exactly_and_without_a_scan(tmp_path, monkeypatch):
+    """The relays' safety scan asks for the documents with pending events. MongoDB answers it from
+    the partial index the relay declares; the local server ignored every index that is not unique
+    and read the whole collection, under its lock, which made writes wait longer as data grew
+    (ADR 3). The index must give exactly the pending documents through inserts, pushes, clears,
+    replaces, deletes and a restart, and the server must stop scanning once it exists."""
+    monkeypatch.setenv("CRMHUB_WIRE_LOG_SCANS", "1")
+    port = free_port()
+    server = start_mongo(tmp_path / "db", port=port)
+    scan_log = server.log_path
+
+    def pending_scans() -> int:
+        return sum('"scan":"t_partial.things"' in line and "outbox.0" in line for line in scan_log.open())
+
+    def declare(collection: Any) -> None:
+        collection.create_index([("outbox.id", 1)], name=PENDING_INDEX, partialFilterExpression=PENDING)
+
+    def found(collection: Any) -> set[str]:
+        return {doc["_id"] for doc in collection.find(PENDING, {"_id": 1})}
+
+    def truth(collection: Any) -> set[str]:  # read every document and decide here
+        return {doc["_id"] for doc in collection.find({}) if doc.get("outbox")}
+
+    try:
+        client: MongoClient[dict] = MongoClient(server.address)
+        things = client["t_partial"]["things"]
+        things.insert_many([{"_id": f"d{i}", "outbox": [{"id": f"e{i}"}] if i % 10 == 0 else []} for i in range(1000)])
+        declare(things)
+        assert found(things) == truth(things) == {f"d{i}" for i in range(0, 1000, 10)}
+        things.update_many({"_id": {"$in": ["d1", "d2"]}}, {"$push": {"outbox": {"id": "new"}}})
+        things.update_one({"_id": "d10"}, {"$pullAll": {"outbox": [{"id": "e10"}]}})
+        things.update_one({"_id": "d20"}, {"$push": {"outbox": {"id": "more"}}})
+        things.replace_one({"_id": "d30"}, {"outbox": []})
+        things.replace_one({"_id": "d3"}, {"outbox": [{"id": "x"}]})
+        things.delete_one({"_id": "d40"})
+        things.delete_one({"_id": "d4"})
+        things.update_one({"_id": "fresh"}, {"$push": {"outbox": {"id": "f"}}}, upsert=True)
+        things.insert_one({"_id": "quiet", "outbox": []})
+        expected = {f"d{i}" for i in range(0, 1000, 10)} - {"d10", "d30", "d40"} | {"d1", "d2", "d3", "fresh"}
+        assert found(things) == truth(things) == expected
+        if server.name == "mongo-java-server":
+            assert pending_scans() == 0
+        client.close()
+        server.stop()
+
+        server = start_mongo(tmp_path / "db", port=port)
+        client = MongoClient(server.address)
+        things = client["t_partial"]["things"]
+        assert found(things) == expected  # reopened: read by a scan until the index is declared again
+        declare(things)
+        things.update_one({"_id": "d50"}, {"$set": {"outbox": []}})
+        assert found(things) == truth(things) == expected - {"d50"}
+        if server.name == "mongo-java-server":
+            assert pending_scans() == 1  # the one before the declaration
+        client.close()
+    finally:
+        server.stop()

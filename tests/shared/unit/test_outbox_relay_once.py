@@ -6,6 +6,8 @@ test place the nudge exactly there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,9 @@ class FakeCollection:
     async def find_one(self, query: dict[str, Any], projection: Any = None) -> dict[str, Any] | None:
         doc = self.docs.get(query["_id"])
         return None if doc is None else {"_id": doc["_id"], OUTBOX: list(doc[OUTBOX])}
+
+    async def create_index(self, keys: Any, **options: Any) -> str:
+        return str(options["name"])
 
     def find(self, query: dict[str, Any], projection: Any = None) -> Cursor:
         return Cursor([{"_id": d["_id"], OUTBOX: list(d[OUTBOX])} for d in self.docs.values() if d[OUTBOX]])
@@ -115,3 +120,62 @@ async def test_read_models_come_before_sending_figures_after_and_both_before_cle
     await relay.relay_once(scan=True)
     assert steps == ["listings", "figures"]  # projected again (idempotent); sent a moment ago: not again
     assert collection.docs["d1"][OUTBOX] == []
+
+
+class CountingCollection(FakeCollection):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans = 0
+
+    def find(self, query: dict[str, Any], projection: Any = None) -> Cursor:
+        self.scans += 1
+        return super().find(query, projection)
+
+
+async def _acknowledged(record: KafkaRecord) -> asyncio.Future[Any]:
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[None]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def cleared(collection: FakeCollection) -> None:
+    async with asyncio.timeout(30):
+        while any(d[OUTBOX] for d in collection.docs.values()):
+            await asyncio.sleep(0.01)
+
+
+async def test_under_steady_writes_the_relay_does_not_scan_again_and_again():
+    """A scan is a read of its own (of every document, where nothing indexes the outbox). Under
+    steady load every round has nudged documents to publish; that is no reason to scan again:
+    only a scan that met a whole batch (more may lie behind it) is followed at once by another."""
+    collection = CountingCollection()
+    relay = OutboxRelay(collections=[collection], send=_acknowledged, scan_seconds=3600)  # type: ignore[list-item]
+    async with running(relay):
+        for n in range(300):
+            entries = [_event(n)]
+            collection.docs[f"d{n}"] = {"_id": f"d{n}", OUTBOX: list(entries)}
+            relay.nudge("things", f"d{n}", entries)
+            await asyncio.sleep(0.001)
+        await cleared(collection)
+    assert collection.scans == 1  # the one at start
+
+
+async def test_what_a_crash_left_behind_is_scanned_batch_after_batch_without_waiting():
+    collection = CountingCollection()
+    for n in range(450):  # stored by an instance that died before relaying them
+        collection.docs[f"d{n}"] = {"_id": f"d{n}", OUTBOX: [_event(n)]}
+    relay = OutboxRelay(collections=[collection], send=_acknowledged, scan_seconds=3600, batch_size=200)  # type: ignore[list-item]
+    async with running(relay):
+        await cleared(collection)
+    assert collection.scans == 3  # 200, 200, then 50: not a whole batch, so the next waits an hour
