@@ -2,7 +2,8 @@
 
 Starts Kafka and the MongoDB-wire server (or uses KAFKA_BOOTSTRAP_SERVERS / MONGODB_URL),
 measures the bare Kafka produce rate and the bare database insert rate, then each scenario,
-and writes bench/results/<time>.json, bench/results/latest.json and docs/BENCHMARKS.md.
+and writes bench/results/<time>.json, bench/results/latest.json and docs/BENCHMARKS.md (a run
+with --only writes <time>.json and its own section of docs/BENCHMARKS.md).
 
   python bench/run_bench.py [--quick] [--only NAME ...] [--largest N]
 """
@@ -36,6 +37,20 @@ def _machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
 
 
+def _table(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "| scenario | figure | value | unit | ratio to ceiling |",
+        "|---|---|---|---|---|",
+    ]
+    for scenario in result["scenarios"]:
+        for figure in scenario["figures"]:
+            ratio = f"{figure['ratio']:.2f} of {figure['ceiling']}" if figure.get("ratio") is not None else ""
+            lines.append(
+                f"| {scenario['name']} | {figure['name']} | {figure['value']:.1f} | {figure['unit']} | {ratio} |"
+            )
+    return lines
+
+
 def write_report(result: dict[str, Any]) -> None:
     lines = [
         "# Benchmarks",
@@ -48,34 +63,52 @@ def write_report(result: dict[str, Any]) -> None:
         f"Kafka {result['servers']['kafka']}, MongoDB-wire server: {result['servers']['mongo']}.",
         f"reads_at_size stored up to {result['largest']:,} records (`--largest`).",
         "",
-        "| scenario | figure | value | unit | ratio to ceiling |",
-        "|---|---|---|---|---|",
+        *_table(result),
     ]
-    for scenario in result["scenarios"]:
-        for figure in scenario["figures"]:
-            ratio = f"{figure['ratio']:.2f} of {figure['ceiling']}" if figure.get("ratio") is not None else ""
-            lines.append(
-                f"| {scenario['name']} | {figure['name']} | {figure['value']:.1f} | {figure['unit']} | {ratio} |"
-            )
     lines += ["", "## What each scenario does", ""]
     for scenario in result["scenarios"]:
         lines.append(f"- **{scenario['name']}**: {scenario['description']}")
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
-    lines += ["", "## The soak (`make soak`)", "", SOAK_START, _last_soak(), SOAK_END]
+    lines += ["", ONLY_HEADING, "", ONLY_START, _block(ONLY_START, ONLY_END, "None since the last full run."), ONLY_END]
+    lines += ["", "## The soak (`make soak`)", "", SOAK_START, _block(SOAK_START, SOAK_END, "Not run yet."), SOAK_END]
     REPORT.write_text("\n".join(lines) + "\n")
 
 
+def write_partial(result: dict[str, Any], only: list[str]) -> None:
+    """A run of some scenarios (`--only`): its own table, with the ceilings of that run, in its
+    own section of docs/BENCHMARKS.md; the full run's table is left as it was."""
+    block = "\n".join(
+        [
+            f'Run of {result["started"]} (`make bench BENCH_ARGS="--only {" ".join(only)} '
+            f'--largest {result["largest"]}"`, raw JSON in `bench/results/`), with the ceilings of',
+            "the same run:",
+            "",
+            *_table(result),
+        ]
+    )
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    if ONLY_START in text:
+        text = text.split(ONLY_START)[0] + ONLY_START + "\n" + block + "\n" + ONLY_END + text.split(ONLY_END)[1]
+    else:
+        head, soak, *_ = [*text.split("## The soak", 1), ""]
+        section = f"{ONLY_HEADING}\n\n{ONLY_START}\n{block}\n{ONLY_END}\n\n"
+        text = head + section + ("## The soak" + soak if soak else "")
+    REPORT.write_text(text)
+
+
 SOAK_START, SOAK_END = "<!-- soak:start -->", "<!-- soak:end -->"
+ONLY_HEADING = "## The last run of some scenarios (`--only`)"
+ONLY_START, ONLY_END = "<!-- only:start -->", "<!-- only:end -->"
 
 
-def _last_soak() -> str:
-    """The table `make soak` last wrote (bench/soak.py), kept when the benchmarks are rewritten."""
+def _block(start: str, end: str, empty: str) -> str:
+    """What another command last wrote between the markers, kept when the benchmarks are rewritten."""
     text = REPORT.read_text() if REPORT.exists() else ""
-    if SOAK_START not in text:
-        return "Not run yet."
-    return text.split(SOAK_START)[1].split(SOAK_END)[0].strip()
+    if start not in text:
+        return empty
+    return text.split(start)[1].split(end)[0].strip()
 
 
 async def main_async(
@@ -135,6 +168,11 @@ def main() -> int:
         print(f"bench: quick results in {RESULTS / 'quick.json'} (docs/BENCHMARKS.md is left as it was)")
         return 0
     stamp = result["started"].replace(":", "").replace("-", "")
+    if args.only:  # some scenarios: a section of its own; latest.json stays the last full run
+        (RESULTS / f"{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_partial(result, args.only)
+        print(f"bench: results in {RESULTS / f'{stamp}.json'} and a section of {REPORT}")
+        return 0
     for path in (RESULTS / f"{stamp}.json", RESULTS / "latest.json"):
         path.write_text(json.dumps(result, indent=2) + "\n")
     write_report(result)
