@@ -27,10 +27,10 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "deploy" / "local"), str(ROOT / 
 from crmhub import topics  # noqa: E402
 from crmhub.kafka import ensure_topics  # noqa: E402
 from localservers import RunningServer, start_kafka, start_mongo  # noqa: E402
+from page import ONLY_HEADING, REPORT, SOAK_HEADING, markers, put_section, section  # noqa: E402
 from scenarios import SCENARIOS, BenchContext  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-REPORT = ROOT / "docs" / "BENCHMARKS.md"
 
 
 def _machine() -> dict[str, Any]:
@@ -71,15 +71,16 @@ def write_report(result: dict[str, Any]) -> None:
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         lines += ["", notes.read_text().strip()]
-    lines += ["", ONLY_HEADING, "", ONLY_START, _block(ONLY_START, ONLY_END, "None since the last full run."), ONLY_END]
-    lines += ["", "## The soak (`make soak`)", "", SOAK_START, _block(SOAK_START, SOAK_END, "Not run yet."), SOAK_END]
+    for name, heading, empty in (("only", ONLY_HEADING, "Not run yet."), ("soak", SOAK_HEADING, "Not run yet.")):
+        start, end = markers(name)
+        lines += ["", heading, "", start, section(name, empty), end]
     REPORT.write_text("\n".join(lines) + "\n")
 
 
 def write_partial(result: dict[str, Any], only: list[str]) -> None:
     """A run of some scenarios (`--only`): its own table, with the ceilings of that run, in its
     own section of docs/BENCHMARKS.md; the full run's table is left as it was."""
-    block = "\n".join(
+    body = "\n".join(
         [
             f'Run of {result["started"]} (`make bench BENCH_ARGS="--only {" ".join(only)} '
             f'--largest {result["largest"]}"`, raw JSON in `bench/results/`), with the ceilings of',
@@ -88,27 +89,7 @@ def write_partial(result: dict[str, Any], only: list[str]) -> None:
             *_table(result),
         ]
     )
-    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    if ONLY_START in text:
-        text = text.split(ONLY_START)[0] + ONLY_START + "\n" + block + "\n" + ONLY_END + text.split(ONLY_END)[1]
-    else:
-        head, soak, *_ = [*text.split("## The soak", 1), ""]
-        section = f"{ONLY_HEADING}\n\n{ONLY_START}\n{block}\n{ONLY_END}\n\n"
-        text = head + section + ("## The soak" + soak if soak else "")
-    REPORT.write_text(text)
-
-
-SOAK_START, SOAK_END = "<!-- soak:start -->", "<!-- soak:end -->"
-ONLY_HEADING = "## The last run of some scenarios (`--only`)"
-ONLY_START, ONLY_END = "<!-- only:start -->", "<!-- only:end -->"
-
-
-def _block(start: str, end: str, empty: str) -> str:
-    """What another command last wrote between the markers, kept when the benchmarks are rewritten."""
-    text = REPORT.read_text() if REPORT.exists() else ""
-    if start not in text:
-        return empty
-    return text.split(start)[1].split(end)[0].strip()
+    put_section("only", ONLY_HEADING, body, before=SOAK_HEADING)
 
 
 async def main_async(

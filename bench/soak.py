@@ -25,8 +25,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 import chaos
+from page import SOAK_HEADING, put_section
 
-ROOT = Path(__file__).resolve().parent.parent
 TAKE_AFTER = 20.0  # seconds from assignment until the manager takes the lead into work
 
 
@@ -163,15 +163,9 @@ def main() -> int:
     report = table(windows, checks, args.rate)
     print(report)
     if args.write:
-        page = ROOT / "docs" / "BENCHMARKS.md"
-        text = page.read_text()
-        start, end = "<!-- soak:start -->", "<!-- soak:end -->"
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        block = f"{start}\nRun of {stamp} (`make soak`, {args.minutes:g} minutes):\n\n{report}\n{end}"
-        if start in text:
-            page.write_text(text.split(start)[0] + block + text.split(end)[1])
-        else:
-            page.write_text(text.rstrip() + "\n\n## The soak (`make soak`)\n\n" + block + "\n")
+        body = f"Run of {stamp} (`make soak`, {args.minutes:g} minutes):\n\n{report}"
+        put_section("soak", SOAK_HEADING, body)
     bad = (
         any(checks["lost"].values())
         or any(checks["twice"].values())

@@ -19,6 +19,7 @@ from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
 
 from crmhub.events import CloudEvent, KafkaRecord, to_record
 from crmhub.mongo import Document
@@ -78,8 +79,8 @@ class OutboxRelay:
     reads exactly those by `_id`. A scan for any document with pending events runs at start and
     every `scan_seconds` as the safety net (less often when a scan takes long: at most 1/20 of
     the time): it finds what another instance wrote or what a crash left behind. It reads the
-    partial index of pending documents that the relay declares (`ensure_indexes`), so its cost
-    follows what is pending, not the size of the collection.
+    partial index of pending documents (`ensure_indexes`, declared at the service's start), so its
+    cost follows what is pending, not the size of the collection.
     """
 
     def __init__(
@@ -108,7 +109,6 @@ class OutboxRelay:
         self._last_scan = float("-inf")
         self._scan_every = scan_seconds
         self._scan_was_full = False  # the last scan met a whole batch: there may be more behind it
-        self._indexed = False
         # Ids of the events this relay published lately. A document written while a scan runs is
         # published by the scan and then named again by its writer's nudge: the second time its
         # entries are skipped (and cleared), so a fault-free run publishes every event once.
@@ -131,12 +131,18 @@ class OutboxRelay:
         self._wake.set()
 
     async def ensure_indexes(self) -> None:
-        """A partial index of the documents with pending events, in every relayed collection."""
+        """A partial index of the documents with pending events, in every relayed collection. A
+        server that has no partial indexes (FerretDB) refuses it: the scan then reads the whole
+        collection, as it always did there."""
         for collection in self._collections.values():
-            await collection.create_index(
-                [(f"{OUTBOX}.id", ASCENDING)], name=PENDING_INDEX, partialFilterExpression=PENDING
-            )
-        self._indexed = True
+            try:
+                await collection.create_index(
+                    [(f"{OUTBOX}.id", ASCENDING)], name=PENDING_INDEX, partialFilterExpression=PENDING
+                )
+            except OperationFailure as exc:
+                log.warning(
+                    "no partial index %s on %s (%s): its scans read every document", PENDING_INDEX, collection.name, exc
+                )
 
     async def relay_once(self, *, scan: bool = True) -> int:
         """Publish the pending events of nudged documents (and of all documents when `scan`)."""
@@ -206,8 +212,6 @@ class OutboxRelay:
             scan = loop.time() - self._last_scan >= self._scan_every
             started = loop.time()
             try:
-                if not self._indexed:
-                    await self.ensure_indexes()
                 await self.relay_once(scan=scan)
                 failures = 0
                 if scan:

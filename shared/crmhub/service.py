@@ -266,6 +266,7 @@ class HubService:
                 projections=self._projections,
                 trailing=self._trailing,
             )
+            await self.relay.ensure_indexes()
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self.timer_runner.kinds:
             # Timers wait for the team directory: their handlers compute deadlines and recipients from it.

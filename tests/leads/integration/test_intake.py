@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from crmhub.intake import sign_timestamped
+from crmhub.outbox import PENDING, PENDING_INDEX
 from crmhub.schemas.inbound import LeadSubmitted
 from leads.adapters.auth import sign_typeform
 from support.fakes import Answer
@@ -421,3 +422,10 @@ async def test_leads_published_to_kafka_go_through_the_same_pipeline(hub):
     reasons = {headers_of(r)["ce_id"]: headers_of(r)["dlq_error"] for r in dead}
     assert "email" in reasons[bad]
     assert "source_id" in reasons[unknown]
+
+
+async def test_the_service_declares_the_index_its_outbox_relay_reads_at_start(hub, mongo_client):
+    """The relay's safety scan for pending events is answered by a partial index on real MongoDB
+    and on the local server alike; without it, it reads every lead under the collection's lock."""
+    indexes = await mongo_client[f"{hub.database}_leads"].leads.index_information()
+    assert indexes[PENDING_INDEX]["partialFilterExpression"] == PENDING

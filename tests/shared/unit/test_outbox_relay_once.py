@@ -39,9 +39,6 @@ class FakeCollection:
         doc = self.docs.get(query["_id"])
         return None if doc is None else {"_id": doc["_id"], OUTBOX: list(doc[OUTBOX])}
 
-    async def create_index(self, keys: Any, **options: Any) -> str:
-        return str(options["name"])
-
     def find(self, query: dict[str, Any], projection: Any = None) -> Cursor:
         return Cursor([{"_id": d["_id"], OUTBOX: list(d[OUTBOX])} for d in self.docs.values() if d[OUTBOX]])
 
