@@ -41,6 +41,7 @@ from crmhub import metrics
 from crmhub.events import CloudEvent, EventData, PoisonMessage, from_record
 from crmhub.logs import current_event_id
 from crmhub.topics import Topic, dead_letter_topic
+from crmhub.watermarks import Mark, PartitionProgress
 
 log = logging.getLogger("crmhub.kafka")
 
@@ -157,6 +158,14 @@ async def end_offsets(bootstrap_servers: str, topic: str, *, login: KafkaLogin =
 IN_TIME_ORDER_FETCH_BYTES = 8 * 1024  # a few events per partition per turn (a larger batch still comes whole)
 
 
+def _event_time(headers: Mapping[str, str]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(headers["ce_time"])
+    except (KeyError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class EventConsumer:
     """Runs one handler for the messages of one topic in one consumer group, with the policy above."""
 
@@ -183,6 +192,9 @@ class EventConsumer:
         # of one partition. `in_time_order` fetches little per partition, so they take turns
         # often and events are handled close to the order they were produced.
         self.in_time_order = in_time_order
+        # ... and tracks how far, in event time, each partition is handled (crmhub.watermarks)
+        self.progress = PartitionProgress(group_id, topic.name) if in_time_order else None
+        self.subscriber: Any = None
         # What the handlers need before they may act (the service's copy of the team directory
         # caught up): until then the message waits, uncommitted, instead of being decided on a
         # half-read directory (an event for a known manager taken for an unknown one).
@@ -206,6 +218,21 @@ class EventConsumer:
         finally:
             metrics.EVENT_HANDLING.labels(self.topic.name, self.group_id).observe(time.perf_counter() - started)
             current_event_id.reset(token)
+        self._handled([(record, headers)])
+
+    def _handled(self, records: Iterable[tuple[Any, dict[str, str]]]) -> None:
+        """Records whose handling ended (acted on, skipped or dead-lettered): how far each partition is."""
+        if self.progress is None:
+            return
+        for record, headers in records:
+            self.progress.handled(record.partition, record.offset, _event_time(headers))
+
+    async def marks(self) -> list[Mark]:
+        """How far this process has handled the partitions assigned to it (time-ordered consumers)."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        if self.progress is None or consumer is None:
+            return []
+        return await self.progress.marks(consumer)
 
     async def _until_ready(self) -> None:
         ready = self.ready()
@@ -222,8 +249,8 @@ class EventConsumer:
         assert self.batch is not None
         started = time.perf_counter()
         taken: list[tuple[Any, dict[str, str], CloudEvent]] = []
-        for record in records:
-            headers = {k: v.decode(errors="replace") for k, v in record.headers}
+        read = [(record, {k: v.decode(errors="replace") for k, v in record.headers}) for record in records]
+        for record, headers in read:
             try:
                 event, _ = from_record(headers, record.value or b"", record.key)
             except PoisonMessage as exc:
@@ -254,6 +281,7 @@ class EventConsumer:
                 metrics.EVENTS_CONSUMED.labels(self.topic.name, self.group_id, event.type, "handled").inc()
             break
         metrics.EVENT_HANDLING.labels(self.topic.name, self.group_id).observe(time.perf_counter() - started)
+        self._handled(read)
 
     async def _handle(self, record: Any, headers: dict[str, str]) -> None:
         event_type = headers.get("ce_type", "?")
@@ -328,7 +356,7 @@ class EventConsumer:
             batched = {"batch": True, "max_records": BATCH_RECORDS, "batch_timeout_ms": 100}
         if self.in_time_order:
             batched["max_partition_fetch_bytes"] = IN_TIME_ORDER_FETCH_BYTES
-        subscriber = self.broker.subscriber(
+        self.subscriber = subscriber = self.broker.subscriber(
             self.topic.name,
             group_id=self.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,

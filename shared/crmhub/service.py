@@ -39,7 +39,8 @@ from crmhub.schemas.audit import ApiTokenUsed
 from crmhub.settings import HubSettings
 from crmhub.team_directory import TeamDirectory
 from crmhub.team_follower import TeamDirectoryFollower
-from crmhub.timers import TimerHandler, TimerRunner, TimerStore
+from crmhub.timers import Held, TimerHandler, TimerRunner, TimerStore
+from crmhub.watermarks import WatermarkStore
 from crmhub.web import ReadinessCheck, add_operational_routes, install
 
 log = logging.getLogger("crmhub.service")
@@ -79,6 +80,8 @@ class HubService:
         self._token_stamps: dict[str, datetime] = {}
         self._stamping: set[asyncio.Task[None]] = set()
         self.timers = TimerStore(self.db["timers"], on_scheduled=self._timer_scheduled)
+        self.watermarks = WatermarkStore(self.db["watermarks"])
+        self._ordered: list[EventConsumer] = []
         self.timer_runner = TimerRunner(
             self.timers,
             poll_seconds=settings.timer_poll_seconds,
@@ -141,6 +144,8 @@ class HubService:
             in_time_order=in_time_order,
         )
         consumer.subscribe(description=description)
+        if in_time_order:
+            self._ordered.append(consumer)
         return consumer
 
     def token_verifier(self, fetch: Any = None) -> TokenVerifier:
@@ -193,9 +198,32 @@ class HubService:
         document: dict[str, Any] = response.json()
         return document
 
-    def on_timer(self, kind: str, handler: TimerHandler) -> None:
-        """Fire `handler` for due timers of `kind` (crmhub.timers), in every instance."""
-        self.timer_runner.on(kind, handler)
+    def on_timer(self, kind: str, handler: TimerHandler, *, in_event_order: bool = False) -> None:
+        """Fire `handler` for due timers of `kind` (crmhub.timers), in every instance. With
+        `in_event_order`, a timer due at an event's time fires only once this service's
+        time-ordered consumers (`consumes(..., in_time_order=True)`) have handled every event
+        before it, or once it has waited EVENT_ORDER_WAIT_SECONDS since it was scheduled
+        (crmhub.watermarks)."""
+        self.timer_runner.on(kind, handler, gate=self._in_event_order if in_event_order else None)
+
+    async def _in_event_order(self, now: datetime) -> Held:
+        settings = self.settings
+        groups = [consumer.group_id for consumer in self._ordered]
+        handled = await self.watermarks.through(
+            groups, now=now, grace=timedelta(seconds=settings.event_order_grace_seconds)
+        )
+        return Held(handled, scheduled_before=now - timedelta(seconds=settings.event_order_wait_seconds))
+
+    async def _report_watermarks(self) -> None:
+        """How far the time-ordered consumers are, for every instance's timers; a change wakes this one's."""
+        while True:
+            await asyncio.sleep(self.settings.event_order_report_seconds)
+            try:
+                marks = [mark for consumer in self._ordered for mark in await consumer.marks()]
+                if await self.watermarks.report(marks):
+                    self.timer_runner.nudge(datetime.now(UTC))
+            except Exception as exc:  # an outage: the marks stay where they were, and are written again
+                log.warning("could not report how far the consumers are: %s", exc)
 
     def _timer_scheduled(self, due_at: Any) -> None:
         self.timer_runner.nudge(due_at)
@@ -272,6 +300,8 @@ class HubService:
             # Timers wait for the team directory: their handlers compute deadlines and recipients from it.
             ready = self.team.ready_event if self.team is not None else None
             self._graceful.append(asyncio.create_task(self.timer_runner.run(self.stopping, ready=ready), name="timers"))
+        if self._ordered:
+            self._tasks.append(asyncio.create_task(self._report_watermarks(), name="watermarks"))
         self._tasks.append(asyncio.create_task(self._watch_dependencies(), name="dependency-watch"))
         for loop, graceful in self._background:
             task = asyncio.create_task(loop(), name=getattr(loop, "__name__", "background"))

@@ -65,6 +65,13 @@ class HubSettings(BaseSettings):
     timer_poll_seconds: float = 1.0
     timer_lease_seconds: float = 30.0
     timer_concurrency: int = 8
+    # Events in the order they happened (crmhub.watermarks; the notifier's e-mail, Telegram and
+    # webhooks): how long after its time an event may still reach Kafka and be put in its place,
+    # the longest a timer waits for every partition to be handled past it, and how often the
+    # consumers report how far they are.
+    event_order_grace_seconds: float = Field(default=0.5, ge=0, le=60)
+    event_order_wait_seconds: float = Field(default=30.0, ge=0, le=3600)
+    event_order_report_seconds: float = Field(default=0.1, gt=0, le=10)
     # Who signs the bearer tokens every service checks (docs/security.md): the hub's own issuer
     # (the motivation service) and, optionally, an external OpenID Connect provider.
     auth_issuer: str = Field(default_factory=lambda: os.environ.get("CRMHUB_AUTH_ISSUER", "http://127.0.0.1:8004"))

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,8 +127,19 @@ class TimerStore:
         doc = await self.collection.find_one({"_id": key})
         return None if doc is None else Timer.from_document(doc)
 
-    async def due(self, now: datetime, kinds: Sequence[str], *, limit: int) -> list[Timer]:
-        query = {"due_at": {"$lte": now}, "lease_until": {"$lte": now}, "kind": {"$in": list(kinds)}}
+    async def due(
+        self, now: datetime, kinds: Sequence[str], *, limit: int, held: Mapping[str, Held] | None = None
+    ) -> list[Timer]:
+        """The timers due by `now`, oldest first; those of a kind in `held` only when it lets them go."""
+        held = held or {}
+        plain = [kind for kind in kinds if kind not in held]
+        clauses: list[Document] = [{"kind": {"$in": plain}, "due_at": {"$lte": now}}] if plain else []
+        for kind, hold in held.items():
+            let_go: list[Document] = [{"scheduled_at": {"$lte": hold.scheduled_before}}]
+            if hold.through is not None:
+                let_go.append({"due_at": {"$lte": hold.through}})
+            clauses.append({"kind": kind, "due_at": {"$lte": now}, "$or": let_go})
+        query = {"lease_until": {"$lte": now}, **(clauses[0] if len(clauses) == 1 else {"$or": clauses})}
         docs = await self.collection.find(query).sort([("due_at", ASCENDING)]).limit(limit).to_list()
         return [Timer.from_document(d) for d in docs]
 
@@ -153,6 +164,19 @@ class TimerStore:
 
 
 TimerHandler = Callable[[Timer], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Held:
+    """Due timers of a kind that also wait for something else: they fire once due by `through`
+    as well (None: not yet known), or once they have waited since before `scheduled_before`."""
+
+    through: datetime | None
+    scheduled_before: datetime
+
+
+# For a kind whose timers wait for something else too: how far that lets them go now.
+TimerGate = Callable[[datetime], Awaitable[Held]]
 
 
 class NotYet(Exception):
@@ -188,13 +212,18 @@ class TimerRunner:
         self.now = now
         self.owner = owner or uuid.uuid4().hex
         self._handlers: dict[str, TimerHandler] = {}
+        self._gates: dict[str, TimerGate] = {}
         self._wake = asyncio.Event()
         self._soonest: datetime | None = None
 
-    def on(self, kind: str, handler: TimerHandler) -> None:
+    def on(self, kind: str, handler: TimerHandler, *, gate: TimerGate | None = None) -> None:
+        """Fire `handler` for due timers of `kind`; with `gate`, only those it lets go as well
+        (asked once a round)."""
         if kind in self._handlers:
             raise ValueError(f"timer kind {kind!r} has a handler already")
         self._handlers[kind] = handler
+        if gate is not None:
+            self._gates[kind] = gate
 
     @property
     def kinds(self) -> list[str]:
@@ -211,7 +240,8 @@ class TimerRunner:
         if not self._handlers:
             return 0
         now = self.now()
-        due = await self.store.due(now, self.kinds, limit=self.batch_size)
+        held = {kind: await gate(now) for kind, gate in self._gates.items()}
+        due = await self.store.due(now, self.kinds, limit=self.batch_size, held=held)
         limit = asyncio.Semaphore(self.concurrency)
         # Timers of one aggregate fire one after another: fired together they would only
         # collide on its version guard. So do the timers of one sequence (a recipient's messages

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from crmhub.timers import Timer, TimerRunner, TimerStore
+from crmhub.timers import Held, Timer, TimerRunner, TimerStore
 from support.clock import Clock
 from support.kafka import eventually
 from support.probe import CRASH_EXIT
@@ -138,3 +138,29 @@ async def test_a_timer_whose_aggregate_is_a_moment_away_fires_once_it_is_there_a
         await runner.fire_due()
     assert fired == ["d1"]
     assert await store.collection.count_documents({}) == 0  # the spare was dropped, not retried for ever
+
+
+async def test_timers_of_a_gated_kind_wait_in_the_database_query_for_their_gate(mongo_client, unique):
+    """The query itself leaves held timers out (a backlog of e-mails waiting for the watermark is
+    not read, claimed and put back every round), oldest first, other kinds as usual; one that
+    has waited long enough goes whatever the gate says."""
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    now = datetime.now(UTC)
+    await store.schedule("mail:waited", "mail", now - timedelta(seconds=60))
+    await asyncio.sleep(0.01)  # stored times keep milliseconds
+    waited_from = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    for n in range(5):
+        await store.schedule(f"mail:{n}", "mail", now - timedelta(seconds=10 - n))
+        await store.schedule(f"inbox:{n}", "inbox", now - timedelta(seconds=10 - n))
+    await store.schedule("mail:future", "mail", now + timedelta(seconds=1))
+    hold = Held(through=now - timedelta(seconds=7.5), scheduled_before=waited_from)
+    due = await store.due(now, ["mail", "inbox"], limit=100, held={"mail": hold})
+    assert [t.key for t in due if t.kind == "mail"] == ["mail:waited", "mail:0", "mail:1", "mail:2"]
+    assert [t.key for t in due if t.kind == "inbox"] == [f"inbox:{n}" for n in range(5)]
+    assert [t.due_at for t in due] == sorted(t.due_at for t in due)
+    unknown = Held(through=None, scheduled_before=waited_from)
+    assert [t.key for t in await store.due(now, ["mail"], limit=100, held={"mail": unknown})] == ["mail:waited"]
+    past_now = Held(through=now + timedelta(hours=1), scheduled_before=waited_from)
+    only_mail = await store.due(now, ["mail"], limit=100, held={"mail": past_now})
+    assert [t.key for t in only_mail] == ["mail:waited"] + [f"mail:{n}" for n in range(5)]  # never before its time

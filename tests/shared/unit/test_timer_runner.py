@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from crmhub.aggregate import ConcurrentChange
-from crmhub.timers import Timer, TimerRunner
+from crmhub.timers import Held, Timer, TimerRunner
 from support.memory import MemoryTimers
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -21,9 +21,24 @@ class RoundStore(MemoryTimers):
     def __init__(self) -> None:
         super().__init__()
         self.retries: dict[str, datetime] = {}
+        self.clock = NOW  # when `schedule` is called
+        self.scheduled: dict[str, datetime] = {}
 
-    async def due(self, now: datetime, kinds, *, limit: int) -> list[Timer]:  # type: ignore[override]
-        return [t for t in self.due_now(now) if t.kind in kinds and t.key not in self.retries][:limit]
+    async def schedule(self, key: str, kind: str, due_at: datetime, payload=None) -> None:  # type: ignore[override]
+        await super().schedule(key, kind, due_at, payload)
+        self.scheduled[key] = self.clock
+
+    async def due(self, now: datetime, kinds, *, limit: int, held=None) -> list[Timer]:  # type: ignore[override]
+        def let_go(t: Timer) -> bool:
+            hold = (held or {}).get(t.kind)
+            if hold is None:
+                return True
+            return self.scheduled[t.key] <= hold.scheduled_before or (
+                hold.through is not None and t.due_at <= hold.through
+            )
+
+        found = [t for t in self.due_now(now) if t.kind in kinds and t.key not in self.retries and let_go(t)]
+        return found[:limit]
 
     async def claim(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
         return timer.key in self.pending
@@ -115,3 +130,40 @@ async def test_a_handler_whose_aggregate_kept_changing_is_tried_again_within_abo
     assert await runner.fire_due() == 0
     assert "t:deal-a" in store.pending  # kept
     assert NOW < store.retries["t:deal-a"] <= NOW + timedelta(seconds=1.1)
+
+
+async def test_a_gated_kind_fires_only_what_its_gate_lets_go_and_other_kinds_as_usual():
+    """The notifier's e-mails wait until every earlier event has been handled (the gate), or
+    until they have waited long enough; its inbox messages, another kind, do not wait."""
+    store = RoundStore()
+    store.clock = NOW - timedelta(seconds=40)
+    await store.schedule("mail:old", "mail", NOW - timedelta(seconds=40), {"aggregate": "mail:old"})
+    store.clock = NOW - timedelta(seconds=10)
+    for n in range(4):
+        await store.schedule(f"mail:{n}", "mail", NOW - timedelta(seconds=10 - n), {"aggregate": f"mail:{n}"})
+    await store.schedule("inbox:0", "inbox", NOW - timedelta(seconds=10), {"aggregate": "inbox:0"})
+    hold = Held(through=None, scheduled_before=NOW - timedelta(seconds=30))  # nothing known yet
+    asked: list[datetime] = []
+
+    async def gate(now: datetime) -> Held:
+        asked.append(now)
+        return hold
+
+    fired: list[str] = []
+
+    async def handler(timer: Timer) -> None:
+        fired.append(timer.key)
+
+    runner = TimerRunner(store, now=lambda: NOW)
+    runner.on("mail", handler, gate=gate)
+    runner.on("inbox", handler)
+    assert await runner.fire_due() == 2
+    assert sorted(fired) == ["inbox:0", "mail:old"]  # waited 40 s: gone without the gate's word
+    assert asked == [NOW]
+    hold = Held(through=NOW - timedelta(seconds=8.5), scheduled_before=hold.scheduled_before)
+    assert await runner.fire_due() == 2
+    assert fired[2:] == ["mail:0", "mail:1"]
+    hold = Held(through=NOW + timedelta(seconds=5), scheduled_before=hold.scheduled_before)
+    await store.schedule("mail:later", "mail", NOW + timedelta(seconds=1), {"aggregate": "mail:later"})
+    assert await runner.fire_due() == 2  # never before its own time, whatever the gate says
+    assert fired[4:] == ["mail:2", "mail:3"]

@@ -14,6 +14,11 @@ from crmhub.schemas.notifications import NotificationDelivered, NotificationFail
 
 SOURCE = "/crm/notifier"
 SEND_TIMER = "delivery.send"
+# Channels a person (or a peer) reads in arrival order: their messages wait until every event
+# before theirs has been handled, so they go out in the order the events happened. The inbox is
+# a list sorted by time and needs no wait.
+IN_ORDER_SEND_TIMER = "delivery.send_in_order"
+IN_ARRIVAL_ORDER = frozenset({"email", "telegram", "webhook"})
 DeliveryStatus = Literal["pending", "sending", "delivered", "failed"]
 
 
@@ -108,7 +113,11 @@ class Delivery(Aggregate):
     def _send_at(self, moment: datetime) -> None:
         """The send timer, in the sequence of this recipient's messages on this channel: the
         timers of one sequence fire one after another, oldest due first (per-recipient order)."""
-        self.schedule(SEND_TIMER, moment, in_order_of=f"{self.recipient}|{self.channel}")
+        self.schedule(self.send_timer, moment, in_order_of=f"{self.recipient}|{self.channel}")
+
+    @property
+    def send_timer(self) -> str:
+        return IN_ORDER_SEND_TIMER if self.channel in IN_ARRIVAL_ORDER else SEND_TIMER
 
     @property
     def open(self) -> bool:
@@ -132,7 +141,7 @@ class Delivery(Aggregate):
         self.attempts += 1
         self.last_error = None
         self.lease_until = None
-        self.cancel_timer(SEND_TIMER)
+        self.cancel_timer(self.send_timer)
         delivered = NotificationDelivered(
             notification_id=self.id,
             cause_event_id=self.cause_event_id,
@@ -160,7 +169,7 @@ class Delivery(Aggregate):
             self._send_at(self.next_attempt_at)
             return
         self.status = "failed"
-        self.cancel_timer(SEND_TIMER)
+        self.cancel_timer(self.send_timer)
         failed = NotificationFailed(
             notification_id=self.id,
             cause_event_id=self.cause_event_id,
