@@ -42,6 +42,7 @@ from crmhub.mongo import Document, GroupCommit
 log = logging.getLogger("crmhub.timers")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STORED_PRECISION = timedelta(milliseconds=1)  # BSON dates
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class TimerStore:
     async def ensure_indexes(self) -> None:
         # Used by real MongoDB; the embedded wire server scans, which stays cheap because the
         # collection holds pending timers only (fired ones are deleted).
-        await self.collection.create_index([("due_at", ASCENDING)])
+        await self.collection.create_index([("due_at", ASCENDING), (f"payload.{IN_ORDER_AT}", ASCENDING)])
 
     async def schedule(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
         await self._schedules.update(
@@ -137,10 +138,13 @@ class TimerStore:
         for kind, hold in held.items():
             let_go: list[Document] = [{"scheduled_at": {"$lte": hold.scheduled_before}}]
             if hold.through is not None:
-                let_go.append({"due_at": {"$lte": hold.through}})
+                # stored times keep milliseconds: a timer stored at M fell due before M + 1 ms
+                let_go.append({"due_at": {"$lte": hold.through - STORED_PRECISION}})
             clauses.append({"kind": kind, "due_at": {"$lte": now}, "$or": let_go})
         query = {"lease_until": {"$lte": now}, **(clauses[0] if len(clauses) == 1 else {"$or": clauses})}
-        docs = await self.collection.find(query).sort([("due_at", ASCENDING)]).limit(limit).to_list()
+        # a sequence's timers due in one millisecond (a burst) in their order, also across rounds
+        order = [("due_at", ASCENDING), (f"payload.{IN_ORDER_AT}", ASCENDING)]
+        docs = await self.collection.find(query).sort(order).limit(limit).to_list()
         return [Timer.from_document(d) for d in docs]
 
     async def claim(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:

@@ -164,3 +164,26 @@ async def test_timers_of_a_gated_kind_wait_in_the_database_query_for_their_gate(
     past_now = Held(through=now + timedelta(hours=1), scheduled_before=waited_from)
     only_mail = await store.due(now, ["mail"], limit=100, held={"mail": past_now})
     assert [t.key for t in only_mail] == ["mail:waited"] + [f"mail:{n}" for n in range(5)]  # never before its time
+
+
+async def test_a_sequence_due_within_one_millisecond_is_taken_in_its_order_and_only_once_that_millisecond_is_past(
+    mongo_client, unique
+):
+    """A burst queues several messages to one person within a millisecond, and stored times keep
+    milliseconds: the query orders them by their microseconds, so a round's limit never takes a
+    later one before an earlier one; and a gate inside that millisecond lets none of them go
+    (an earlier event of that millisecond may not be handled yet)."""
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    moment = (datetime.now(UTC) - timedelta(seconds=10)).replace(microsecond=500_000)
+    for n in (3, 0, 2, 1):
+        at = moment + timedelta(microseconds=100 * n)
+        payload = {"aggregate": f"m{n}", "in_order_of": "anna", "in_order_at": round(at.timestamp() * 1_000_000)}
+        await store.schedule(f"mail:{3 - n}", "mail", at, payload)  # keys in the other order than times
+    now = moment + timedelta(seconds=5)  # scheduled just now: not waiting long enough to go without the gate
+    assert [t.key for t in await store.due(now, ["mail"], limit=2)] == ["mail:3", "mail:2"]
+    inside = Held(through=moment + timedelta(microseconds=500), scheduled_before=now - timedelta(hours=1))
+    assert await store.due(now, ["mail"], limit=10, held={"mail": inside}) == []
+    past = Held(through=moment + timedelta(milliseconds=1), scheduled_before=now - timedelta(hours=1))
+    assert [t.key for t in await store.due(now, ["mail"], limit=10, held={"mail": past})] == [
+        f"mail:{3 - n}" for n in range(4)
+    ]
