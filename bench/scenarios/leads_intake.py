@@ -31,7 +31,7 @@ description = (
     "with none of the hub's guarantees) takes the same load from the same generator on the same servers. "
     "Capacity: open-loop schedules of rising rates (10 s each) until request -> lead.assigned p99 passes 1 s; "
     "the highest rate under it is the capacity. Then 20 s at half of it with a notifier beside (channel: inbox; "
-    "burst limit lifted, 4 managers take it all): request -> lead.assigned and request -> notification.delivered "
+    "burst limit off, 4 managers take it all): request -> lead.assigned and request -> notification.delivered "
     "for the manager's inbox, both read back from Kafka"
 )
 CAPACITY_P99_MS = 1000.0
@@ -253,7 +253,7 @@ async def _notifier(ctx: BenchContext, unique: str) -> RunningServer:
             "MONGODB_URL": ctx.mongo,
             "NOTIFIER_MONGODB_DATABASE": f"bench_leads_notifier_{unique}",
             "NOTIFIER_DEFAULT_CHANNELS": "inbox",
-            "NOTIFIER_BURST_LIMIT": "1000000",
+            "NOTIFIER_BURST_LIMIT": "0",
             "NOTIFIER_LOG_LEVEL": "WARNING",
         },
         port=free_port(),

@@ -113,7 +113,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "NOTIFIER_SMTP_HOST": "127.0.0.1",
             "NOTIFIER_SMTP_PORT": str(sink.port),
             "NOTIFIER_DEFAULT_CHANNELS": "email",
-            "NOTIFIER_BURST_LIMIT": "1000000",
+            "NOTIFIER_BURST_LIMIT": "0",
             "NOTIFIER_LOG_LEVEL": "WARNING",
         }
         server = start_service(

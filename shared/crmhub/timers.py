@@ -28,6 +28,7 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,9 @@ log = logging.getLogger("crmhub.timers")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STORED_PRECISION = timedelta(milliseconds=1)  # BSON dates
+# The timer whose handler runs in this task: an aggregate that cancels it as it acts on it (a
+# delivery sent) leaves its removal to the runner, which does it for the whole round at once.
+FIRING: ContextVar[str | None] = ContextVar("firing_timer", default=None)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class TimerStore:
                     "due_at": due_at,
                     "payload": payload or {},
                     "lease_until": EPOCH,
+                    "owner": None,  # scheduled again: no longer the claim of whoever fires it now
                     "attempts": 0,
                     "scheduled_at": datetime.now(UTC),
                 },
@@ -115,6 +120,8 @@ class TimerStore:
         self._on_scheduled(due_at)
 
     async def cancel(self, key: str) -> None:
+        if FIRING.get() == key:
+            return  # its handler is running: the runner removes it once the handler returned
         await self.collection.delete_one({"_id": key})
 
     async def apply(self, changes: Iterable[TimerChange]) -> None:
@@ -147,18 +154,46 @@ class TimerStore:
         docs = await self.collection.find(query).sort(order).limit(limit).to_list()
         return [Timer.from_document(d) for d in docs]
 
-    async def claim(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
-        """Take the timer for `lease`; False when another instance holds it or it was moved or cancelled."""
-        claimed = await self.collection.find_one_and_update(
-            {"_id": timer.key, "generation": timer.generation, "lease_until": {"$lte": now}},
+    async def claim(self, timers: Sequence[Timer], *, owner: str, now: datetime, lease: timedelta) -> list[Timer]:
+        """Take these timers for `lease` in two round trips, whatever their number: the ones this
+        claim (`owner`, unique to it) got, in the order given. Not those another instance holds,
+        nor those moved or cancelled since they were read (one moved meanwhile is let go again
+        at once: it waits for its new time, not for this lease)."""
+        if not timers:
+            return []
+        keys = [t.key for t in timers]
+        await self.collection.update_many(
+            {"_id": {"$in": keys}, "lease_until": {"$lte": now}},
             {"$set": {"lease_until": now + lease, "owner": owner}},
+        )
+        found = await self.collection.find({"_id": {"$in": keys}, "owner": owner}, {"generation": 1}).to_list()
+        generations = {d["_id"]: int(d.get("generation", 1)) for d in found}
+        claimed = [t for t in timers if generations.get(t.key) == t.generation]
+        moved = [key for key in generations if key not in {t.key for t in claimed}]
+        if moved:
+            await self.collection.update_many(
+                {"_id": {"$in": moved}, "owner": owner}, {"$set": {"lease_until": EPOCH, "owner": None}}
+            )
+        return claimed
+
+    async def extend(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Hold a claimed timer for another `lease` from now; False when it is no longer this claim's."""
+        held = await self.collection.find_one_and_update(
+            {"_id": timer.key, "generation": timer.generation, "owner": owner},
+            {"$set": {"lease_until": now + lease}},
             return_document=ReturnDocument.AFTER,
         )
-        return claimed is not None
+        return held is not None
 
     async def done(self, timer: Timer) -> None:
         """Fired: remove it, unless it was scheduled again meanwhile (then the new time stands)."""
         await self.collection.delete_one({"_id": timer.key, "generation": timer.generation})
+
+    async def done_many(self, timers: Sequence[Timer], *, owner: str) -> None:
+        """`done` for a round's fired timers in one round trip: those still this claim's (one
+        scheduled again meanwhile is no longer anybody's claim, and stays)."""
+        if timers:
+            await self.collection.delete_many({"_id": {"$in": [t.key for t in timers]}, "owner": owner})
 
     async def retry_at(self, timer: Timer, moment: datetime, error: str) -> None:
         await self.collection.update_one(
@@ -181,6 +216,14 @@ class Held:
 
 # For a kind whose timers wait for something else too: how far that lets them go now.
 TimerGate = Callable[[datetime], Awaitable[Held]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One round's claim of its timers: whose, and from when its lease runs."""
+
+    owner: str
+    at: datetime
 
 
 class NotYet(Exception):
@@ -206,6 +249,7 @@ class TimerRunner:
         max_backoff: timedelta = timedelta(minutes=5),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         owner: str | None = None,
+        settle_seconds: float = 0.05,
     ) -> None:
         self.store = store
         self.poll_seconds = poll_seconds
@@ -215,6 +259,10 @@ class TimerRunner:
         self.max_backoff = max_backoff
         self.now = now
         self.owner = owner or uuid.uuid4().hex
+        # After a round that found less than a batch, timers scheduled meanwhile are let gather
+        # this long before the next (a round costs the same few round trips for one timer as for
+        # a hundred; a burst scheduling them one by one would otherwise pay them for each).
+        self.settle_seconds = settle_seconds
         self._handlers: dict[str, TimerHandler] = {}
         self._gates: dict[str, TimerGate] = {}
         self._wake = asyncio.Event()
@@ -240,12 +288,15 @@ class TimerRunner:
             self._wake.set()
 
     async def fire_due(self) -> int:
-        """One round: claim and fire what is due now; the number of timers fired."""
+        """One round: claim what is due now (in one go), fire it, and remove what fired (in one
+        go); the number of timers fired."""
         if not self._handlers:
             return 0
         now = self.now()
         held = {kind: await gate(now) for kind, gate in self._gates.items()}
         due = await self.store.due(now, self.kinds, limit=self.batch_size, held=held)
+        claim = Claim(f"{self.owner}:{uuid.uuid4().hex[:12]}", self.now())
+        due = await self.store.claim(due, owner=claim.owner, now=claim.at, lease=self.lease)
         limit = asyncio.Semaphore(self.concurrency)
         # Timers of one aggregate fire one after another: fired together they would only
         # collide on its version guard. So do the timers of one sequence (a recipient's messages
@@ -254,20 +305,27 @@ class TimerRunner:
         for timer in sorted(due, key=lambda t: (t.due_at, t.payload.get(IN_ORDER_AT, 0))):
             group = timer.payload.get(IN_ORDER_OF) or timer.payload.get(AGGREGATE, timer.key)
             groups.setdefault(str(group), []).append(timer)
+        fired: list[Timer] = []
 
-        async def one_group(timers: list[Timer]) -> int:
-            fired = 0
+        async def one_group(timers: list[Timer]) -> None:
             for timer in timers:
                 async with limit:
-                    fired += await self._fire(timer)
-            return fired
+                    if await self._fire(timer, claim):
+                        fired.append(timer)
 
-        return sum(await asyncio.gather(*(one_group(g) for g in groups.values())))
+        try:
+            await asyncio.gather(*(one_group(g) for g in groups.values()))
+        finally:
+            await self.store.done_many(fired, owner=claim.owner)
+        return len(fired)
 
-    async def _fire(self, timer: Timer) -> int:
+    async def _fire(self, timer: Timer, claim: Claim) -> bool:
         now = self.now()
-        if not await self.store.claim(timer, owner=self.owner, now=now, lease=self.lease):
-            return 0
+        if now - claim.at > self.lease / 2 and not await self.store.extend(
+            timer, owner=claim.owner, now=now, lease=self.lease
+        ):
+            return False  # a long round: its lease was running out, and it is not this claim's any more
+        firing = FIRING.set(timer.key)
         try:
             await self._handlers[timer.kind](timer)
         except asyncio.CancelledError:
@@ -280,17 +338,17 @@ class TimerRunner:
                 self.now() + timedelta(seconds=0.1 + random.random()),  # noqa: S311 - jitter, not a secret
                 "changed concurrently",
             )
-            return 0
+            return False
         except NotYet:
             if timer.attempts + 1 >= NOT_YET_ATTEMPTS:
                 log.warning("timer %s (%s): its aggregate never appeared; dropped as a spare", timer.key, timer.kind)
                 await self.store.done(timer)
                 metrics.TIMERS_FIRED.labels(timer.kind, "spare").inc()
-                return 0
+                return False
             await self.store.retry_at(
                 timer, self.now() + timedelta(seconds=0.2 * 2**timer.attempts), "its aggregate is not stored yet"
             )
-            return 0
+            return False
         except Exception as exc:
             backoff = min(timedelta(seconds=2 ** min(timer.attempts, 16)), self.max_backoff)
             log.exception(
@@ -302,11 +360,12 @@ class TimerRunner:
             )
             metrics.TIMERS_FIRED.labels(timer.kind, "failed").inc()
             await self.store.retry_at(timer, self.now() + backoff, f"{type(exc).__name__}: {exc}")
-            return 0
-        await self.store.done(timer)
+            return False
+        finally:
+            FIRING.reset(firing)
         metrics.TIMERS_FIRED.labels(timer.kind, "fired").inc()
         metrics.TIMER_LATENESS.labels(timer.kind).observe(max(0.0, (now - timer.due_at).total_seconds()))
-        return 1
+        return True  # removed with the round's others
 
     async def run(self, stopping: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
         """Until `stopping` is set: a round in progress finishes (and records what it fired)."""
@@ -331,6 +390,7 @@ class TimerRunner:
                 self._soonest = None  # that round fired it
             if fired >= self.batch_size:
                 continue
+            await asyncio.sleep(self.settle_seconds)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._sleep(stopping), self._wait_seconds())
 

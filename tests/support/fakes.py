@@ -20,9 +20,9 @@ from localservers import free_port
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.messages: list[EmailMessage] = []
-        self.port = free_port()
+        self.port = port or free_port()
         sink = self
 
         class Handler:

@@ -65,17 +65,18 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         if settings.smtp_host
         else None
     )
+    channels = Channels(
+        store=store,
+        smtp=smtp,
+        telegram_base_url=settings.telegram_base_url,
+        telegram_token=settings.telegram_token,
+        http=http,
+        attachment_origins=tuple(o.strip() for o in settings.attachment_origins.split(",") if o.strip()),
+    )
     deps = bootstrap(
         store=store,
         directory=service.follow_team_directory(),
-        channels=Channels(
-            store=store,
-            smtp=smtp,
-            telegram_base_url=settings.telegram_base_url,
-            telegram_token=settings.telegram_token,
-            http=http,
-            attachment_origins=tuple(o.strip() for o in settings.attachment_origins.split(",") if o.strip()),
-        ),
+        channels=channels,
         templates=Templates(Path(settings.templates_dir)) if settings.templates_dir else Templates(),
         webhooks=WebhookRegistry(
             service.aggregates("webhook_subscriptions", WebhookSubscription),
@@ -104,6 +105,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     )
     app.state.notifier = deps
     service.on_shutdown(http.aclose)
+    service.on_shutdown(channels.aclose)
     return app
 
 

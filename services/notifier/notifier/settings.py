@@ -1,4 +1,4 @@
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from crmhub.settings import HubSettings
@@ -32,8 +32,8 @@ class NotifierSettings(HubSettings):
     max_attempts: int = 5
     backoff_seconds: float = 2.0
     # More than this many non-urgent notifications to one recipient on one channel within the
-    # window are folded into one digest at the end of the window.
-    burst_limit: int = 5
+    # window are folded into one digest at the end of the window; 0: no limit.
+    burst_limit: int = Field(default=5, ge=0)
     burst_window_seconds: float = 60.0
     # The routing table (JSON, docs/notifier.md); unset = the one shipped with the notifier.
     routing_file: str | None = None

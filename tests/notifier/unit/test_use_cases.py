@@ -118,6 +118,23 @@ async def test_a_burst_to_one_person_goes_out_as_one_digest_at_the_end_of_the_wi
     assert {d.status for d in await store.deliveries.find({})} == {"delivered"}
 
 
+async def test_with_the_burst_limit_off_every_message_goes_alone_and_nothing_is_counted(notifier):
+    deps, store, channel, clock = notifier
+    deps.policy = Policy(max_attempts=3, backoff_seconds=2, burst_limit=0, burst_window=timedelta(minutes=1))
+    counted: list[str] = []
+
+    async def recent_count(recipient: str, channel: str, since: datetime) -> int:
+        counted.append(recipient)
+        return 0
+
+    store.recent_count = recent_count  # type: ignore[method-assign]
+    for n in range(6):
+        await on_event(deps, *_assigned(f"L-free-{n}", clock.now))
+    await _fire_due(deps, store, clock)
+    assert [m.subject.startswith("2 notifications") for m in channel.sent] == [False] * 6
+    assert counted == []  # no round trip for a limit that is not there
+
+
 async def test_a_password_reset_link_goes_by_e_mail_only_never_to_the_inbox_log_or_webhooks(notifier):
     from crmhub.schemas.accounts import PasswordResetRequested
     from notifier.service_layer.context import WebhookEndpoint, WebhookRegistry

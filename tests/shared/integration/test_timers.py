@@ -187,3 +187,97 @@ async def test_a_sequence_due_within_one_millisecond_is_taken_in_its_order_and_o
     assert [t.key for t in await store.due(now, ["mail"], limit=10, held={"mail": past})] == [
         f"mail:{3 - n}" for n in range(4)
     ]
+
+
+async def test_a_round_claims_its_timers_at_once_and_leaves_one_moved_meanwhile_free_at_its_new_time(
+    mongo_client, unique
+):
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    now = datetime.now(UTC)
+    for n in range(3):
+        await store.schedule(f"t:{n}", "t", now - timedelta(seconds=1))
+    due = await store.due(now, ["t"], limit=10)
+    await store.schedule("t:1", "t", now + timedelta(seconds=5))  # moved between the read and the claim
+    lease = timedelta(seconds=30)
+    claimed = await store.claim(due, owner="a", now=now, lease=lease)
+    assert [t.key for t in claimed] == ["t:0", "t:2"]
+    assert await store.claim(due, owner="b", now=now, lease=lease) == []  # another instance gets none of them
+    # at its new time, t:1 fires: a's claim, held for 30 s, did not keep it
+    assert [t.key for t in await store.due(now + timedelta(seconds=6), ["t"], limit=10)] == ["t:1"]
+
+
+async def test_a_timer_scheduled_again_while_it_fires_keeps_its_new_time_and_the_others_are_removed(
+    mongo_client, unique
+):
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    clock = Clock(datetime.now(UTC))
+    runner = TimerRunner(store, now=clock)
+    fired: list[str] = []
+
+    async def handler(timer: Timer) -> None:
+        fired.append(timer.key)
+        if fired.count("t:1") == 1 and timer.key == "t:1":  # the first time, its aggregate asks for
+            await store.schedule("t:1", "t", clock.now + timedelta(minutes=5))  # another reminder meanwhile
+
+    runner.on("t", handler)
+    for n in range(3):
+        await store.schedule(f"t:{n}", "t", clock.now - timedelta(seconds=1))
+    assert await runner.fire_due() == 3
+    assert sorted(fired) == ["t:0", "t:1", "t:2"]
+    remaining = await store.collection.find({}).to_list()
+    assert [d["_id"] for d in remaining] == ["t:1"]
+    clock.now += timedelta(minutes=6)
+    assert await runner.fire_due() == 1
+    assert await store.collection.count_documents({}) == 0
+
+
+async def test_a_round_that_outlasts_half_its_lease_renews_it_before_firing_and_skips_what_was_taken(
+    mongo_client, unique
+):
+    """A slow channel can make one round long; a timer is fired only while its lease still runs
+    (renewed at half time), so another instance that took it meanwhile is not doubled."""
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    clock = Clock(datetime.now(UTC))
+    runner = TimerRunner(store, now=clock, lease=timedelta(seconds=10), concurrency=1)
+    fired: list[str] = []
+
+    async def slow(timer: Timer) -> None:
+        fired.append(timer.key)
+        clock.now += timedelta(seconds=6)  # past half the lease
+        if timer.key == "t:0":  # meanwhile another instance found t:2's lease... expired and took it
+            await store.collection.update_one({"_id": "t:2"}, {"$set": {"owner": "other"}})
+
+    runner.on("t", slow)
+    for n in range(3):
+        await store.schedule(f"t:{n}", "t", clock.now - timedelta(seconds=3 - n), {"in_order_of": "anna"})
+    assert await runner.fire_due() == 2
+    assert fired == ["t:0", "t:1"]
+    renewed = await store.collection.find_one({"_id": "t:2"})
+    assert renewed is not None
+    assert renewed["owner"] == "other"
+
+
+async def test_a_handler_cancelling_its_own_timer_leaves_it_to_the_round_and_other_cancels_apply_at_once(
+    mongo_client, unique
+):
+    """A delivery sent cancels its send timer as it is recorded; the round removes that timer
+    with the others it fired (one write for all), while a cancel of another timer applies at
+    once."""
+    store = TimerStore(mongo_client[f"t_timers_{unique}"]["timers"])
+    runner = TimerRunner(store)
+    seen: list[int] = []
+
+    async def handler(timer: Timer) -> None:
+        await store.cancel(timer.key)
+        await store.cancel("t:other")
+        seen.append(await store.collection.count_documents({"_id": {"$in": [timer.key, "t:other"]}}))
+
+    runner.on("t", handler)
+    await store.schedule("t:0", "t", datetime.now(UTC) - timedelta(seconds=1))
+    await store.schedule("t:other", "other", datetime.now(UTC) + timedelta(hours=1))
+    assert await runner.fire_due() == 1
+    assert seen == [1]  # inside the handler: its own timer still there (held by the round), the other gone
+    assert await store.collection.count_documents({}) == 0
+    await store.schedule("t:1", "t", datetime.now(UTC) + timedelta(hours=1))
+    await store.cancel("t:1")  # outside any handler: at once
+    assert await store.get("t:1") is None

@@ -40,11 +40,18 @@ class RoundStore(MemoryTimers):
         found = [t for t in self.due_now(now) if t.kind in kinds and t.key not in self.retries and let_go(t)]
         return found[:limit]
 
-    async def claim(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
+    async def claim(self, timers, *, owner: str, now: datetime, lease: timedelta) -> list[Timer]:  # type: ignore[override]
+        return [t for t in timers if t.key in self.pending]
+
+    async def extend(self, timer: Timer, *, owner: str, now: datetime, lease: timedelta) -> bool:
         return timer.key in self.pending
 
     async def done(self, timer: Timer) -> None:
         self.pending.pop(timer.key, None)
+
+    async def done_many(self, timers, *, owner: str) -> None:  # type: ignore[override]
+        for timer in timers:
+            self.pending.pop(timer.key, None)
 
     async def retry_at(self, timer: Timer, moment: datetime, error: str) -> None:
         self.retries[timer.key] = moment

@@ -21,6 +21,9 @@ import httpx
 
 from crmhub.intake import sign_timestamped
 from notifier.adapters.delivery_store import DeliveryStore
+from notifier.adapters.smtp import SmtpSessions, SmtpSettings
+
+__all__ = ["Channels", "DeliveryError", "Outgoing", "SmtpSettings"]
 
 log = logging.getLogger("notifier.channels")
 MAX_ATTACHMENT = 20 * 1024 * 1024
@@ -49,17 +52,6 @@ class Outgoing:
     attachments: tuple[dict[str, Any], ...] = ()
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = False
-    timeout: float = 10.0
-
-
 class Channels:
     def __init__(
         self,
@@ -74,9 +66,14 @@ class Channels:
         self.attachment_origins = attachment_origins
         self.store = store
         self.smtp = smtp
+        self.smtp_sessions = SmtpSessions(smtp) if smtp is not None else None
         self.telegram_base_url = telegram_base_url.rstrip("/")
         self.telegram_token = telegram_token
         self.http = http
+
+    async def aclose(self) -> None:
+        if self.smtp_sessions is not None:
+            await self.smtp_sessions.aclose()
 
     async def send(self, channel: str, message: Outgoing) -> None:
         handler = {
@@ -107,16 +104,9 @@ class Channels:
         mail["To"] = message.email
         mail["Subject"] = Header(message.subject, "utf-8")  # type: ignore[assignment]  # the stubs only know str
         mail["Message-ID"] = f"<{hashlib.sha256(message.notification_id.encode()).hexdigest()[:32]}@crm-hub>"
+        assert self.smtp_sessions is not None
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=self.smtp.host,
-                port=self.smtp.port,
-                username=self.smtp.username,
-                password=self.smtp.password,
-                start_tls=self.smtp.starttls,
-                timeout=self.smtp.timeout,
-            )
+            await self.smtp_sessions.send(mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"the mail server refused the recipient: {exc}", retryable=False) from None
         except (aiosmtplib.SMTPException, OSError) as exc:

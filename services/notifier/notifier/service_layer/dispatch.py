@@ -55,6 +55,13 @@ async def send(deps: Notifier, timer: Timer) -> None:
     for item in batch:
 
         async def mark_delivered(item: Delivery = item) -> Delivery:
+            # as loaded (one read fewer); if it changed meanwhile, or an earlier try was written
+            # and only its answer lost, read it again and decide on what is stored
+            if item.open and item.version is not None:
+                loaded = item.model_copy(deep=True)
+                loaded.delivered(now=deps.now())
+                if await store.save(loaded):
+                    return loaded
             return await store.change(item.id, lambda d: d.delivered(now=deps.now()))
 
         sent = await _after_sending(mark_delivered)

@@ -5,6 +5,7 @@ the deliveries are stored."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from crmhub import topics
@@ -26,6 +27,33 @@ WEBHOOK_EVENT_TYPES = frozenset(
 
 
 async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> None:
+    await store_deliveries(deps, await deliveries_for(deps, event))
+
+
+async def on_events(deps: Notifier, events: list[CloudEvent]) -> None:
+    """A poll's events, in the order they happened (each one's burst count sees the ones before
+    it), their deliveries then stored together: a few bulk writes for the whole poll. Sending
+    order does not depend on storing order (the send timers keep event order)."""
+    queued: list[Delivery] = []
+    for event in sorted(events, key=lambda e: e.time):
+        queued += await deliveries_for(deps, event)
+    await store_deliveries(deps, queued)
+
+
+async def store_deliveries(deps: Notifier, deliveries: list[Delivery]) -> None:
+    """Store new deliveries with their send timers, side by side (one seen before: nothing)."""
+
+    async def add(delivery: Delivery) -> None:
+        if await deps.store.deliveries.add(delivery):
+            metrics.NOTIFICATIONS.labels(delivery.channel, "queued").inc()
+
+    await asyncio.gather(*(add(d) for d in deliveries))
+
+
+async def deliveries_for(deps: Notifier, event: CloudEvent) -> list[Delivery]:
+    """The event's deliveries, one per recipient and channel, noted where the burst limit and
+    digests look for them (not stored yet)."""
+    queued: list[Delivery] = []
     route = route_for(deps.routes, event.type, event.data)
     now = deps.now()
     if route is not None:
@@ -44,7 +72,7 @@ async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> Non
             if isinstance(event.data.get("attachments"), list):  # files by reference (document.sent)
                 contacts["attachments"] = event.data["attachments"]
             for channel in recipient.channels:
-                await _queue(
+                queued += await _queue(
                     deps,
                     event,
                     recipient.manager_id,
@@ -55,7 +83,7 @@ async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> Non
                     wait_until=wait_until,
                 )
     if event.type not in WEBHOOK_EVENT_TYPES:
-        return  # one-time links are credentials: only to the person, never to a webhook
+        return queued  # one-time links are credentials: only to the person, never to a webhook
     for endpoint in await deps.webhooks.endpoints():
         if endpoint.wants(event.type, event.time):
             message = Message(subject=event.type, text=f"{event.type} {event.subject}")
@@ -68,9 +96,10 @@ async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> Non
                     "data": event.data,
                 },
             }
-            await _queue(
+            queued += await _queue(
                 deps, event, f"webhook:{endpoint.id}", "webhook", message, contacts, urgent=True, wait_until=None
             )
+    return queued
 
 
 async def _queue(
@@ -83,10 +112,12 @@ async def _queue(
     *,
     urgent: bool,
     wait_until: Any,
-) -> None:
+) -> list[Delivery]:
     now = deps.now()
+    limited = deps.policy.burst_limit > 0  # 0: no burst limit, nothing to count
     in_burst = (
-        not urgent
+        limited
+        and not urgent
         and await deps.store.recent_count(recipient, channel, now - deps.policy.burst_window) >= deps.policy.burst_limit
     )
     delivery = Delivery.queue(
@@ -103,6 +134,6 @@ async def _queue(
         in_burst=in_burst,
         policy=deps.policy,
     )
-    await deps.store.list_queued(delivery)
-    if await deps.store.deliveries.add(delivery):
-        metrics.NOTIFICATIONS.labels(channel, "queued").inc()
+    if limited or delivery.digest:
+        await deps.store.list_queued(delivery)
+    return [delivery]
