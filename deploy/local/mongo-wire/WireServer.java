@@ -1,8 +1,16 @@
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
+import org.h2.mvstore.type.BasicDataType;
+import org.h2.mvstore.type.ObjectDataType;
 
 import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
@@ -21,6 +29,10 @@ import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.BsonRegularExpression;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 
 /**
@@ -371,7 +383,7 @@ public class WireServer {
             protected MongoCollection<Object> openOrCreateCollection(String name, CollectionOptions options) {
                 String full = getFullCollectionNamespace(name);
                 MVStore mvStore = getMvStore();
-                return new IndexedCollection(this, name, options, mvStore.openMap("databases." + full),
+                return new IndexedCollection(this, name, options, mvStore.openMap("databases." + full, documents()),
                     mvStore.openMap("meta." + full), cursorRegistry);
             }
         }
@@ -399,6 +411,101 @@ public class WireServer {
         }
     }
 
+    /**
+     * Documents are stored as BSON. The library's default (H2's ObjectDataType) stores them by Java
+     * serialization, which a profile of the hub under load showed to be the largest part of the
+     * server's work: a new ObjectOutputStream per document, class descriptors, a handle table
+     * cleared each time. BSON is what the documents arrive and leave as, and the library's own
+     * encoder and decoder read and write every type a document can hold.
+     */
+    static final class BsonDocumentType extends BasicDataType<Document> {
+        static final BsonDocumentType INSTANCE = new BsonDocumentType();
+        static final byte BSON = 0;
+        /** A value BSON cannot carry (none the hub stores; the library's own types all can). */
+        static final byte SERIALIZED = 1;
+        private static final ObjectDataType SERIALIZATION = new ObjectDataType();
+
+        @Override
+        public int getMemory(Document document) {
+            return 64 + 48 * document.size(); // an estimate, for the page cache's accounting only
+        }
+
+        @Override
+        public void write(WriteBuffer buffer, Document document) {
+            ByteBuf bytes = Unpooled.buffer(256);
+            try {
+                BsonEncoder.encodeDocument(document, bytes); // whole, before anything is written
+                buffer.put(BSON);
+                buffer.put(bytes.nioBuffer());
+            } catch (IllegalArgumentException unencodable) {
+                buffer.put(SERIALIZED);
+                SERIALIZATION.write(buffer, document);
+            } finally {
+                bytes.release();
+            }
+        }
+
+        @Override
+        public Document read(ByteBuffer buffer) {
+            if (buffer.get() == SERIALIZED) {
+                return (Document) SERIALIZATION.read(buffer);
+            }
+            int length = buffer.duplicate().order(ByteOrder.LITTLE_ENDIAN).getInt();
+            ByteBuffer bson = buffer.slice();
+            bson.limit(length);
+            buffer.position(buffer.position() + length);
+            return BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bson));
+        }
+
+        @Override
+        public Document[] createStorage(int size) {
+            return new Document[size];
+        }
+
+        @Override
+        public int compare(Document a, Document b) {
+            return a.equals(b) ? 0 : 1; // values are only ever compared for equality
+        }
+    }
+
+    static MVMap.Builder<Object, Document> documents() {
+        return new MVMap.Builder<Object, Document>().valueType(BsonDocumentType.INSTANCE);
+    }
+
+    static final String FORMAT = "crmhub.format";
+
+    /**
+     * A store written before documents were BSON holds them Java-serialized: each collection is
+     * rewritten once, at start, before the server listens. One collection per commit, each marked
+     * done in the same commit, so a crash midway leaves every collection readable and the next
+     * start goes on where this one stopped.
+     */
+    static void storeDocumentsAsBson(MVStore store) {
+        MVMap<String, String> format = store.openMap(FORMAT);
+        if ("bson".equals(format.get("documents"))) {
+            return;
+        }
+        for (String name : new ArrayList<>(store.getMapNames())) {
+            if (!name.startsWith("databases.") || name.endsWith(".bson") || "bson".equals(format.get(name))) {
+                continue;
+            }
+            MVMap<Object, Object> legacy = store.openMap(name);
+            MVMap<Object, Document> converted = store.openMap(name + ".bson", documents());
+            converted.clear();
+            for (Map.Entry<Object, Object> entry : legacy.entrySet()) {
+                converted.put(entry.getKey(), (Document) entry.getValue());
+            }
+            long count = converted.sizeAsLong();
+            store.removeMap(legacy);
+            store.renameMap(converted, name);
+            format.put(name, "bson");
+            store.commit();
+            System.out.println("stored " + count + " documents of " + name.substring("databases.".length()) + " as BSON");
+        }
+        format.put("documents", "bson");
+        store.commit();
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length != 3) {
             System.err.println("usage: WireServer FILE HOST PORT");
@@ -409,6 +516,7 @@ public class WireServer {
         // retention would grow the file by every chunk of the last 45 s. The process is what a
         // kill -9 ends; the operating system still writes out what it was given.
         store.setRetentionTime(1000);
+        storeDocumentsAsBson(store);
         MongoServer server = new MongoServer(new DurableBackend(store).version(Reported.MONGO_5_0));
         // Writers wait for their commit on the event loop thread: enough loops that the others
         // keep serving meanwhile.

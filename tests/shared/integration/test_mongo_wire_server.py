@@ -8,16 +8,21 @@ reads, changes and writes back without a guard), which is why it is not the defa
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import Decimal128, Int64, ObjectId
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from crmhub.outbox import PENDING, PENDING_INDEX, new_aggregate, save_aggregate
-from localservers import free_port, start_mongo
+from localservers import free_port, mongo_wire_kind, start_mongo
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +188,57 @@ def test_pending_outbox_documents_are_found_through_the_partial_index_exactly_an
         client.close()
     finally:
         server.stop()
+
+
+def test_a_store_written_before_documents_were_bson_is_converted_once_and_reads_as_before(tmp_path):
+    """The wire server used to store documents by Java serialization; it now stores them as BSON
+    (a third of its work under load was that serialization). A store from before (made by the
+    previous WireServer, with every BSON type the hub and the drivers use) is converted at the
+    first start, each value read back as it was written, and not converted again."""
+    if mongo_wire_kind() != "mongo-java-server":
+        pytest.skip("the store file is mongo-java-server's")
+    data = tmp_path / "db"
+    data.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "store-before-bson.mv.db", data / "hub.mv.db")
+    expected = {
+        "lead-1": {
+            "_id": "lead-1",
+            "name": "Пётр",
+            "version": 3,
+            "big": Int64(2**40),
+            "score": 0.5,
+            "active": True,
+            "none": None,
+            "at": datetime(2026, 11, 1, 9, 30, 15, 123000, tzinfo=UTC),
+            "tags": ["a", "b", 3],
+            "nested": {"phone": "+79160000001", "deep": {"n": 1}},
+            "outbox": [{"id": "e1", "type": "lead.created"}],
+        },
+        "lead-2": {
+            "_id": "lead-2",
+            "money": Decimal128("1500000.50"),
+            "oid": ObjectId("65f000000000000000000001"),
+            "bin": b"\x00\x01\x02",
+            "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        },
+    }
+    port = free_port()
+    for start in range(2):
+        server = start_mongo(data, port=port)
+        try:
+            client: MongoClient[dict] = MongoClient(server.address, tz_aware=True, uuidRepresentation="standard")
+            db = client["legacy_hub"]
+            found = {doc["_id"]: doc for doc in db.leads.find({})}
+            assert found == expected
+            assert isinstance(found["lead-1"]["big"], Int64)
+            assert db.counters.find_one({"_id": 7}) == {"_id": 7, "kpis": {"calls": 12}}
+            assert db.leads.find_one({"nested.phone": "+79160000001"})["_id"] == "lead-1"
+            if start == 0:
+                db.leads.update_one({"_id": "lead-1"}, {"$inc": {"version": 1}})
+                db.leads.update_one({"_id": "lead-1"}, {"$inc": {"version": -1}})
+            client.close()
+        finally:
+            server.stop()
+    log = server.log_path.read_text()
+    assert log.count("stored 2 documents of legacy_hub.leads as BSON") == 1
+    assert log.count("stored 1 documents of legacy_hub.counters as BSON") == 1
