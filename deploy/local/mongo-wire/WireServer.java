@@ -102,15 +102,10 @@ public class WireServer {
                         continue;
                     }
                     String key = index.getKeys().get(0).getKey();
-                    Object value = query.get(key);
-                    if (value == null || value instanceof Document || value instanceof java.util.Collection
-                        || BsonRegularExpression.isRegularExpression(value)) {
-                        continue;
-                    }
-                    Document narrowed = new Document(key, value);
-                    if (index.canHandle(narrowed)) {
-                        return matchDocuments(query, index.getPositions(narrowed), orderBy, numberToSkip, limit,
-                            batchSize, fieldSelector);
+                    List<Object> positions = positions(index, key, query.get(key));
+                    if (positions != null) {
+                        return matchDocuments(query, positions, orderBy, numberToSkip, limit, batchSize,
+                            fieldSelector);
                     }
                 }
             }
@@ -121,6 +116,35 @@ public class WireServer {
             QueryResult result = super.queryDocuments(query, orderBy, numberToSkip, limit, batchSize, fieldSelector);
             logScan(getFullName(), query, orderBy, count(), (System.nanoTime() - started) / 1_000_000.0);
             return result;
+        }
+
+        /**
+         * The documents a unique single-field index finds for the query's condition on its field:
+         * a plain value, or `$in` of plain values (a batch read or claim by `_id` with other
+         * conditions besides); null when the index cannot narrow that condition.
+         */
+        private static List<Object> positions(Index<Object> index, String key, Object condition) {
+            if (condition == null) {
+                return null; // no condition on this field
+            }
+            List<?> values = List.of(condition);
+            if (condition instanceof Document document && document.size() == 1
+                && document.get("$in") instanceof java.util.Collection<?> in) {
+                values = new ArrayList<>(in);
+            }
+            java.util.LinkedHashSet<Object> found = new java.util.LinkedHashSet<>();
+            for (Object value : values) {
+                if (value == null || value instanceof Document
+                    || value instanceof java.util.Collection || BsonRegularExpression.isRegularExpression(value)) {
+                    return null;
+                }
+                Document narrowed = new Document(key, value);
+                if (!index.canHandle(narrowed)) {
+                    return null;
+                }
+                index.getPositions(narrowed).forEach(found::add);
+            }
+            return new ArrayList<>(found);
         }
     }
 

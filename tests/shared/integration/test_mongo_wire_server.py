@@ -242,3 +242,32 @@ def test_a_store_written_before_documents_were_bson_is_converted_once_and_reads_
     log = server.log_path.read_text()
     assert log.count("stored 2 documents of legacy_hub.leads as BSON") == 1
     assert log.count("stored 1 documents of legacy_hub.counters as BSON") == 1
+
+
+def test_a_batch_by_id_with_other_conditions_reads_only_those_documents(tmp_path, monkeypatch):
+    """A round of timers is claimed with `{_id: {$in: [...]}, lease_until: {$lte: now}}` and read
+    back with `{_id: {$in: [...]}, owner: ...}`: MongoDB answers both from the `_id` index. The
+    local server scanned the whole collection for them (10,000 pending timers, twice a round)."""
+    monkeypatch.setenv("CRMHUB_WIRE_LOG_SCANS", "1")
+    server = start_mongo(tmp_path / "db", port=free_port())
+
+    def scans() -> list[str]:
+        return [line for line in server.log_path.open() if '"scan":"t_in.timers"' in line]
+
+    try:
+        client: MongoClient[dict] = MongoClient(server.address)
+        timers = client["t_in"]["timers"]
+        timers.insert_many([{"_id": f"t{i}", "lease": i % 3, "owner": None} for i in range(3000)])
+        wanted = [f"t{i}" for i in range(0, 60)] + ["missing"]
+        claimed = timers.update_many({"_id": {"$in": wanted}, "lease": {"$lte": 1}}, {"$set": {"owner": "round-1"}})
+        assert claimed.modified_count == 40
+        mine = {d["_id"] for d in timers.find({"_id": {"$in": wanted}, "owner": "round-1"})}
+        assert mine == {f"t{i}" for i in range(60) if i % 3 <= 1}
+        assert {d["_id"] for d in timers.find({"owner": "round-1"})} == mine  # the truth, by a scan
+        assert timers.delete_many({"_id": {"$in": [*wanted, "t61"]}, "owner": "round-1"}).deleted_count == 40
+        assert len(timers.find({"_id": {"$in": wanted}}).to_list()) == 20
+        if server.name == "mongo-java-server":
+            assert len(scans()) == 1, scans()  # only the read of the truth
+        client.close()
+    finally:
+        server.stop()
