@@ -443,15 +443,22 @@ public class WireServer {
      * encoder and decoder read and write every type a document can hold.
      */
     static final class BsonDocumentType extends BasicDataType<Document> {
-        static final BsonDocumentType INSTANCE = new BsonDocumentType();
         static final byte BSON = 0;
         /** A value BSON cannot carry (none the hub stores; the library's own types all can). */
         static final byte SERIALIZED = 1;
         private static final ObjectDataType SERIALIZATION = new ObjectDataType();
 
+        /**
+         * What the page cache counts a document as: the running average of the collection's
+         * encoded documents, as H2's own ObjectDataType counts serialized ones. A constant would
+         * count a day document of hundreds of kilobytes as a few hundred bytes, and the cache
+         * would keep far more than its size in memory.
+         */
+        private volatile int averageSize = 10_000;
+
         @Override
         public int getMemory(Document document) {
-            return 64 + 48 * document.size(); // an estimate, for the page cache's accounting only
+            return averageSize;
         }
 
         @Override
@@ -459,6 +466,7 @@ public class WireServer {
             ByteBuf bytes = Unpooled.buffer(256);
             try {
                 BsonEncoder.encodeDocument(document, bytes); // whole, before anything is written
+                averageSize = (int) ((averageSize * 15L + bytes.readableBytes()) / 16);
                 buffer.put(BSON);
                 buffer.put(bytes.nioBuffer());
             } catch (IllegalArgumentException unencodable) {
@@ -493,7 +501,7 @@ public class WireServer {
     }
 
     static MVMap.Builder<Object, Document> documents() {
-        return new MVMap.Builder<Object, Document>().valueType(BsonDocumentType.INSTANCE);
+        return new MVMap.Builder<Object, Document>().valueType(new BsonDocumentType()); // one per collection
     }
 
     static final String FORMAT = "crmhub.format";
