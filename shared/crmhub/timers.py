@@ -169,7 +169,8 @@ class TimerStore:
         found = await self.collection.find({"_id": {"$in": keys}, "owner": owner}, {"generation": 1}).to_list()
         generations = {d["_id"]: int(d.get("generation", 1)) for d in found}
         claimed = [t for t in timers if generations.get(t.key) == t.generation]
-        moved = [key for key in generations if key not in {t.key for t in claimed}]
+        mine = {t.key for t in claimed}
+        moved = [key for key in generations if key not in mine]
         if moved:
             await self.collection.update_many(
                 {"_id": {"$in": moved}, "owner": owner}, {"$set": {"lease_until": EPOCH, "owner": None}}

@@ -14,15 +14,12 @@ MAIL, RCPT and DATA exchanges, not also a connection, the greeting, EHLO, STARTT
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
 import aiosmtplib
-
-log = logging.getLogger("notifier.smtp")
 
 
 @dataclass(frozen=True)
@@ -56,16 +53,14 @@ class SmtpSessions:
         client = self._reusable()
         if client is not None:
             try:
-                await client.send_message(mail)
-            except aiosmtplib.SMTPServerDisconnected:
-                client.close()  # closed by the server while idle: the message was not taken
-            except BaseException:
-                client.close()
-                raise
-            else:
-                self._give_back(client)
+                await self._send_on(client, mail)
                 return
-        client = await self._open()
+            except aiosmtplib.SMTPServerDisconnected:
+                pass  # closed by the server while idle: the message was not taken
+        await self._send_on(await self._open(), mail)
+
+    async def _send_on(self, client: aiosmtplib.SMTP, mail: Message) -> None:
+        """One message on one session: given back once accepted, closed on any error."""
         try:
             await client.send_message(mail)
         except BaseException:

@@ -27,7 +27,7 @@ WEBHOOK_EVENT_TYPES = frozenset(
 
 
 async def on_event(deps: Notifier, event: CloudEvent, payload: EventData) -> None:
-    await store_deliveries(deps, await deliveries_for(deps, event))
+    await on_events(deps, [event])
 
 
 async def on_events(deps: Notifier, events: list[CloudEvent]) -> None:
@@ -72,15 +72,17 @@ async def deliveries_for(deps: Notifier, event: CloudEvent) -> list[Delivery]:
             if isinstance(event.data.get("attachments"), list):  # files by reference (document.sent)
                 contacts["attachments"] = event.data["attachments"]
             for channel in recipient.channels:
-                queued += await _queue(
-                    deps,
-                    event,
-                    recipient.manager_id,
-                    channel,
-                    message,
-                    contacts,
-                    urgent=route.urgent,
-                    wait_until=wait_until,
+                queued.append(
+                    await _queue(
+                        deps,
+                        event,
+                        recipient.manager_id,
+                        channel,
+                        message,
+                        contacts,
+                        urgent=route.urgent,
+                        wait_until=wait_until,
+                    )
                 )
     if event.type not in WEBHOOK_EVENT_TYPES:
         return queued  # one-time links are credentials: only to the person, never to a webhook
@@ -96,8 +98,10 @@ async def deliveries_for(deps: Notifier, event: CloudEvent) -> list[Delivery]:
                     "data": event.data,
                 },
             }
-            queued += await _queue(
-                deps, event, f"webhook:{endpoint.id}", "webhook", message, contacts, urgent=True, wait_until=None
+            queued.append(
+                await _queue(
+                    deps, event, f"webhook:{endpoint.id}", "webhook", message, contacts, urgent=True, wait_until=None
+                )
             )
     return queued
 
@@ -112,7 +116,7 @@ async def _queue(
     *,
     urgent: bool,
     wait_until: Any,
-) -> list[Delivery]:
+) -> Delivery:
     now = deps.now()
     limited = deps.policy.burst_limit > 0  # 0: no burst limit, nothing to count
     in_burst = (
@@ -136,4 +140,4 @@ async def _queue(
     )
     if limited or delivery.digest:
         await deps.store.list_queued(delivery)
-    return [delivery]
+    return delivery
