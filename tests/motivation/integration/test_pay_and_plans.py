@@ -195,7 +195,13 @@ async def test_plans_payouts_close_adjustments_reopen_and_export(infra, run_serv
         async def provisional() -> dict[str, Any]:
             return (await http.get(f"/v1/payouts/2026-09/{t['anna']}", headers=anna)).json()
 
+        async def boris_counted() -> bool:
+            answer = await http.get(f"/v1/payouts/2026-09/{t['boris']}", headers=head)
+            return bool(answer.json().get("sales_fulfilment_percent") == "120.00")
+
+        # both managers' events counted before the close: they come on different partitions
         await eventually(lambda: _commission(provisional()), timeout=20)
+        await eventually(boris_counted, timeout=20)
         found = await provisional()
         assert found["status"] == "provisional"
         # activity 100 % -> 100 % of 60,000; sales 90 % -> 5 % of 900 = 45
