@@ -4,7 +4,6 @@ the manager's actions — in milliseconds, without servers."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,30 +13,18 @@ from crmhub.aggregate import NotFound
 from crmhub.audit import Caller
 from crmhub.auth import Principal
 from crmhub.events import CloudEvent, new_event
-from crmhub.intake import IntakeError, Received
+from crmhub.intake import IntakeError
 from crmhub.schemas.calls import CallMissed, CallRecord
 from leads.adapters.sources import SourcesConfig
 from leads.bootstrap import bootstrap
 from leads.domain.lead import LeadConflict
 from leads.service_layer import assignment, calls, intake, lifecycle
 from support.clock import Clock
+from support.leads import SOURCES
+from support.leads import form as _form
+from support.leads import submit as _submit
 from support.memory import MemoryLeadStore
 from support.team import directory, manager
-
-KEY = "site-key-0123456789"
-SOURCES = SourcesConfig.model_validate(
-    {
-        "sources": [
-            {
-                "id": "site",
-                "format": "json",
-                "auth": {"secret": KEY},
-                "sla_minutes": 15,
-                "assignment": {"pool": {"department_id": "sales"}},
-            }
-        ]
-    }
-)
 
 
 @pytest.fixture
@@ -52,21 +39,6 @@ def hub():
 
 def person(subject: str, *roles: str, department_id: str = "sales") -> Caller:
     return Caller(Principal(subject, "person", frozenset(roles or ("manager",)), department_id), address="10.0.0.7")
-
-
-def _form(body: dict, *, key: str = KEY, **headers: str) -> Received:
-    return Received(
-        "POST",
-        "http://hub/v1/leads",
-        {"content-type": "application/json", "x-api-key": key, **headers},
-        {},
-        json.dumps(body).encode(),
-        "127.0.0.1",
-    )
-
-
-async def _submit(deps, body: dict, **headers: str):
-    return await intake.take_in(deps, deps.sources.by_id("site"), _form(body, **headers))
 
 
 async def test_a_submission_becomes_an_assigned_lead_with_its_events_and_its_sla_timer(hub):

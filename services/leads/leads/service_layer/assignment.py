@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -27,13 +28,44 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("leads.assignment")
 
+# a conflict costs a re-read and a decision: two busy instances on one pool may meet several in a row
+POOL_RETRIES = 32
+
+
+def _settle(waiting: list[asyncio.Future[bool]], outcome: bool | BaseException) -> None:
+    for future in waiting:
+        if future.done():  # its request gave up
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+@dataclass(eq=False)
+class _Cursor:
+    """A pool's round-robin cursor as this process knows it: `at`, with every decision taken
+    here so far, and the `version` last stored. The decisions not yet stored wait in
+    `unstored`, each for the write that carries it."""
+
+    at: str | None
+    version: int
+    unstored: list[asyncio.Future[bool]] = field(default_factory=list)
+    writer: asyncio.Task[None] | None = None
+
 
 class Assigner:
-    """One per process: a lock per pool (one assignment at a time from it), the pools' cursors
-    as this process last wrote them (re-read only when another instance moved one: the version
-    check fails), and the open leads per manager for capacity and least-loaded, adjusted as
-    leads come and go and re-counted from the store every `recount_seconds` (which takes in
-    other instances' work)."""
+    """One per process: the pools' cursors as this process last moved them (re-read only when
+    another instance moved one: the version check fails), and the open leads per manager for
+    capacity and least-loaded, adjusted as leads come and go and re-counted from the store
+    every `recount_seconds` (which takes in other instances' work).
+
+    Decisions from one pool are taken one after another in memory, each from the cursor the
+    previous one left, so rotation is exact; a lead is given its manager only once a write of
+    a cursor at or past its decision is stored. Decisions taken while a write is in flight go
+    together in the next one (group commit): a busy pool costs one write per round trip, not
+    one per lead. When another instance moved the cursor meanwhile, the write fails and every
+    decision it carried, and every one taken after it, is taken again from the stored cursor."""
 
     def __init__(
         self,
@@ -47,8 +79,8 @@ class Assigner:
         self.directory = directory
         self.recount_seconds = recount_seconds
         self._clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._cursors: dict[str, tuple[str | None, int]] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+        self._cursors: dict[str, _Cursor] = {}
         self.loads: dict[str, int] = {}
         self._counted_at = float("-inf")
 
@@ -76,43 +108,85 @@ class Assigner:
             campaign=lead.utm.campaign,
         )
         loads = await self._fresh_loads()
-        async with self._locks.setdefault(pool.key, asyncio.Lock()):
 
-            async def attempt() -> bool:
-                if pool.key not in self._cursors:
-                    self._cursors[pool.key] = await self.store.pool_cursor(pool.key)
-                cursor, version = self._cursors[pool.key]
-                members = members_of(pool, self.directory, loads)
-                sla = timedelta(minutes=source.sla_minutes)
-                decision = decide(
-                    pool,
-                    members,
-                    cursor=cursor,
-                    now=now,
-                    sla=sla,
-                    off_duty=assignment.off_duty,
-                    directory=self.directory,
-                    exclude=exclude,
-                )
-                if decision.manager_id is None or decision.department_id is None:
-                    lead.wait_until(decision.retry_at or now + timedelta(minutes=1))
-                    log.info("lead %s waits for a manager: %s", lead.id, decision.reason)
-                    return True
-                if decision.cursor != cursor:
-                    if not await self.store.advance_pool(pool.key, expected_version=version, cursor=decision.cursor):
-                        del self._cursors[pool.key]  # another instance assigned from this pool meanwhile
-                        return False
-                    self._cursors[pool.key] = (decision.cursor, version + 1)
-                lead.assign(
-                    manager_id=decision.manager_id,
-                    department_id=decision.department_id,
-                    now=now,
-                    sla_deadline=None if lead.answered_by_call_back else decision.sla_deadline,
-                    reason=reason,
-                )
+        async def attempt() -> bool:
+            cursor = await self._cursor(pool.key)
+            # from here to the write's request nothing awaits: the decision and the cursor move are one step
+            decision = decide(
+                pool,
+                members_of(pool, self.directory, loads),
+                cursor=cursor.at,
+                now=now,
+                sla=timedelta(minutes=source.sla_minutes),
+                off_duty=assignment.off_duty,
+                directory=self.directory,
+                exclude=exclude,
+            )
+            if decision.manager_id is None or decision.department_id is None:
+                lead.wait_until(decision.retry_at or now + timedelta(minutes=1))
+                log.info("lead %s waits for a manager: %s", lead.id, decision.reason)
                 return True
+            # a decision taken from decisions not yet stored stands only once they are
+            if decision.cursor != cursor.at or (cursor.writer is not None and not cursor.writer.done()):
+                cursor.at = decision.cursor
+                if not await self._stored(pool.key, cursor):
+                    return False  # another instance assigned from this pool meanwhile
+            lead.assign(
+                manager_id=decision.manager_id,
+                department_id=decision.department_id,
+                now=now,
+                sla_deadline=None if lead.answered_by_call_back else decision.sla_deadline,
+                reason=reason,
+            )
+            return True
 
-            await retry_on_conflict(attempt, what=f"pool {pool.key}")
+        await retry_on_conflict(attempt, what=f"pool {pool.key}", retries=POOL_RETRIES)
+
+    async def _cursor(self, pool_key: str) -> _Cursor:
+        cursor = self._cursors.get(pool_key)
+        if cursor is None:
+            async with self._loading.setdefault(pool_key, asyncio.Lock()):
+                cursor = self._cursors.get(pool_key)
+                if cursor is None:
+                    cursor = self._cursors[pool_key] = _Cursor(*await self.store.pool_cursor(pool_key))
+        return cursor
+
+    def _stored(self, pool_key: str, cursor: _Cursor) -> asyncio.Future[bool]:
+        """Resolves True once a write of the cursor carrying the latest decision is stored, False
+        when that write found the cursor moved by another instance."""
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        cursor.unstored.append(stored)
+        if cursor.writer is None or cursor.writer.done():
+            cursor.writer = asyncio.create_task(self._write(pool_key, cursor))
+        return stored
+
+    async def _write(self, pool_key: str, cursor: _Cursor) -> None:
+        carried: list[asyncio.Future[bool]] = []
+        outcome: bool | BaseException = False
+        try:
+            while cursor.unstored and self._cursors.get(pool_key) is cursor:
+                carried, cursor.unstored = cursor.unstored, []
+                if not await self.store.advance_pool(pool_key, expected_version=cursor.version, cursor=cursor.at):
+                    break
+                cursor.version += 1
+                _settle(carried, True)
+                carried = []
+            else:
+                if not cursor.unstored:
+                    return  # every decision is stored
+        except Exception as exc:  # the database went away: whoever waits meets it
+            outcome = exc
+        except BaseException:  # the service is stopping
+            for waiting in (*carried, *cursor.unstored):
+                waiting.cancel()
+            raise
+        # the stored cursor is not the one this process moved: every decision not stored is void,
+        # those the failed write carried fail with it, those taken after it are taken again
+        if self._cursors.get(pool_key) is cursor:
+            del self._cursors[pool_key]
+        unstored, cursor.unstored = cursor.unstored, []
+        _settle(carried, outcome)
+        _settle(unstored, False)
 
     def next_deadline(self, manager_id: str, now: datetime, source: Source) -> datetime:
         manager = self.directory.manager(manager_id)
