@@ -93,6 +93,17 @@ public class WireServer {
             super(database, name, options, data, meta, cursors);
         }
 
+        /**
+         * No running total of the documents' sizes: keeping it encodes the old and the new
+         * document whole on every update (a fifth of the server's time while leads come in, where
+         * day documents of hundreds of items are rewritten), and only collStats and dbStats read
+         * it, which the hub never asks for.
+         */
+        @Override
+        protected boolean tracksDataSize() {
+            return false;
+        }
+
         @Override
         protected QueryResult queryDocuments(Document query, Document orderBy, int numberToSkip, int limit,
                                              int batchSize, Document fieldSelector) {
