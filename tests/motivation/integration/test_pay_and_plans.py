@@ -199,7 +199,7 @@ async def test_plans_payouts_close_adjustments_reopen_and_export(infra, run_serv
             answer = await http.get(f"/v1/payouts/2026-09/{t['boris']}", headers=head)
             return bool(answer.json().get("sales_fulfilment_percent") == "120.00")
 
-        # both managers' events counted before the close: they come on different partitions
+        # both managers' payments counted before the close: Boris's follows Anna's on the partition
         await eventually(lambda: _commission(provisional()), timeout=20)
         await eventually(boris_counted, timeout=20)
         found = await provisional()

@@ -171,9 +171,8 @@ class Assigner:
                 cursor.version += 1
                 _settle(carried, True)
                 carried = []
-            else:
-                if not cursor.unstored:
-                    return  # every decision is stored
+            if not carried and not cursor.unstored:
+                return  # every decision is stored
         except Exception as exc:  # the database went away: whoever waits meets it
             outcome = exc
         except BaseException:  # the service is stopping
