@@ -46,3 +46,12 @@ TIMER_LATENESS = Histogram(
 DEPENDENCY_UP = Gauge(
     "crmhub_dependency_up", "1 while the service's own client reaches the dependency (mongodb, kafka)", ["dependency"]
 )
+GC_PAUSE = Histogram(
+    "crmhub_gc_pause_seconds",
+    "Time the process stood still in one collection of Python's cyclic garbage collector",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
+)
+GC_FROZEN = Gauge(
+    "crmhub_gc_frozen_objects", "Objects of the started service left out of every garbage collection (gc.freeze)"
+)

@@ -40,6 +40,15 @@ async def test_every_service_serves_health_ready_metrics_openapi_and_asyncapi(in
             metrics = await http.get(f"{server.address}/metrics")
             assert metrics.headers["content-type"].startswith("text/plain")
             assert "crmhub_http_requests_total" in metrics.text
+            # what the service built to start is left out of garbage collections, whose pauses
+            # are shown: a full collection walking it stopped every request for 50-80 ms
+            figures = {
+                line.split(" ")[0]: float(line.split(" ")[1])
+                for line in metrics.text.splitlines()
+                if line.startswith("crmhub_gc_")
+            }
+            assert figures["crmhub_gc_frozen_objects"] > 10_000
+            assert figures['crmhub_gc_pause_seconds_count{generation="0"}'] > 0
 
             openapi = (await http.get(f"{server.address}/openapi.json")).json()
             assert {"/health", "/ready", "/metrics", "/asyncapi", "/asyncapi.json"} <= set(openapi["paths"])
