@@ -2,23 +2,26 @@
 pre-summed documents by `_id` instead of folding every stored record of the period.
 
 Each item (a lead) is kept as one small row of what the figures need, in the document of its
-day and shard (`YYYYMMDDs<shard>`, by a hash of the item), set whole each time the item changes:
-setting a row to what the item is now is idempotent and safe to repeat after a crash. A write
-also marks its day-shards in one small document; summing them (`settle`, in the background and
+ten-minute slot and shard (`YYYYMMDDHHMMs<shard>`, by a hash of the item), set whole each time
+the item changes: setting a row to what the item is now is idempotent and safe to repeat after a
+crash. A slot-shard holds only its ten minutes' rows, so the document a write rewrites does not
+grow with the day (at 4 leads/s a day-shard had grown to ~100 KB in 22 minutes). A write also
+marks its slot-shards in one small document; summing them (`settle`, in the background and
 before a read) reads their rows, so it is not paid per write. A row gives counters to groups
-(`contribute`); sums climb three levels, each written only from a fresh read of the level below:
+(`contribute`); sums climb four levels, each written only from a fresh read of the level below:
 
-- a day-shard document keeps its rows, a version `v` bumped by every write, and the sum of its
+- a slot-shard document keeps its rows, a version `v` bumped by every write, and the sum of its
   rows (`agg`) for version `agg_v`, set only while `v` is still that version;
-- a day document (`YYYYMMDD`) sums its shards' sums, a month document (`YYYYMM`) its days' sums;
-  each is replaced only by a sum read at a higher total of versions below it.
+- an hour document (`YYYYMMDDHH`) sums its slot-shards' sums, a day document (`YYYYMMDD`) its
+  hours' sums, a month document (`YYYYMM`) its days' sums; each is replaced only by a sum read
+  at a higher total of versions below it.
 
 Versions only grow, so the summing that read last leaves every level exact, and one that read
-earlier cannot overwrite it. Marks are taken off before the rows are read, so a write after the
-read marks its day-shard again. A crash between taking marks off and summing leaves a sum behind
-until the day-shard is written again or the service starts (`reconcile`: every day-shard whose
-`agg_v` is not its `v`). A period reads the months it covers whole, the days of the months it
-cuts, and the rows of the (at most two) days it cuts.
+earlier cannot overwrite it. Marks move aside before the rows are read, so a write after the
+read marks its slot-shard again, and come off only once summed, so a crash while summing leaves
+them for the next summing (no scan of every slot-shard at start). A period reads the months it covers whole, the days of
+the months it cuts, the hours of the (at most two) days it cuts, and the rows of the (at most
+two) hours it cuts.
 """
 
 from __future__ import annotations
@@ -37,13 +40,17 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crmhub.listing import as_stored, day_of, midnight
+from crmhub.listing import SLOT_MINUTES, as_stored, day_of, midnight, slot_of
 from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"
-DIRTY = "dirty"  # the one document listing the day-shards written since they were last summed
+DIRTY = "dirty"  # the one document listing the slot-shards written since they were last summed
 log = logging.getLogger("crmhub.rollup")
 ONE_DAY = timedelta(days=1)
+ONE_HOUR = timedelta(hours=1)
+HOURS = [f"{hour:02d}" for hour in range(24)]
+SLOTS_OF_HOUR = [f"{minute:02d}" for minute in range(0, 60, SLOT_MINUTES)]
+LEGACY = ("rows", "days", "months", "dirty")  # the collections of the earlier format (day-shards)
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a row's field name: no dots, no `$`
 
 Group = tuple[str | None, ...]
@@ -110,17 +117,27 @@ def _covers(start: datetime | None, end: datetime | None, begins: datetime, ends
     return "all"
 
 
+def _hour_start(hour: str) -> datetime:
+    return midnight(hour[:8]) + timedelta(hours=int(hour[8:]))
+
+
 class Rollup:
-    def __init__(self, db: AsyncDatabase[Document], name: str, contribute: Contribute, *, shards: int = 16) -> None:
-        self.rows: AsyncCollection[Document] = db[f"{name}_rows"]
-        self.days: AsyncCollection[Document] = db[f"{name}_days"]
-        self.months: AsyncCollection[Document] = db[f"{name}_months"]
-        self.dirty: AsyncCollection[Document] = db[f"{name}_dirty"]
+    def __init__(self, db: AsyncDatabase[Document], name: str, contribute: Contribute, *, shards: int = 8) -> None:
+        self.db = db
+        self.name = name
+        self.rows: AsyncCollection[Document] = db[f"{name}_slots"]
+        self.hours: AsyncCollection[Document] = db[f"{name}_hours"]
+        self.days: AsyncCollection[Document] = db[f"{name}_daily"]
+        self.months: AsyncCollection[Document] = db[f"{name}_monthly"]
+        self.dirty: AsyncCollection[Document] = db[f"{name}_marks"]
         self.contribute = contribute
         self.shards = shards
 
     def _bucket(self, row: Row) -> str:
-        return f"{day_of(row.at)}s{zlib.crc32(row.item.encode()) % self.shards}"
+        return f"{day_of(row.at)}{slot_of(row.at)}s{zlib.crc32(row.item.encode()) % self.shards}"
+
+    def _shards_of(self, hour: str) -> list[str]:
+        return [f"{hour}{minute}s{shard}" for minute in SLOTS_OF_HOUR for shard in range(self.shards)]
 
     def _sum(self, rows: Iterable[Mapping[str, Any]]) -> Sums:
         total: Sums = {}
@@ -131,9 +148,9 @@ class Rollup:
     # --- writes ----------------------------------------------------------------------------------
 
     async def put(self, rows: Sequence[Row]) -> None:
-        """Set these items' rows to what they are now and mark their day-shards for summing
+        """Set these items' rows to what they are now and mark their slot-shards for summing
         (`settle`); repeating any part of it changes nothing. Two round trips, whatever the size
-        of the day: summing reads every row of a day-shard, so it is left to `settle`, which a
+        of the day: summing reads every row of a slot-shard, so it is left to `settle`, which a
         busy writer calls far less often than it writes."""
         by_bucket: dict[str, dict[str, Any]] = {}
         for row in rows:  # the last row of an item wins
@@ -148,29 +165,27 @@ class Rollup:
         try:
             await self.rows.bulk_write([change(b, True) for b in buckets], ordered=False)
         except BulkWriteError as exc:
-            # two writers created a new day-shard at once: it exists now, so update it
+            # two writers created a new slot-shard at once: it exists now, so update it
             await self.rows.bulk_write([change(buckets[i], False) for i in duplicates_in(exc)], ordered=False)
         await self.dirty.update_one({"_id": DIRTY}, {"$addToSet": {"buckets": {"$each": buckets}}}, upsert=True)
 
     async def settle(self) -> None:
-        """Bring the sums of the day-shards written since the last call up to date. The marks are
-        taken off before the day-shards are read, so a write after that read marks them again;
-        a crash in between leaves sums behind until `reconcile` (at start) or the next write."""
-        marked = await self.dirty.find_one({"_id": DIRTY})
-        buckets = list((marked or {}).get("buckets", []))
-        if not buckets:
+        """Bring the sums of the slot-shards written since the last call up to date. Their marks
+        move (in one update) from `buckets` to `summing` before the slot-shards are read, so a
+        write after that read marks its slot-shard again in `buckets`, and come off `summing`
+        only once summed: a crash in between leaves them there for the next call (at start,
+        or the next round of another instance)."""
+        marked = await self.dirty.find_one({"_id": DIRTY}) or {}
+        fresh = list(marked.get("buckets", []))
+        if fresh:
+            await self.dirty.update_one(
+                {"_id": DIRTY}, {"$pullAll": {"buckets": fresh}, "$addToSet": {"summing": {"$each": fresh}}}
+            )
+        todo = sorted({*fresh, *marked.get("summing", [])})
+        if not todo:
             return
-        await self.dirty.update_one({"_id": DIRTY}, {"$pullAll": {"buckets": buckets}})
-        await self._sum_buckets(buckets)
-
-    async def reconcile(self) -> None:
-        """At start: sum every day-shard whose rows changed after its sum (a crash between a mark
-        and its summing), reading only their versions to find them."""
-        stale = [
-            doc["_id"] async for doc in self.rows.find({}, {"v": 1, "agg_v": 1}) if doc.get("agg_v") != doc.get("v")
-        ]
-        for start in range(0, len(stale), 500):
-            await self._sum_buckets(stale[start : start + 500])
+        await self._sum_buckets(todo)
+        await self.dirty.update_one({"_id": DIRTY}, {"$pullAll": {"summing": todo}})
 
     async def keep_settled(self, every: float = 0.5) -> None:
         """Settle in the background for as long as the service runs (a failure is tried again)."""
@@ -193,11 +208,12 @@ class Rollup:
             ],
             ordered=False,
         )
-        await self._sum_above(sorted({b.split("s", 1)[0] for b in buckets}))
+        await self._sum_above(sorted({b[:10] for b in buckets}))
 
-    async def _sum_above(self, days: Sequence[str]) -> None:
-        shards = {d: [f"{d}s{s}" for s in range(self.shards)] for d in days}
-        await self._sum_level(self.rows, "agg_v", self.days, shards)
+    async def _sum_above(self, hours: Sequence[str]) -> None:
+        await self._sum_level(self.rows, "agg_v", self.hours, {h: self._shards_of(h) for h in hours})
+        days = sorted({h[:8] for h in hours})
+        await self._sum_level(self.hours, "v", self.days, {d: [d + h for h in HOURS] for d in days})
         months = sorted({d[:6] for d in days})
         await self._sum_level(self.days, "v", self.months, {m: _days_of(m) for m in months})
 
@@ -228,10 +244,15 @@ class Rollup:
                 await level.update_one(newer, update)
 
     async def build(self, rows: AsyncIterable[Row], *, chunk: int = 50_000) -> None:
-        """Once, from what is stored (read in the order it was written, so a chunk's days are
-        mostly its own): whole day-shards inserted at a time, then every sum above them."""
-        if await self.months.find_one({"_id": BUILT}) is not None:
-            return
+        """Once, from what is stored (read in the order it was written, so a chunk's slots are
+        mostly its own): whole slot-shards inserted at a time, then every sum above them. The
+        earlier format's collections are dropped once this one is built."""
+        if await self.months.find_one({"_id": BUILT}) is None:
+            await self._build(rows, chunk)
+        for legacy in LEGACY:
+            await self.db.drop_collection(f"{self.name}_{legacy}")
+
+    async def _build(self, rows: AsyncIterable[Row], chunk: int) -> None:
         touched: set[str] = set()
         batch: list[Row] = []
 
@@ -250,7 +271,7 @@ class Rollup:
             try:
                 await self.rows.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
-                again = [docs[i] for i in duplicates_in(exc)]  # a day-shard begun by an earlier chunk
+                again = [docs[i] for i in duplicates_in(exc)]  # a slot-shard begun by an earlier chunk
                 await self.put([Row(i, r["at"], r) for d in again for i, r in d["rows"].items()])
 
         async for row in rows:
@@ -258,10 +279,10 @@ class Rollup:
             if len(batch) >= chunk:
                 await load()
         await load()
-        await self.settle()  # day-shards a later chunk added to
-        days = sorted({b.split("s", 1)[0] for b in touched})  # each day-shard has its sum already
-        for start in range(0, len(days), 31):
-            await self._sum_above(days[start : start + 31])
+        await self.settle()  # slot-shards a later chunk added to
+        hours = sorted({b[:10] for b in touched})  # each slot-shard has its sum already
+        for start in range(0, len(hours), 24):
+            await self._sum_above(hours[start : start + 24])
         await self.months.update_one({"_id": BUILT}, {"$set": {"at": datetime.now(UTC)}}, upsert=True)
 
     # --- reads -----------------------------------------------------------------------------------
@@ -277,17 +298,27 @@ class Rollup:
                 add_into(total, _loaded(doc.get("agg")))
             elif covered == "some":
                 days += _days_of(month)
-        whole: list[str] = []
-        edges: list[str] = []
+        whole_days: list[str] = []
+        hours: list[str] = []  # of the days the window cuts
         for day in days:
             covered = _covers(start, end, midnight(day), midnight(day) + ONE_DAY)
             if covered == "all":
-                whole.append(day)
+                whole_days.append(day)
             elif covered == "some":
-                edges.append(day)
-        async for doc in self.days.find({"_id": {"$in": whole}}, {"agg": 1}):
+                hours += [day + h for h in HOURS]
+        async for doc in self.days.find({"_id": {"$in": whole_days}}, {"agg": 1}):
             add_into(total, _loaded(doc.get("agg")))
-        shards = [f"{d}s{s}" for d in edges for s in range(self.shards)]
+        whole_hours: list[str] = []
+        edges: list[str] = []
+        for hour in hours:
+            covered = _covers(start, end, _hour_start(hour), _hour_start(hour) + ONE_HOUR)
+            if covered == "all":
+                whole_hours.append(hour)
+            elif covered == "some":
+                edges.append(hour)
+        async for doc in self.hours.find({"_id": {"$in": whole_hours}}, {"agg": 1}):
+            add_into(total, _loaded(doc.get("agg")))
+        shards = [shard for hour in edges for shard in self._shards_of(hour)]
         async for doc in self.rows.find({"_id": {"$in": shards}}, {"rows": 1}):
             inside = [
                 r

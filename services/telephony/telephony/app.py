@@ -43,7 +43,7 @@ def build_app(settings: TelephonySettings | None = None) -> FastAPI:
         service.aggregates("callbacks", Callback),
         service.aggregates("client_owners", ClientOwner),
         service.aggregates("line_rotations", LineRotation),
-        Listing(service.db, "call_lists", shards=16, busy=frozenset({"all"})),
+        Listing(service.db, "call_lists", shards=4, busy=frozenset({"all"})),
         Listing(service.db, "number_lists"),
     )
     deps = bootstrap(

@@ -4,10 +4,12 @@ batches; and a change applied twice (a crash after any of its writes) changes no
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from crmhub.listing import Entry, Listing
 
@@ -104,3 +106,74 @@ async def test_a_listing_built_in_bulk_reads_as_one_built_item_by_item(mongo_cli
         )
     assert (await bulk.page("k", limit=1, offset=0))[1] == 60
     assert await bulk.totals("k") == {"k": 60}
+
+
+async def test_no_document_grows_with_the_day(mongo_client, unique):
+    """A busy day of one manager: 1,440 leads, one a minute. Every document the listing writes
+    holds at most one ten-minute slot's items or one day's counters, and pages still read right."""
+    db = mongo_client[f"test_listing_{unique}"]
+    listing = Listing(db, "leads_by_manager")
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    entries = [Entry("anna", f"lead-{n:04d}", day + timedelta(minutes=n)) for n in range(1440)]
+    for at in range(0, len(entries), 100):
+        await listing.apply(entries[at : at + 100])
+    newest_first = [e.item for e in reversed(entries)]
+    assert await listing.page("anna", limit=20, offset=700) == (newest_first[700:720], 1440)
+    window = (day + timedelta(hours=3, minutes=5), day + timedelta(hours=4, minutes=55))
+    inside = [e.item for e in reversed(entries) if window[0] <= e.at < window[1]]
+    assert await listing.page("anna", limit=500, offset=0, start=window[0], end=window[1]) == (inside, len(inside))
+
+    largest = max([len(doc["items"]) async for doc in db["leads_by_manager_slots"].find()])
+    assert largest == 10  # one slot's leads, not the day's 1,440
+    days = await db["leads_by_manager_daily"].find().to_list()
+    assert len(days) == 1
+    assert len(days[0]["added"]) == 144
+    head = await db["leads_by_manager_keys"].find_one({"_id": "anna"})
+    assert head["added"] == {"20260601": 1440}
+
+
+async def test_writers_at_once_on_one_slot_leave_exact_counts(infra, mongo_client, unique):
+    """Forty writers on four connections put items into the same slots at once and take some out
+    at random moments after: the day and head counters (sums read back from the level below)
+    end exact whatever the interleaving of their reads and writes."""
+    clients = [AsyncMongoClient(infra.mongo, tz_aware=True) for _ in range(4)]
+    listings = [Listing(c[f"test_listing_{unique}"], "calls", shards=4, busy=frozenset({"all"})) for c in clients]
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    rng = random.Random(3)
+
+    async def writer(n: int) -> None:
+        listing = listings[n % len(listings)]
+        mine = [Entry("all", f"call-{n:02d}-{i}", at + timedelta(seconds=n * 10 + i)) for i in range(5)]
+        await listing.apply(mine)
+        await asyncio.sleep(rng.random() * 0.05)
+        await listing.apply([Entry("all", mine[0].item, mine[0].at, present=False)])
+
+    try:
+        await asyncio.gather(*(writer(n) for n in range(40)))
+    finally:
+        for client in clients:
+            await client.close()
+    listing = Listing(mongo_client[f"test_listing_{unique}"], "calls", shards=4, busy=frozenset({"all"}))
+    ids, total = await listing.page("all", limit=500, offset=0)
+    assert total == 160
+    assert len(ids) == 160
+    assert not any(i.endswith("-0") for i in ids)
+    assert await listing.totals("all") == {"all": 160}
+
+
+async def test_a_listing_of_the_earlier_format_is_built_again_and_the_old_documents_dropped(mongo_client, unique):
+    """An upgrade: documents of the one-document-per-day format are left from before. The
+    listing is built from what is stored, and the old collections go."""
+    db = mongo_client[f"test_listing_{unique}"]
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    await db["inbox_days"].insert_one({"_id": "anna|20260601s0", "items": [{"id": "m-1", "at": at}], "added": 1})
+    await db["inbox_heads"].insert_one({"_id": "anna", "added": {"20260601": {"s0": 1}}})
+    listing = Listing(db, "inbox")
+
+    async def stored():
+        for n in range(3):
+            yield Entry("anna", f"m-{n}", at + timedelta(minutes=n * 7))
+
+    await listing.build(stored())
+    assert await listing.page("anna", limit=10, offset=0) == (["m-2", "m-1", "m-0"], 3)
+    assert not {"inbox_days", "inbox_heads"} & set(await db.list_collection_names())

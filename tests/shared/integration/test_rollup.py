@@ -145,16 +145,36 @@ async def test_sums_left_behind_by_a_crash_while_settling_are_made_exact_at_star
     await rollup.settle()
     second = random_rows(rng, born, 50)
     await rollup.put(second)
-    # the settler took the marks off, then died before summing
-    await rollup.dirty.update_one({"_id": "dirty"}, {"$set": {"buckets": []}})
+    # a settler moved the marks aside to sum them, then died before summing
+    marked = await rollup.dirty.find_one({"_id": "dirty"})
+    await rollup.dirty.update_one({"_id": "dirty"}, {"$set": {"buckets": [], "summing": marked["buckets"]}})
     state = {row.item: row for row in [*first, *second]}
-    await rollup.settle()
-    assert await rollup.sums() != folded(state, None, None)  # behind: nothing marks those day-shards
-    await rollup.reconcile()  # what the service does at start
+    assert await rollup.sums() != folded(state, None, None)  # behind
+    await rollup.settle()  # what the service does at start, and every half second
     for start, end in WINDOWS:
         assert await rollup.sums(start=start, end=end) == folded(state, start, end), (start, end)
+    assert (await rollup.dirty.find_one({"_id": "dirty"}))["summing"] == []
 
 
 def test_an_item_id_that_cannot_name_a_field_is_refused():
     with pytest.raises(ValueError, match="cannot name a row"):
         Row("a.b", T0, {})
+
+
+async def test_no_document_grows_with_the_day(mongo_client, unique):
+    """A busy day: 1,440 leads, one a minute. The document a change rewrites holds one ten-minute
+    slot's rows of its shard, not the day's, and the figures still add up."""
+    db = mongo_client[f"test_rollup_{unique}"]
+    rollup = Rollup(db, "things", contribute, shards=2)
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    rows = [
+        Row(f"i{n:04d}", day + timedelta(minutes=n), {"colour": "red", "weight": 1, "done": False}) for n in range(1440)
+    ]
+    for at in range(0, len(rows), 120):
+        await rollup.put(rows[at : at + 120])
+    await rollup.settle()
+    largest = max([len(doc["rows"]) async for doc in rollup.rows.find()])
+    assert largest <= 10
+    assert await rollup.sums() == folded({r.item: r for r in rows}, None, None)
+    afternoon = (day + timedelta(hours=13, minutes=5), day + timedelta(hours=17, minutes=55))
+    assert await rollup.sums(start=afternoon[0], end=afternoon[1]) == folded({r.item: r for r in rows}, *afternoon)

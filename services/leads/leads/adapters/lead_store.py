@@ -8,7 +8,7 @@
   two submissions from one person arriving at once cannot both become leads (unique `_id`);
 - `assignment_pools`: the round-robin cursor of each pool, advanced with a version check, so
   fairness survives restarts and concurrent instances;
-- `lead_lists_days` / `lead_lists_heads`: the listings (`crmhub.listing`) of all leads, each
+- `lead_lists_slots` / `_daily` / `_keys`: the listings (`crmhub.listing`) of all leads, each
   manager's leads and each manager's open leads (assigned or in work: what capacity counts),
   brought up to date by the outbox relay from the lead events before those are sent;
 - `lead_stats_rows` / `_days` / `_months`: the figures (`crmhub.rollup`): each lead's stats row
@@ -80,7 +80,7 @@ class LeadStore:
         self.submissions: AsyncCollection[Document] = db["submission_claims"]
         self.claims: AsyncCollection[Document] = db["contact_claims"]
         self.pools: AsyncCollection[Document] = db["assignment_pools"]
-        self.lists = Listing(db, "lead_lists", shards=16, busy=frozenset({ALL}))
+        self.lists = Listing(db, "lead_lists", shards=4, busy=frozenset({ALL}))
         self.stats = Rollup(db, "lead_stats", contribution)
         # claims of concurrent requests, written together
         self._claim_writes = {c.name: GroupCommit(c) for c in (self.submissions, self.claims)}
@@ -157,7 +157,7 @@ class LeadStore:
                 yield Row(doc["_id"], doc["created_at"], stats_row(doc))
 
         await self.stats.build(rows())
-        await self.stats.reconcile()
+        await self.stats.settle()  # also what a crash left half summed
 
     async def figures(self, group_by: GroupBy, *, start: datetime | None, end: datetime | None) -> list[LeadFigures]:
         """The figures of leads created in [start, end), from the pre-summed months and days
