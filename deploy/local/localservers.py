@@ -301,6 +301,8 @@ def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:
             "-Xms128m",
             "-Xmx4g",
             "-XX:+UseG1GC",
+            # each collection's pauses, for whoever wonders where a slow answer went
+            f"-Xlog:gc:file={data_dir / 'gc.log'}:uptime:filecount=2,filesize=5m",
             "-cp",
             f"{home / f'classes-{wire_server_hash()}'}:{home / 'libs'}/*",
             "WireServer",
