@@ -199,8 +199,13 @@ async def test_plans_payouts_close_adjustments_reopen_and_export(infra, run_serv
             answer = await http.get(f"/v1/payouts/2026-09/{t['boris']}", headers=head)
             return bool(answer.json().get("sales_fulfilment_percent") == "120.00")
 
-        # both managers' payments counted before the close: Boris's follows Anna's on the partition
-        await eventually(lambda: _commission(provisional()), timeout=20)
+        async def anna_counted() -> bool:  # her calls (crm.calls) and her deal activity (crm.deals)
+            found = await provisional()
+            return (found.get("salary"), found.get("commission")) == ("60000.00", "45.00")
+
+        # everything counted before the close: the calls come on another topic than the deal
+        # activity, and Boris's payment follows Anna's on the partition
+        await eventually(anna_counted, timeout=20)
         await eventually(boris_counted, timeout=20)
         found = await provisional()
         assert found["status"] == "provisional"
@@ -267,10 +272,6 @@ async def test_plans_payouts_close_adjustments_reopen_and_export(infra, run_serv
         ("2026-09", 2),
         ("2026-10", 1),
     ]
-
-
-async def _commission(found: Any) -> bool:
-    return (await found).get("commission") == "45.00"
 
 
 async def test_an_unrealistic_plan_a_seasonal_review_and_an_underperformer_with_a_diagnosis(infra, run_service, unique):
