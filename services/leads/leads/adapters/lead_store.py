@@ -11,9 +11,10 @@
 - `lead_lists_slots` / `_daily` / `_keys`: the listings (`crmhub.listing`) of all leads, each
   manager's leads and each manager's open leads (assigned or in work: what capacity counts),
   brought up to date by the outbox relay from the lead events before those are sent;
-- `lead_stats_rows` / `_days` / `_months`: the figures (`crmhub.rollup`): each lead's stats row
-  in the document of its day, kept by the relay like the listings, and their sums per day and
-  month, so `GET /v1/stats/leads` reads a few documents whatever the number of leads.
+- `lead_stats_slots` / `_hours` / `_daily` / `_monthly` / `_marks`: the figures
+  (`crmhub.rollup`): each lead's stats row in the document of its ten-minute slot and shard,
+  kept by the relay like the listings, and their sums per hour, day and month, so
+  `GET /v1/stats/leads` reads a few documents whatever the number of leads.
 Every lookup on the intake path is by `_id`: MongoDB-wire servers without secondary indexes
 (ADR 3) answer those as fast as MongoDB does; so do the listings' pages.
 """
