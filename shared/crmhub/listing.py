@@ -163,7 +163,7 @@ class Listing:
         counters summed over its shards into its day, each day's summed into its head."""
         wanted = sorted({i for key, day, slot in slots for i in self._slot_ids(key, day, slot)})
         by_day: dict[str, dict[str, int]] = {}
-        for doc in await _by_ids(self.slots, wanted, {"added": 1, "removed": 1}):
+        for doc in await _read_ids(self.slots, wanted, {"added": 1, "removed": 1}):
             key, day, slot, _ = _parts(doc["_id"])
             counts = by_day.setdefault(f"{key}|{day}", {})
             for counter in ("added", "removed"):
@@ -171,7 +171,7 @@ class Listing:
                 counts[field] = counts.get(field, 0) + int(doc.get(counter, 0))
         await _take_larger(self.days, by_day)
         by_key: dict[str, dict[str, int]] = {}
-        for doc in await _by_ids(self.days, sorted(by_day), {"added": 1, "removed": 1}):
+        for doc in await _read_ids(self.days, sorted(by_day), {"added": 1, "removed": 1}):
             key, day = str(doc["_id"]).rsplit("|", 1)
             counts = by_key.setdefault(key, {})
             for counter in ("added", "removed"):
@@ -245,7 +245,7 @@ class Listing:
         head = await self.heads.find_one({"_id": key})
         if head is None:
             return [], 0
-        window = _Window(start, end)
+        window = Window(start, end)
         days = {day: n for day, n in _sizes(head).items() if window.touches(midnight(day), ONE_DAY)}
         slots: dict[str, dict[str, int]] = {}  # of the days read so far: each slot's size
         loaded: dict[str, list[Document]] = {}  # of the slots read so far: their items in the window
@@ -266,11 +266,11 @@ class Listing:
         items = [item for stamp in wanted_slots for item in loaded[stamp]]
         return [str(item["id"]) for item in items[skip : skip + limit]], total
 
-    async def _read_days(self, key: str, days: list[str], into: dict[str, dict[str, int]], window: _Window) -> None:
+    async def _read_days(self, key: str, days: list[str], into: dict[str, dict[str, int]], window: Window) -> None:
         """Each day's slots (those the window touches, with items) and their sizes."""
         for day in days:
             into[day] = {}
-        for doc in await _by_ids(self.days, [f"{key}|{day}" for day in days], {"added": 1, "removed": 1}):
+        for doc in await _read_ids(self.days, [f"{key}|{day}" for day in days], {"added": 1, "removed": 1}):
             day = str(doc["_id"]).rsplit("|", 1)[1]
             removed = doc.get("removed", {})
             for slot, n in doc.get("added", {}).items():
@@ -279,13 +279,13 @@ class Listing:
                     into[day][slot] = size
 
     async def _read_slots(
-        self, key: str, slots: list[tuple[str, str]], into: dict[str, list[Document]], window: _Window
+        self, key: str, slots: list[tuple[str, str]], into: dict[str, list[Document]], window: Window
     ) -> None:
         """Each slot's items inside the window, newest first (ties: larger id first)."""
         for day, slot in slots:
             into[day + slot] = []
         ids = [i for day, slot in slots for i in self._slot_ids(key, day, slot)]
-        for doc in await _by_ids(self.slots, ids, {"items": 1}):
+        for doc in await _read_ids(self.slots, ids, {"items": 1}):
             _, day, slot, _ = _parts(doc["_id"])
             into[day + slot] += [i for i in doc.get("items", []) if window.holds(i["at"])]
         for day, slot in slots:
@@ -293,8 +293,8 @@ class Listing:
 
 
 @dataclass(frozen=True)
-class _Window:
-    """[start, end), either end open."""
+class Window:
+    """[start, end), either end open: what of a listing's pages or a rollup's sums is asked for."""
 
     start: datetime | None
     end: datetime | None
@@ -312,6 +312,12 @@ class _Window:
         return (self.start is not None and begins < self.start < ends) or (
             self.end is not None and begins < self.end < ends
         )
+
+    def covers(self, begins: datetime, length: timedelta) -> str:
+        """'all', 'some' or 'none' of [begins, begins + length) inside."""
+        if not self.touches(begins, length):
+            return "none"
+        return "some" if self.cuts(begins, length) else "all"
 
 
 def _covering(parts: Sequence[tuple[str, int]], offset: int, limit: int) -> tuple[list[str], int]:
@@ -333,7 +339,7 @@ def _slot_start(day: str, slot: str) -> datetime:
     return midnight(day) + timedelta(hours=int(slot[:2]), minutes=int(slot[2:]))
 
 
-async def _by_ids(collection: AsyncCollection[Document], ids: Sequence[str], fields: Document) -> list[Document]:
+async def _read_ids(collection: AsyncCollection[Document], ids: Sequence[str], fields: Document) -> list[Document]:
     """The documents of these ids that exist, read in pieces (a build asks for many at once)."""
     found: list[Document] = []
     for at in range(0, len(ids), READ_IDS_AT_ONCE):

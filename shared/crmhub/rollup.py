@@ -19,9 +19,9 @@ before a read) reads their rows, so it is not paid per write. A row gives counte
 Versions only grow, so the summing that read last leaves every level exact, and one that read
 earlier cannot overwrite it. Marks move aside before the rows are read, so a write after the
 read marks its slot-shard again, and come off only once summed, so a crash while summing leaves
-them for the next summing (no scan of every slot-shard at start). A period reads the months it covers whole, the days of
-the months it cuts, the hours of the (at most two) days it cuts, and the rows of the (at most
-two) hours it cuts.
+them for the next summing (no scan of every slot-shard at start). A period reads the months it
+covers whole, the days of the months it cuts, the hours of the (at most two) days it cuts, and
+the rows of the (at most two) hours it cuts.
 """
 
 from __future__ import annotations
@@ -40,13 +40,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crmhub.listing import SLOT_MINUTES, as_stored, day_of, midnight, slot_of
+from crmhub.listing import ONE_DAY, SLOT_MINUTES, Window, as_stored, day_of, midnight, slot_of
 from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"
 DIRTY = "dirty"  # the one document listing the slot-shards written since they were last summed
 log = logging.getLogger("crmhub.rollup")
-ONE_DAY = timedelta(days=1)
 ONE_HOUR = timedelta(hours=1)
 HOURS = [f"{hour:02d}" for hour in range(24)]
 SLOTS_OF_HOUR = [f"{minute:02d}" for minute in range(0, 60, SLOT_MINUTES)]
@@ -106,15 +105,6 @@ def _days_of(month: str) -> list[str]:
         days.append(day.strftime("%Y%m%d"))
         day += ONE_DAY
     return days
-
-
-def _covers(start: datetime | None, end: datetime | None, begins: datetime, ends: datetime) -> str:
-    """'all', 'some' or 'none' of [begins, ends) inside the window [start, end)."""
-    if (start is not None and ends <= start) or (end is not None and begins >= end):
-        return "none"
-    if (start is not None and begins < start) or (end is not None and ends > end):
-        return "some"
-    return "all"
 
 
 def _hour_start(hour: str) -> datetime:
@@ -290,10 +280,12 @@ class Rollup:
     async def sums(self, *, start: datetime | None = None, end: datetime | None = None) -> Sums:
         """The counters of every group over the items whose time is in [start, end)."""
         total: Sums = {}
+        window = Window(start, end)
         days: list[str] = []  # of the months the window cuts
         async for doc in self.months.find({"_id": {"$ne": BUILT}}, {"agg": 1}):  # a dozen a year
             month = str(doc["_id"])
-            covered = _covers(start, end, _month_start(month), _month_start(_next_month(month)))
+            begins = _month_start(month)
+            covered = window.covers(begins, _month_start(_next_month(month)) - begins)
             if covered == "all":
                 add_into(total, _loaded(doc.get("agg")))
             elif covered == "some":
@@ -301,7 +293,7 @@ class Rollup:
         whole_days: list[str] = []
         hours: list[str] = []  # of the days the window cuts
         for day in days:
-            covered = _covers(start, end, midnight(day), midnight(day) + ONE_DAY)
+            covered = window.covers(midnight(day), ONE_DAY)
             if covered == "all":
                 whole_days.append(day)
             elif covered == "some":
@@ -311,7 +303,7 @@ class Rollup:
         whole_hours: list[str] = []
         edges: list[str] = []
         for hour in hours:
-            covered = _covers(start, end, _hour_start(hour), _hour_start(hour) + ONE_HOUR)
+            covered = window.covers(_hour_start(hour), ONE_HOUR)
             if covered == "all":
                 whole_hours.append(hour)
             elif covered == "some":
@@ -320,10 +312,6 @@ class Rollup:
             add_into(total, _loaded(doc.get("agg")))
         shards = [shard for hour in edges for shard in self._shards_of(hour)]
         async for doc in self.rows.find({"_id": {"$in": shards}}, {"rows": 1}):
-            inside = [
-                r
-                for r in doc.get("rows", {}).values()
-                if (start is None or r["at"] >= start) and (end is None or r["at"] < end)
-            ]
+            inside = [r for r in doc.get("rows", {}).values() if window.holds(r["at"])]
             add_into(total, self._sum(inside).items())
         return total
