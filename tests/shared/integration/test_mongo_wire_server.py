@@ -8,11 +8,13 @@ reads, changes and writes back without a guard), which is why it is not the defa
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,23 @@ def test_pending_outbox_documents_are_found_through_the_partial_index_exactly_an
         server.stop()
 
 
+def _started_twice(tmp_path: Path, fixture: str) -> Iterator[tuple[int, MongoClient[dict]]]:
+    """A store the previous server wrote (`data/<fixture>`), started twice on one port: the
+    start's number and a client, each time (the server stops when the caller moves on)."""
+    data = tmp_path / "db"
+    data.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / fixture, data / "hub.mv.db")
+    port = free_port()
+    for start in range(2):
+        server = start_mongo(data, port=port)
+        client: MongoClient[dict] = MongoClient(server.address, tz_aware=True, uuidRepresentation="standard")
+        try:
+            yield start, client
+        finally:
+            client.close()
+            server.stop()
+
+
 def test_a_store_written_before_documents_were_bson_is_converted_once_and_reads_as_before(tmp_path):
     """The wire server used to store documents by Java serialization; it now stores them as BSON
     (a third of its work under load was that serialization). A store from before (made by the
@@ -197,9 +216,6 @@ def test_a_store_written_before_documents_were_bson_is_converted_once_and_reads_
     first start, each value read back as it was written, and not converted again."""
     if mongo_wire_kind() != "mongo-java-server":
         pytest.skip("the store file is mongo-java-server's")
-    data = tmp_path / "db"
-    data.mkdir()
-    shutil.copy(Path(__file__).parent / "data" / "store-before-bson.mv.db", data / "hub.mv.db")
     expected = {
         "lead-1": {
             "_id": "lead-1",
@@ -222,24 +238,17 @@ def test_a_store_written_before_documents_were_bson_is_converted_once_and_reads_
             "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
         },
     }
-    port = free_port()
-    for start in range(2):
-        server = start_mongo(data, port=port)
-        try:
-            client: MongoClient[dict] = MongoClient(server.address, tz_aware=True, uuidRepresentation="standard")
-            db = client["legacy_hub"]
-            found = {doc["_id"]: doc for doc in db.leads.find({})}
-            assert found == expected
-            assert isinstance(found["lead-1"]["big"], Int64)
-            assert db.counters.find_one({"_id": 7}) == {"_id": 7, "kpis": {"calls": 12}}
-            assert db.leads.find_one({"nested.phone": "+79160000001"})["_id"] == "lead-1"
-            if start == 0:
-                db.leads.update_one({"_id": "lead-1"}, {"$inc": {"version": 1}})
-                db.leads.update_one({"_id": "lead-1"}, {"$inc": {"version": -1}})
-            client.close()
-        finally:
-            server.stop()
-    log = server.log_path.read_text()
+    for start, client in _started_twice(tmp_path, "store-before-bson.mv.db"):
+        db = client["legacy_hub"]
+        found = {doc["_id"]: doc for doc in db.leads.find({})}
+        assert found == expected
+        assert isinstance(found["lead-1"]["big"], Int64)
+        assert db.counters.find_one({"_id": 7}) == {"_id": 7, "kpis": {"calls": 12}}
+        assert db.leads.find_one({"nested.phone": "+79160000001"})["_id"] == "lead-1"
+        if start == 0:
+            db.leads.update_one({"_id": "lead-1"}, {"$inc": {"version": 1}})
+            db.leads.update_one({"_id": "lead-1"}, {"$inc": {"version": -1}})
+    log = (tmp_path / "db" / "mongo-java-server.log").read_text()
     assert log.count("stored 2 documents of legacy_hub.leads as BSON") == 1
     assert log.count("stored 1 documents of legacy_hub.counters as BSON") == 1
 
@@ -271,3 +280,70 @@ def test_a_batch_by_id_with_other_conditions_reads_only_those_documents(tmp_path
         client.close()
     finally:
         server.stop()
+
+
+def test_a_store_written_before_index_keys_had_their_own_type_is_converted_once_and_keeps_every_index(tmp_path):
+    """Unique indexes (`_id` and the others) used to keep their keys Java-serialized and compared
+    them by serializing both sides; they now keep them as values. A store from before (made by
+    the previous WireServer: string, number, ObjectId, document and boolean `_id`s, a compound
+    unique index, a unique index holding a missing value) is converted at the first start: every
+    document is found by its key again, every unique index still refuses a duplicate, and the
+    conversion happens once."""
+    if mongo_wire_kind() != "mongo-java-server":
+        pytest.skip("the store file is mongo-java-server's")
+    ids = [7, Int64(2**40), 2.5, ObjectId("65f000000000000000000001"), {"a": 1, "b": "x"}, "7", True]
+    kinds = ["int", "long", "double", "oid", "doc", "str", "bool"]
+    for start, client in _started_twice(tmp_path, "store-before-key-type.mv.db"):
+        db = client["legacy_keys"]
+        for _id, kind in zip(ids, kinds, strict=True):
+            assert db.things.find_one({"_id": _id}) == {"_id": _id, "kind": kind}
+            with pytest.raises(DuplicateKeyError):
+                db.things.insert_one({"_id": _id})
+        assert sorted(d["kind"] for d in db.things.find({"_id": {"$in": ids[:4]}})) == sorted(kinds[:4])
+        for i in (0, 151, 299):
+            assert db.leads.find_one({"_id": f"lead-{i}"})["n"] == i
+        with pytest.raises(DuplicateKeyError):
+            db.leads.insert_one({"_id": "new", "phone": "+79160000151", "source": "x", "n": -1})
+        with pytest.raises(DuplicateKeyError):
+            db.leads.insert_one({"_id": "new", "phone": "+79169999999", "source": "site", "n": 151})
+        with pytest.raises(DuplicateKeyError):
+            db.people.insert_one({"_id": "p3"})  # a second person without an e-mail
+        if start == 0:  # written after the conversion, found after the restart
+            db.leads.insert_one({"_id": "lead-new", "phone": "+79160001000", "source": "site", "n": 1000})
+        assert db.leads.find_one({"_id": "lead-new"})["n"] == 1000
+        assert db.leads.count_documents({}) == 301
+    log = (tmp_path / "db" / "mongo-java-server.log").read_text()
+    assert log.count("keys of the index legacy_keys.things._index__id_ as values") == 1
+    assert log.count("stored 300 keys of the index legacy_keys.leads._index_source_1_n_1 as values") == 1
+
+
+async def test_keys_of_every_kind_mixed_in_one_index_are_each_found_and_kept_unique(mongo_client, unique):
+    """The server orders unique-index keys by value, kinds apart (null, then strings, numbers and
+    other ordered values by kind, then documents). A lookup must find each key among hundreds of
+    every kind, and a second document with any of them must be refused."""
+    rng = random.Random(11)
+    keys: list[Any] = []
+    for i in range(400):
+        keys.append(
+            rng.choice(
+                [
+                    f"k{i}",
+                    i,
+                    Int64(2**33 + i),
+                    i + 0.25,
+                    ObjectId(f"{i:024x}"),
+                    {"n": i, "s": f"d{i}"},
+                    datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i),
+                ]
+            )
+        )
+    keys += [True, False]
+    things = mongo_client[f"t_keys_{unique}"]["things"]
+    await things.create_index([("code", 1)], unique=True)
+    rng.shuffle(keys)
+    await things.insert_many([{"_id": key, "code": [key] if i % 2 else key} for i, key in enumerate(keys)])
+    for key in keys:
+        assert (await things.find_one({"_id": key}, {"_id": 1}))["_id"] == key
+        with pytest.raises(DuplicateKeyError):
+            await things.insert_one({"_id": key})
+    assert await things.count_documents({"_id": {"$in": keys[:50]}}) == 50
