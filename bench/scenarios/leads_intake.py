@@ -296,11 +296,17 @@ async def _latency(
     stop = asyncio.Event()
     events: dict[str, str] = {}  # lead.assigned event id -> lead id
     drain = asyncio.create_task(_drain(consumer, seen, "lead.assigned", stop, events))
-    inbox: dict[str, float] = {}  # lead id -> when its inbox delivery was announced
+    delivered: dict[str, float] = {}  # lead.assigned event id -> when its inbox delivery was announced
+
+    def inbox() -> dict[str, float]:
+        """Lead id -> when its inbox delivery was announced (a delivery may be read before its
+        lead.assigned is: the two topics are read by two consumers)."""
+        return {events[cause]: at for cause, at in delivered.items() if cause in events}
+
     watch_inbox = None
     if with_inbox:
         notifications = await consumer_at_end(ctx.kafka, "crm.notifications")
-        watch_inbox = asyncio.create_task(_drain_inbox(notifications, events, inbox, stop))
+        watch_inbox = asyncio.create_task(_drain_inbox(notifications, delivered, stop))
     sent: dict[str, float] = {}
     failures = 0
     async with httpx.AsyncClient(base_url=address, timeout=60, limits=httpx.Limits(max_connections=400)) as http:
@@ -331,7 +337,7 @@ async def _latency(
         achieved = count / (time.perf_counter() - started)
         deadline = time.perf_counter() + 120
         while time.perf_counter() < deadline and not (
-            set(sent) <= set(seen) and (not with_inbox or set(sent) <= set(inbox))
+            set(sent) <= set(seen) and (not with_inbox or set(sent) <= set(inbox()))
         ):
             await asyncio.sleep(0.05)
     stop.set()
@@ -344,7 +350,8 @@ async def _latency(
     figures = []
     name = f"half capacity, offered {rate}/s" if with_inbox else f"offered {rate}/s"
     if with_inbox:
-        to_inbox = sorted((inbox[i] - at) * 1000 for i, at in sent.items() if i in inbox)
+        arrived = inbox()
+        to_inbox = sorted((arrived[i] - at) * 1000 for i, at in sent.items() if i in arrived)
         figures = [
             {"name": f"{name}: request -> manager's inbox p50", "value": percentile(to_inbox, 50), "unit": "ms"},
             {
@@ -372,9 +379,7 @@ async def _latency(
     ]
 
 
-async def _drain_inbox(
-    consumer: AIOKafkaConsumer, events: dict[str, str], inbox: dict[str, float], stop: asyncio.Event
-) -> None:
+async def _drain_inbox(consumer: AIOKafkaConsumer, delivered: dict[str, float], stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=100)
@@ -384,8 +389,7 @@ async def _drain_inbox(
                     if dict(record.headers).get("ce_type") != b"notification.delivered":
                         continue
                     data = json.loads(record.value)  # binary mode: the value is the event's data
-                    lead = events.get(data.get("cause_event_id", ""))
-                    if lead is not None and data.get("channel") == "inbox":
-                        inbox.setdefault(lead, now)
+                    if data.get("channel") == "inbox":
+                        delivered.setdefault(data.get("cause_event_id", ""), now)
     finally:
         await consumer.stop()

@@ -117,14 +117,18 @@ class AggregateStore(Generic[A]):
         return [self.from_document(d) for d in docs], total
 
     async def add(self, aggregate: A) -> bool:
-        """Store a new aggregate with its recorded events; False when one with its id exists."""
-        changes = aggregate.timer_changes
-        await self._apply_timers(_schedules(changes))
+        """Store a new aggregate with its recorded events; False when one with its id exists.
+
+        Its cancelled timers are not removed: a timer is keyed by its aggregate, and no change of
+        one never stored has been applied, except the schedules of an attempt that failed before
+        its insert, which fire into a state that does not expect them, as after any failed save
+        (every handler checks the state it finds). A new lead assigned at once cancels its retry
+        timer: one delete per lead, of nothing, was the cost."""
+        await self._apply_timers(_schedules(aggregate.timer_changes))
         entries = outbox_entries(aggregate.events)
         if not await self._insert(new_aggregate(self.to_document(aggregate), entries)):
             return False
         aggregate._saved(1)
-        await self._apply_timers(_cancels(changes))
         if entries:
             self._on_stored(self.name, aggregate.id, entries)
         return True

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pytest
 from prometheus_client import REGISTRY
+from pymongo import AsyncMongoClient, monitoring
 
+from crmhub.aggregate import Aggregate
+from crmhub.aggregate_store import AggregateStore
 from crmhub.timers import Held, Timer, TimerRunner, TimerStore
 from support.clock import Clock
 from support.kafka import eventually
@@ -281,3 +285,57 @@ async def test_a_handler_cancelling_its_own_timer_leaves_it_to_the_round_and_oth
     await store.schedule("t:1", "t", datetime.now(UTC) + timedelta(hours=1))
     await store.cancel("t:1")  # outside any handler: at once
     assert await store.get("t:1") is None
+
+
+class _Visit(Aggregate):
+    """An aggregate that, like a lead assigned at once, schedules one timer and cancels another."""
+
+    event_source: ClassVar[str] = "/test/visits"
+
+    def plan(self, due_at: datetime) -> None:
+        self.schedule("visit.remind", due_at)
+        self.cancel_timer("visit.retry")
+
+
+class _Deletes(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.collections: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "delete":
+            self.collections.append(event.command["delete"])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_new_aggregate_stores_its_timers_without_deleting_any_and_a_saved_one_removes_its_cancelled(
+    infra, unique
+):
+    """No timer of an aggregate never stored can be pending, so `add` writes its schedules and
+    sends no delete for its cancels (a new lead cancels its retry timer: one round trip per lead
+    for nothing); a later save's cancel does remove the timer."""
+    deletes = _Deletes()
+    client: AsyncMongoClient[dict] = AsyncMongoClient(infra.mongo, tz_aware=True, event_listeners=[deletes])
+    try:
+        db = client[f"t_timers_add_{unique}"]
+        timers = TimerStore(db["timers"])
+        visits = AggregateStore(db["visits"], _Visit, timers=timers)
+        due = datetime.now(UTC) + timedelta(hours=1)
+        visit = _Visit(id="v1")
+        visit.plan(due)
+        assert await visits.add(visit)
+        assert (await timers.get("visit.remind:v1")).due_at == due.replace(microsecond=due.microsecond // 1000 * 1000)
+        assert deletes.collections == []
+
+        def stop_reminding(v: _Visit) -> None:
+            v.cancel_timer("visit.remind")
+
+        await visits.change("v1", stop_reminding)
+        assert await timers.get("visit.remind:v1") is None
+        assert deletes.collections == ["timers"]
+    finally:
+        await client.close()
