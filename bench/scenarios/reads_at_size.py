@@ -16,7 +16,9 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from crmhub.aggregate_store import AggregateStore
+from crmhub.listing import listing_collections
 from crmhub.outbox import new_aggregate
+from crmhub.rollup import rollup_collections
 from crmhub.schemas.calls import CallRecord
 from crmhub.schemas.leads import LeadContact, Utm
 from leads.domain.lead import Assignment, Lead
@@ -197,16 +199,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "leads",
             "leads",
             _leads,
-            [
-                "lead_lists_slots",
-                "lead_lists_daily",
-                "lead_lists_keys",
-                "lead_stats_slots",
-                "lead_stats_hours",
-                "lead_stats_daily",
-                "lead_stats_monthly",
-                "lead_stats_marks",
-            ],
+            [*listing_collections("lead_lists"), *rollup_collections("lead_stats")],
             [
                 ("GET /v1/leads?manager=…", lambda r: f"/v1/leads?manager=m-{r.randrange(MANAGERS):03d}&limit=50"),
                 ("GET /v1/leads (all, newest first)", lambda r: "/v1/leads?limit=50"),
@@ -223,14 +216,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "telephony",
             "calls",
             _calls,
-            [
-                "call_lists_slots",
-                "call_lists_daily",
-                "call_lists_keys",
-                "number_lists_slots",
-                "number_lists_daily",
-                "number_lists_keys",
-            ],
+            [*listing_collections("call_lists"), *listing_collections("number_lists")],
             [("GET /v1/calls?from=… (last 30 days)", lambda r: f"/v1/calls?from={month_ago}&limit=50")],
             "/v1/calls?limit=1",
             lambda size: size,
@@ -239,14 +225,7 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
             "notifier",
             "inbox",
             _messages(owner),
-            [
-                "inbox_lists_slots",
-                "inbox_lists_daily",
-                "inbox_lists_keys",
-                "delivery_lists_slots",
-                "delivery_lists_daily",
-                "delivery_lists_keys",
-            ],
+            [*listing_collections("inbox_lists"), *listing_collections("delivery_lists")],
             [
                 ("GET /v1/inbox/{manager}", lambda r: f"/v1/inbox/{owner}?limit=50"),
                 ("GET /v1/inbox/{manager}?unread=true", lambda r: f"/v1/inbox/{owner}?unread=true&limit=50"),

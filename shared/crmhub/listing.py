@@ -6,12 +6,18 @@ server (~3.5 s at 100k documents), and a page "newest first" sorts all matches e
 with an index when it must also count them. A listing keeps, per key, three levels of documents,
 each bounded in size whatever the volume:
 
-- a **slot** document (`<key>|<YYYYMMDDHHMM>s<shard>`, in `<name>_slots`) holds the items of one
-  ten-minute slot, with `added` and `removed` counters; a busy key (all leads, all calls) splits
+- a **slot** document (`<key>|<YYYYMMDDHHMM>s<shard>`, in `<name>_slots_2m`) holds the items of
+  one two-minute slot, with `added` and `removed` counters; a busy key (all leads, all calls) splits
   each slot into shards by a hash of the item;
-- a **day** document (`<key>|<YYYYMMDD>`, in `<name>_daily`) holds, per slot of the day, how
-  many items its slot documents were given and lost (at most 144 pairs of counters);
-- a **head** (`<key>`, in `<name>_keys`) holds the same per day (two counters a day).
+- a **day** document (`<key>|<YYYYMMDD>`, in `<name>_daily_2m`) holds, per slot of the day, how
+  many items its slot documents were given and lost (at most 720 pairs of counters);
+- a **head** (`<key>`, in `<name>_keys_2m`) holds the same per day (two counters a day).
+
+Slots were ten minutes long at first (`<name>_slots`, `_daily`, `_keys`): a slot document then
+grew with the rate, and at 50 leads/s the listing of all leads and each of four managers'
+listings rewrote documents of thousands of items for every lead (docs/SCALING.md). The
+collections carry the slot length in their names, so a store of the earlier format is built
+again at start, as one that never had listings, and the earlier collections are dropped.
 
 A page reads the head, the day documents of the days it falls in, the slot documents of the
 slots it falls in, and then the items themselves by `_id`. A day document of items used to grow
@@ -46,10 +52,12 @@ from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"  # the head that says a listing was built from what was stored before it existed
 ONE_DAY = timedelta(days=1)
-SLOT_MINUTES = 10
+SLOT_MINUTES = 2
+FORMAT = f"{SLOT_MINUTES}m"  # in the collections' names: another slot length is another listing
 SLOT = timedelta(minutes=SLOT_MINUTES)
 READ_IDS_AT_ONCE = 5_000  # `_id: {$in: …}` reads of a build's counters, in pieces of this many
-LEGACY = ("days", "heads")  # the collections of the earlier format (one item document per day)
+# the collections of earlier formats: one item document per day, then ten-minute slots
+LEGACY = ("days", "heads", "slots", "daily", "keys")
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,14 @@ def day_of(at: datetime) -> str:
 
 
 def slot_of(at: datetime) -> str:
-    """The ten-minute slot of its UTC day `at` falls in, as `HHMM` of its start."""
+    """The slot (SLOT_MINUTES long) of its UTC day `at` falls in, as `HHMM` of its start."""
     at = at.astimezone(UTC)
     return f"{at.hour:02d}{at.minute - at.minute % SLOT_MINUTES:02d}"
+
+
+def listing_collections(name: str) -> list[str]:
+    """The collections a listing called `name` keeps (slots, days, heads)."""
+    return [f"{name}_{level}_{FORMAT}" for level in ("slots", "daily", "keys")]
 
 
 def midnight(day: str) -> datetime:
@@ -114,9 +127,10 @@ class Listing:
     ) -> None:
         self.db = db
         self.name = name
-        self.slots: AsyncCollection[Document] = db[f"{name}_slots"]
-        self.days: AsyncCollection[Document] = db[f"{name}_daily"]
-        self.heads: AsyncCollection[Document] = db[f"{name}_keys"]
+        slots, days, heads = listing_collections(name)
+        self.slots: AsyncCollection[Document] = db[slots]
+        self.days: AsyncCollection[Document] = db[days]
+        self.heads: AsyncCollection[Document] = db[heads]
         self.shards = shards
         self.busy = busy
 

@@ -2,10 +2,13 @@
 pre-summed documents by `_id` instead of folding every stored record of the period.
 
 Each item (a lead) is kept as one small row of what the figures need, in the document of its
-ten-minute slot and shard (`YYYYMMDDHHMMs<shard>`, by a hash of the item), set whole each time
+two-minute slot and shard (`YYYYMMDDHHMMs<shard>`, by a hash of the item), set whole each time
 the item changes: setting a row to what the item is now is idempotent and safe to repeat after a
-crash. A slot-shard holds only its ten minutes' rows, so the document a write rewrites does not
-grow with the day (at 4 leads/s a day-shard had grown to ~100 KB in 22 minutes). A write also
+crash. A slot-shard holds only its two minutes' rows, so the document a write rewrites does not
+grow with the day (at 4 leads/s a day-shard had grown to ~100 KB in 22 minutes), and grows with
+the rate five times more slowly than the ten-minute slots before it. The collections carry the
+slot length in their names (`<name>_slots_2m`, ...): a store of an earlier format is built
+again at start, and the earlier collections are dropped. A write also
 marks its slot-shards in one small document; summing them (`settle`, in the background and
 before a read) reads their rows, so it is not paid per write. A row gives counters to groups
 (`contribute`); sums climb four levels, each written only from a fresh read of the level below:
@@ -40,7 +43,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crmhub.listing import ONE_DAY, SLOT_MINUTES, Window, as_stored, day_of, midnight, slot_of
+from crmhub.listing import FORMAT, ONE_DAY, SLOT_MINUTES, Window, as_stored, day_of, midnight, slot_of
 from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"
@@ -49,7 +52,8 @@ log = logging.getLogger("crmhub.rollup")
 ONE_HOUR = timedelta(hours=1)
 HOURS = [f"{hour:02d}" for hour in range(24)]
 SLOTS_OF_HOUR = [f"{minute:02d}" for minute in range(0, 60, SLOT_MINUTES)]
-LEGACY = ("rows", "days", "months", "dirty")  # the collections of the earlier format (day-shards)
+# the collections of earlier formats: day-shards, then ten-minute slots
+LEGACY = ("rows", "days", "months", "dirty", "slots", "hours", "daily", "monthly", "marks")
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a row's field name: no dots, no `$`
 
 Group = tuple[str | None, ...]
@@ -111,15 +115,21 @@ def _hour_start(hour: str) -> datetime:
     return midnight(hour[:8]) + timedelta(hours=int(hour[8:]))
 
 
+def rollup_collections(name: str) -> list[str]:
+    """The collections a rollup called `name` keeps (slot-shards, hours, days, months, marks)."""
+    return [f"{name}_{level}_{FORMAT}" for level in ("slots", "hours", "daily", "monthly", "marks")]
+
+
 class Rollup:
     def __init__(self, db: AsyncDatabase[Document], name: str, contribute: Contribute, *, shards: int = 8) -> None:
         self.db = db
         self.name = name
-        self.rows: AsyncCollection[Document] = db[f"{name}_slots"]
-        self.hours: AsyncCollection[Document] = db[f"{name}_hours"]
-        self.days: AsyncCollection[Document] = db[f"{name}_daily"]
-        self.months: AsyncCollection[Document] = db[f"{name}_monthly"]
-        self.dirty: AsyncCollection[Document] = db[f"{name}_marks"]
+        rows, hours, days, months, dirty = rollup_collections(name)
+        self.rows: AsyncCollection[Document] = db[rows]
+        self.hours: AsyncCollection[Document] = db[hours]
+        self.days: AsyncCollection[Document] = db[days]
+        self.months: AsyncCollection[Document] = db[months]
+        self.dirty: AsyncCollection[Document] = db[dirty]
         self.contribute = contribute
         self.shards = shards
 

@@ -110,7 +110,7 @@ async def test_a_listing_built_in_bulk_reads_as_one_built_item_by_item(mongo_cli
 
 async def test_no_document_grows_with_the_day(mongo_client, unique):
     """A busy day of one manager: 1,440 leads, one a minute. Every document the listing writes
-    holds at most one ten-minute slot's items or one day's counters, and pages still read right."""
+    holds at most one two-minute slot's items or one day's counters, and pages still read right."""
     db = mongo_client[f"test_listing_{unique}"]
     listing = Listing(db, "leads_by_manager")
     day = datetime(2026, 6, 1, tzinfo=UTC)
@@ -123,12 +123,12 @@ async def test_no_document_grows_with_the_day(mongo_client, unique):
     inside = [e.item for e in reversed(entries) if window[0] <= e.at < window[1]]
     assert await listing.page("anna", limit=500, offset=0, start=window[0], end=window[1]) == (inside, len(inside))
 
-    largest = max([len(doc["items"]) async for doc in db["leads_by_manager_slots"].find()])
-    assert largest == 10  # one slot's leads, not the day's 1,440
-    days = await db["leads_by_manager_daily"].find().to_list()
+    largest = max([len(doc["items"]) async for doc in listing.slots.find()])
+    assert largest == 2  # one two-minute slot's leads, not the day's 1,440
+    days = await listing.days.find().to_list()
     assert len(days) == 1
-    assert len(days[0]["added"]) == 144
-    head = await db["leads_by_manager_keys"].find_one({"_id": "anna"})
+    assert len(days[0]["added"]) == 720
+    head = await listing.heads.find_one({"_id": "anna"})
     assert head["added"] == {"20260601": 1440}
 
 
@@ -162,12 +162,16 @@ async def test_writers_at_once_on_one_slot_leave_exact_counts(infra, mongo_clien
 
 
 async def test_a_listing_of_the_earlier_format_is_built_again_and_the_old_documents_dropped(mongo_client, unique):
-    """An upgrade: documents of the one-document-per-day format are left from before. The
-    listing is built from what is stored, and the old collections go."""
+    """An upgrade: documents of the earlier formats are left from before (one document per day,
+    and ten-minute slots, built). The listing is built from what is stored, and the old
+    collections go."""
     db = mongo_client[f"test_listing_{unique}"]
     at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     await db["inbox_days"].insert_one({"_id": "anna|20260601s0", "items": [{"id": "m-1", "at": at}], "added": 1})
     await db["inbox_heads"].insert_one({"_id": "anna", "added": {"20260601": {"s0": 1}}})
+    await db["inbox_slots"].insert_one({"_id": "anna|202606010900s0", "items": [{"id": "m-1", "at": at}], "added": 1})
+    await db["inbox_daily"].insert_one({"_id": "anna|20260601", "added": {"0900": 1}})
+    await db["inbox_keys"].insert_many([{"_id": "anna", "added": {"20260601": 1}}, {"_id": "#built"}])
     listing = Listing(db, "inbox")
 
     async def stored():
@@ -176,4 +180,5 @@ async def test_a_listing_of_the_earlier_format_is_built_again_and_the_old_docume
 
     await listing.build(stored())
     assert await listing.page("anna", limit=10, offset=0) == (["m-2", "m-1", "m-0"], 3)
-    assert not {"inbox_days", "inbox_heads"} & set(await db.list_collection_names())
+    old = {"inbox_days", "inbox_heads", "inbox_slots", "inbox_daily", "inbox_keys"}
+    assert not old & set(await db.list_collection_names())

@@ -162,7 +162,7 @@ def test_an_item_id_that_cannot_name_a_field_is_refused():
 
 
 async def test_no_document_grows_with_the_day(mongo_client, unique):
-    """A busy day: 1,440 leads, one a minute. The document a change rewrites holds one ten-minute
+    """A busy day: 1,440 leads, one a minute. The document a change rewrites holds one two-minute
     slot's rows of its shard, not the day's, and the figures still add up."""
     db = mongo_client[f"test_rollup_{unique}"]
     rollup = Rollup(db, "things", contribute, shards=2)
@@ -174,7 +174,31 @@ async def test_no_document_grows_with_the_day(mongo_client, unique):
         await rollup.put(rows[at : at + 120])
     await rollup.settle()
     largest = max([len(doc["rows"]) async for doc in rollup.rows.find()])
-    assert largest <= 10
+    assert largest <= 2
     assert await rollup.sums() == folded({r.item: r for r in rows}, None, None)
     afternoon = (day + timedelta(hours=13, minutes=5), day + timedelta(hours=17, minutes=55))
     assert await rollup.sums(start=afternoon[0], end=afternoon[1]) == folded({r.item: r for r in rows}, *afternoon)
+
+
+async def test_figures_of_the_ten_minute_format_are_built_again_and_the_old_documents_dropped(mongo_client, unique):
+    """An upgrade from ten-minute slot-shards (built, with sums): the figures are built again
+    from the stored rows in two-minute ones, the sums are those of the rows, the old collections
+    go."""
+    db = mongo_client[f"test_rollup_{unique}"]
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    old = {f"things_{level}" for level in ("slots", "hours", "daily", "monthly", "marks")}
+    for name in old:
+        await db[name].insert_one({"_id": "#built" if name == "things_monthly" else "x", "agg": {"stale": 1}})
+    rollup = Rollup(db, "things", contribute, shards=2)
+    rows = [
+        Row(f"i{n}", at + timedelta(minutes=3 * n), {"colour": "red", "weight": 2, "done": n % 2 == 0})
+        for n in range(30)
+    ]
+
+    async def stored():
+        for row in rows:
+            yield row
+
+    await rollup.build(stored())
+    assert await rollup.sums() == folded({r.item: r for r in rows}, None, None)
+    assert not old & set(await db.list_collection_names())

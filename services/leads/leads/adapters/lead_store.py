@@ -81,7 +81,7 @@ class LeadStore:
         self.submissions: AsyncCollection[Document] = db["submission_claims"]
         self.claims: AsyncCollection[Document] = db["contact_claims"]
         self.pools: AsyncCollection[Document] = db["assignment_pools"]
-        self.lists = Listing(db, "lead_lists", shards=4, busy=frozenset({ALL}))
+        self.lists = Listing(db, "lead_lists", shards=16, busy=frozenset({ALL}))
         self.stats = Rollup(db, "lead_stats", contribution)
         # claims of concurrent requests, written together
         self._claim_writes = {c.name: GroupCommit(c) for c in (self.submissions, self.claims)}
