@@ -8,11 +8,11 @@
   two submissions from one person arriving at once cannot both become leads (unique `_id`);
 - `assignment_pools`: the round-robin cursor of each pool, advanced with a version check, so
   fairness survives restarts and concurrent instances;
-- `lead_lists_slots` / `_daily` / `_keys`: the listings (`crmhub.listing`) of all leads, each
+- `lead_lists_slots_2m` / `_daily_2m` / `_keys_2m`: the listings (`crmhub.listing`) of all leads, each
   manager's leads and each manager's open leads (assigned or in work: what capacity counts),
   brought up to date by the outbox relay from the lead events before those are sent;
-- `lead_stats_slots` / `_hours` / `_daily` / `_monthly` / `_marks`: the figures
-  (`crmhub.rollup`): each lead's stats row in the document of its ten-minute slot and shard,
+- `lead_stats_slots_2m` / `_hours_2m` / `_daily_2m` / `_monthly_2m` / `_marks_2m`: the figures
+  (`crmhub.rollup`): each lead's stats row in the document of its two-minute slot and shard,
   kept by the relay like the listings, and their sums per hour, day and month, so
   `GET /v1/stats/leads` reads a few documents whatever the number of leads.
 Every lookup on the intake path is by `_id`: MongoDB-wire servers without secondary indexes

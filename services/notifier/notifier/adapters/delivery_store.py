@@ -5,11 +5,11 @@
   one. It holds the rendered message, its schedule and attempts, `version` and `outbox`
   (notification.delivered / notification.failed); its send timer lives in `timers`;
 - `inbox`: the in-app messages a mobile client or UI reads;
-- `inbox_lists_slots` / `_daily` / `_keys`: each manager's messages and unread messages, newest
+- `inbox_lists_slots_2m` / `_daily_2m` / `_keys_2m`: each manager's messages and unread messages, newest
   first (`crmhub.listing`), so an inbox page is read by `_id` only however many messages exist;
 - `recent_sends`: per recipient and channel (`_id`), the times of the last messages sent one by
   one: what the burst limit counts for every notification, read by `_id`;
-- `delivery_lists_slots` / `_daily` / `_keys`: per recipient and channel, the messages held
+- `delivery_lists_slots_2m` / `_daily_2m` / `_keys_2m`: per recipient and channel, the messages held
   for a digest (the digest takes them all): both used to be a scan of every delivery.
 """
 

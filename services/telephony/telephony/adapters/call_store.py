@@ -5,10 +5,10 @@
 - `callbacks`: one `Callback` aggregate per missed inbound call (the obligation to call back);
 - `client_owners`: one `ClientOwner` per client number (`_id`): the manager of its open lead;
 - `line_rotations`: one `LineRotation` per provider and line: whose turn it is to take a call;
-- `call_lists_slots` / `_daily` / `_keys`: the listing (`crmhub.listing`) of all calls by start,
+- `call_lists_slots_2m` / `_daily_2m` / `_keys_2m`: the listing (`crmhub.listing`) of all calls by start,
   newest first, brought up to date by the outbox relay from the call events before they are sent:
   the journal, whole or for a time window, is read by `_id` only however many calls there are;
-- `number_lists_slots` / `_daily` / `_keys`: per client number, the final outbound calls to it (`to:`, kept
+- `number_lists_slots_2m` / `_daily_2m` / `_keys_2m`: per client number, the final outbound calls to it (`to:`, kept
   by the relay like the journal) and the call-backs ever owed to it (`owed:`, written when one is
   opened): what the missed-call loop looks up on every missed call, outbound call and lead
   assignment, by `_id` instead of a scan of the calls or call-backs.
