@@ -43,7 +43,17 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crmhub.listing import FORMAT, ONE_DAY, SLOT_MINUTES, Window, as_stored, day_of, midnight, slot_of
+from crmhub.listing import (
+    FORMAT,
+    ONE_DAY,
+    READ_IDS_AT_ONCE,
+    SLOT_MINUTES,
+    Window,
+    as_stored,
+    day_of,
+    midnight,
+    slot_of,
+)
 from crmhub.mongo import Document, duplicates_in
 
 BUILT = "#built"
@@ -52,6 +62,7 @@ log = logging.getLogger("crmhub.rollup")
 ONE_HOUR = timedelta(hours=1)
 HOURS = [f"{hour:02d}" for hour in range(24)]
 SLOTS_OF_HOUR = [f"{minute:02d}" for minute in range(0, 60, SLOT_MINUTES)]
+HOURS_AT_ONCE = 24  # hours summed at a time: 24 x 30 slots x 8 shards = 5,760 ids in one read
 # the collections of earlier formats: day-shards, then ten-minute slots
 LEGACY = ("rows", "days", "months", "dirty", "slots", "hours", "daily", "monthly", "marks")
 ITEM_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # a row's field name: no dots, no `$`
@@ -147,11 +158,9 @@ class Rollup:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    async def put(self, rows: Sequence[Row]) -> None:
-        """Set these items' rows to what they are now and mark their slot-shards for summing
-        (`settle`); repeating any part of it changes nothing. Two round trips, whatever the size
-        of the day: summing reads every row of a slot-shard, so it is left to `settle`, which a
-        busy writer calls far less often than it writes."""
+    async def _write_rows(self, rows: Sequence[Row]) -> list[str]:
+        """Set these items' rows in their slot-shards (one round trip, two when a slot-shard was
+        created at once by another writer); the slot-shards written."""
         by_bucket: dict[str, dict[str, Any]] = {}
         for row in rows:  # the last row of an item wins
             by_bucket.setdefault(self._bucket(row), {})[f"rows.{row.item}"] = {**row.fields, "at": row.at}
@@ -161,13 +170,22 @@ class Rollup:
 
         buckets = list(by_bucket)
         if not buckets:
-            return
+            return []
         try:
             await self.rows.bulk_write([change(b, True) for b in buckets], ordered=False)
         except BulkWriteError as exc:
             # two writers created a new slot-shard at once: it exists now, so update it
             await self.rows.bulk_write([change(buckets[i], False) for i in duplicates_in(exc)], ordered=False)
-        await self.dirty.update_one({"_id": DIRTY}, {"$addToSet": {"buckets": {"$each": buckets}}}, upsert=True)
+        return buckets
+
+    async def put(self, rows: Sequence[Row]) -> None:
+        """Set these items' rows to what they are now and mark their slot-shards for summing
+        (`settle`); repeating any part of it changes nothing. Three round trips, whatever the size
+        of the day: summing reads every row of a slot-shard, so it is left to `settle`, which a
+        busy writer calls far less often than it writes."""
+        buckets = await self._write_rows(rows)
+        if buckets:
+            await self.dirty.update_one({"_id": DIRTY}, {"$addToSet": {"buckets": {"$each": buckets}}}, upsert=True)
 
     async def settle(self) -> None:
         """Bring the sums of the slot-shards written since the last call up to date. Their marks
@@ -197,18 +215,33 @@ class Rollup:
             await asyncio.sleep(every)
 
     async def _sum_buckets(self, buckets: Sequence[str]) -> None:
-        found = await self.rows.find({"_id": {"$in": list(buckets)}}, {"rows": 1, "v": 1}).to_list()
-        await self.rows.bulk_write(
-            [
-                UpdateOne(
-                    {"_id": doc["_id"], "v": doc["v"]},  # still the version summed: else its writer sums it
-                    {"$set": {"agg": _stored(self._sum(doc.get("rows", {}).values())), "agg_v": doc["v"]}},
-                )
-                for doc in found
-            ],
-            ordered=False,
-        )
-        await self._sum_above(sorted({b[:10] for b in buckets}))
+        await self._sum_rows(buckets)
+        await self._sum_hours(sorted({b[:10] for b in buckets}))
+
+    async def _sum_rows(self, buckets: Sequence[str]) -> None:
+        """Each slot-shard's sum of its rows, a few thousand slot-shards at a time."""
+        for at in range(0, len(buckets), READ_IDS_AT_ONCE):
+            wanted = list(buckets[at : at + READ_IDS_AT_ONCE])
+            found = await self.rows.find({"_id": {"$in": wanted}}, {"rows": 1, "v": 1}).to_list()
+            if not found:
+                continue
+            await self.rows.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": doc["_id"], "v": doc["v"]},  # still the version summed: else its writer sums it
+                        {"$set": {"agg": _stored(self._sum(doc.get("rows", {}).values())), "agg_v": doc["v"]}},
+                    )
+                    for doc in found
+                ],
+                ordered=False,
+            )
+
+    async def _sum_hours(self, hours: Sequence[str]) -> None:
+        """The sums above these hours' slot-shards, a day's worth of hours at a time: one read
+        asks for at most 24 hours' slot-shards by `_id` (a build summing a year's hours at once
+        asked for millions, past MongoDB's 16 MB for a command)."""
+        for at in range(0, len(hours), HOURS_AT_ONCE):
+            await self._sum_above(hours[at : at + HOURS_AT_ONCE])
 
     async def _sum_above(self, hours: Sequence[str]) -> None:
         await self._sum_level(self.rows, "agg_v", self.hours, {h: self._shards_of(h) for h in hours})
@@ -256,6 +289,8 @@ class Rollup:
         touched: set[str] = set()
         batch: list[Row] = []
 
+        merged: set[str] = set()  # slot-shards an earlier chunk had begun: their sums are stale
+
         async def load() -> None:
             buckets: dict[str, Document] = {}
             for row in batch:
@@ -272,17 +307,15 @@ class Rollup:
                 await self.rows.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
                 again = [docs[i] for i in duplicates_in(exc)]  # a slot-shard begun by an earlier chunk
-                await self.put([Row(i, r["at"], r) for d in again for i, r in d["rows"].items()])
+                merged.update(await self._write_rows([Row(i, r["at"], r) for d in again for i, r in d["rows"].items()]))
 
         async for row in rows:
             batch.append(row)
             if len(batch) >= chunk:
                 await load()
         await load()
-        await self.settle()  # slot-shards a later chunk added to
-        hours = sorted({b[:10] for b in touched})  # each slot-shard has its sum already
-        for start in range(0, len(hours), 24):
-            await self._sum_above(hours[start : start + 24])
+        await self._sum_rows(sorted(merged))  # slot-shards a later chunk added to
+        await self._sum_hours(sorted({b[:10] for b in touched}))  # each slot-shard has its sum now
         await self.months.update_one({"_id": BUILT}, {"$set": {"at": datetime.now(UTC)}}, upsert=True)
 
     # --- reads -----------------------------------------------------------------------------------

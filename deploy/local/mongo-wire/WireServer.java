@@ -561,7 +561,11 @@ public class WireServer {
             return Integer.compare(a.size(), b.size());
         }
 
-        /** null, then Comparable values (by class name, then their order), then the rest (by BSON). */
+        /**
+         * null, then Comparable values (by class name, then their order), then the rest: equal if
+         * `equals` says so, else by their BSON encoding (Java serialization for what BSON cannot
+         * carry), where equal bytes are equal keys, as they were when H2 compared serialized keys.
+         */
         @SuppressWarnings("unchecked")
         static int compareValues(Object a, Object b) {
             if (a == b) {
@@ -578,8 +582,7 @@ public class WireServer {
             if (a.equals(b)) {
                 return 0;
             }
-            int byBytes = java.util.Arrays.compare(encoded(a), encoded(b));
-            return byBytes != 0 ? byBytes : Integer.compare(System.identityHashCode(a), System.identityHashCode(b));
+            return java.util.Arrays.compare(encoded(a), encoded(b)); // equal bytes: equal, as H2 compared them
         }
 
         private static int kind(Object value) {

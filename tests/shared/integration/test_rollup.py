@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient, monitoring
 
 from crmhub.rollup import Group, Rollup, Row, Sums, add_into
 
@@ -202,3 +203,55 @@ async def test_figures_of_the_ten_minute_format_are_built_again_and_the_old_docu
     await rollup.build(stored())
     assert await rollup.sums() == folded({r.item: r for r in rows}, None, None)
     assert not old & set(await db.list_collection_names())
+
+
+class _LargestIn(monitoring.CommandListener):
+    """The most `_id`s one `find` asked for by `$in`."""
+
+    def __init__(self) -> None:
+        self.largest = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            ids = event.command.get("filter", {}).get("_id")
+            if isinstance(ids, dict) and isinstance(ids.get("$in"), list):
+                self.largest = max(self.largest, len(ids["$in"]))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_build_from_rows_in_no_time_order_reads_a_day_of_hours_at_a_time(infra, unique):
+    """Rows stored in no order of time (each chunk of the build spans the months, so most
+    slot-shards are begun by one chunk and added to by later ones): the build sums them a day's
+    hours at a time. Summing every touched hour at once asked, at a million leads over a year,
+    for 2.8 million slot-shards in one read: 57 MB, past MongoDB's 16 MB for a command."""
+    listener = _LargestIn()
+    client: AsyncMongoClient[dict] = AsyncMongoClient(infra.mongo, tz_aware=True, event_listeners=[listener])
+    try:
+        rollup = Rollup(client[f"test_rollup_{unique}"], "things", contribute, shards=2)
+        rng = random.Random(5)
+        start = datetime(2026, 3, 1, tzinfo=UTC)
+        rows = [
+            Row(
+                f"i{n}",
+                start + timedelta(minutes=rng.randrange(60 * 24 * 20)),
+                {"colour": "red", "weight": 1, "done": False},
+            )
+            for n in range(1500)
+        ]
+
+        async def stored():
+            for row in rows:
+                yield row
+
+        await rollup.build(stored(), chunk=100)
+        assert await rollup.sums() == folded({r.item: r for r in rows}, None, None)
+        middle = (start + timedelta(days=5, hours=7, minutes=3), start + timedelta(days=12, hours=1, minutes=1))
+        assert await rollup.sums(start=middle[0], end=middle[1]) == folded({r.item: r for r in rows}, *middle)
+        assert listener.largest <= 24 * 30 * 2  # a day of hours' two-minute slot-shards
+    finally:
+        await client.close()
