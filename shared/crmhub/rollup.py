@@ -180,7 +180,7 @@ class Rollup:
 
     async def put(self, rows: Sequence[Row]) -> None:
         """Set these items' rows to what they are now and mark their slot-shards for summing
-        (`settle`); repeating any part of it changes nothing. Three round trips, whatever the size
+        (`settle`); repeating any part of it changes nothing. Two round trips, whatever the size
         of the day: summing reads every row of a slot-shard, so it is left to `settle`, which a
         busy writer calls far less often than it writes."""
         buckets = await self._write_rows(rows)

@@ -703,28 +703,42 @@ public class WireServer {
      * start goes on where this one stopped.
      */
     static void storeDocumentsAsBson(MVStore store) {
-        MVMap<String, String> format = store.openMap(FORMAT);
-        if ("bson".equals(format.get("documents"))) {
+        rewriteMaps(store, "documents", "bson", ".bson", name -> name.startsWith("databases."), documents(),
+            (name, count) -> "stored " + count + " documents of " + name.substring("databases.".length()) + " as BSON");
+    }
+
+    /**
+     * Every map `chosen` picks is copied, once, into a map of the new types (`builder`), which
+     * then takes its name: one map per commit, marked `format` in `crmhub.format` in the same
+     * commit, so a crash midway leaves every map readable and the next start goes on where this
+     * one stopped; `kind` marked `format` once all are done.
+     */
+    @SuppressWarnings("unchecked")
+    static <K, V> void rewriteMaps(MVStore store, String kind, String format, String suffix,
+                                   java.util.function.Predicate<String> chosen, MVMap.Builder<K, V> builder,
+                                   java.util.function.BiFunction<String, Long, String> done) {
+        MVMap<String, String> formats = store.openMap(FORMAT);
+        if (format.equals(formats.get(kind))) {
             return;
         }
         for (String name : new ArrayList<>(store.getMapNames())) {
-            if (!name.startsWith("databases.") || name.endsWith(".bson") || "bson".equals(format.get(name))) {
+            if (!chosen.test(name) || name.endsWith(suffix) || format.equals(formats.get(name))) {
                 continue;
             }
             MVMap<Object, Object> legacy = store.openMap(name);
-            MVMap<Object, Document> converted = store.openMap(name + ".bson", documents());
+            MVMap<K, V> converted = store.openMap(name + suffix, builder);
             converted.clear();
             for (Map.Entry<Object, Object> entry : legacy.entrySet()) {
-                converted.put(entry.getKey(), (Document) entry.getValue());
+                converted.put((K) entry.getKey(), (V) entry.getValue());
             }
             long count = converted.sizeAsLong();
             store.removeMap(legacy);
             store.renameMap(converted, name);
-            format.put(name, "bson");
+            formats.put(name, format);
             store.commit();
-            System.out.println("stored " + count + " documents of " + name.substring("databases.".length()) + " as BSON");
+            System.out.println(done.apply(name, count));
         }
-        format.put("documents", "bson");
+        formats.put(kind, format);
         store.commit();
     }
 
@@ -734,30 +748,9 @@ public class WireServer {
      * at start, like the documents above (one index per commit, marked done in it).
      */
     static void storeIndexKeysAsValues(MVStore store) {
-        MVMap<String, String> format = store.openMap(FORMAT);
-        if ("values".equals(format.get("index-keys"))) {
-            return;
-        }
-        for (String name : new ArrayList<>(store.getMapNames())) {
-            if (!name.contains(INDEX_INFIX) || name.startsWith("databases.") || name.startsWith("meta.")
-                || name.endsWith(".keys") || "values".equals(format.get(name))) {
-                continue;
-            }
-            MVMap<Object, Object> legacy = store.openMap(name);
-            MVMap<KeyValue, Object> converted = store.openMap(name + ".keys", indexEntries());
-            converted.clear();
-            for (Map.Entry<Object, Object> entry : legacy.entrySet()) {
-                converted.put((KeyValue) entry.getKey(), entry.getValue());
-            }
-            long count = converted.sizeAsLong();
-            store.removeMap(legacy);
-            store.renameMap(converted, name);
-            format.put(name, "values");
-            store.commit();
-            System.out.println("stored " + count + " keys of the index " + name + " as values");
-        }
-        format.put("index-keys", "values");
-        store.commit();
+        rewriteMaps(store, "index-keys", "values", ".keys",
+            name -> name.contains(INDEX_INFIX) && !name.startsWith("databases.") && !name.startsWith("meta."),
+            indexEntries(), (name, count) -> "stored " + count + " keys of the index " + name + " as values");
     }
 
     public static void main(String[] args) throws Exception {
