@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from crmhub.topics import Topic
 
@@ -52,6 +52,22 @@ class EventData(BaseModel):
 EVENT_TYPES: dict[str, type[EventData]] = {}
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a consumer read an event: its topic's partition and its offset there. A consumer
+    group handles one partition's records in offset order, so a document its events change can
+    remember how far it has taken each partition (`stream`) instead of every event's id."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def stream(self) -> str:
+        """The partition as a field name (no dots: a topic name may hold `.` but never `:`)."""
+        return f"{self.topic.replace('.', ':')}/{self.partition}"
+
+
 class CloudEvent(BaseModel):
     """One event as stored in an outbox and sent to Kafka."""
 
@@ -67,6 +83,18 @@ class CloudEvent(BaseModel):
     # Extension attribute: who caused the event through an API (`manager:<id>` or `token:<id>`);
     # absent for what the hub did by itself (a timer, a consumed event).
     actor: str | None = None
+    # Where a consumer read it (not part of the event: never serialized, None once stored again)
+    _position: Position | None = PrivateAttr(default=None)
+
+    @property
+    def position(self) -> Position | None:
+        """Where the consumer handling it read it; None for an event not read from Kafka."""
+        return self._position
+
+    def read_at(self, position: Position) -> CloudEvent:
+        """Note where a consumer read this event (done once, as it is decoded)."""
+        self._position = position
+        return self
 
     @property
     def topic(self) -> str:

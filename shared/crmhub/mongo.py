@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pymongo.asynchronous.pool
 import pymongo.asynchronous.topology
@@ -16,11 +16,16 @@ from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DocumentTooLarge, DuplicateKeyError, WriteError
 
+from crmhub.events import Position
+
 Document = dict[str, Any]
 
 # How many handled event ids a document remembers. Redelivery after a crash replays only the
 # uncommitted tail of a partition, far fewer than this for any one document.
 APPLIED_EVENTS_KEPT = 200
+# Beside the offsets of the events a consumer read (update_many_once), the ids a document keeps
+# need only catch an event published twice, whose second copy follows the first within moments.
+IDS_KEPT_BESIDE_OFFSETS = 50
 DUPLICATE_KEY = 11000
 
 
@@ -114,8 +119,14 @@ def duplicates_in(exc: BulkWriteError) -> list[int]:
     return [int(error["index"]) for error in errors]
 
 
-Guarded = tuple[Any, str, Mapping[str, Any]]
-"""One event's update of one document: (document id, event id, update with $inc/$set/$push)."""
+class Guarded(NamedTuple):
+    """One event's update of one document, and where its consumer read the event (None when it
+    was not read from Kafka: a parked event counted later, say)."""
+
+    doc_id: Any
+    event_id: str
+    update: Mapping[str, Any]
+    position: Position | None = None
 
 
 def merged_update(updates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -142,37 +153,98 @@ def merged_update(updates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 async def update_many_once(
-    collection: AsyncCollection[Document], updates: Sequence[Guarded], *, keep: int = APPLIED_EVENTS_KEPT
+    collection: AsyncCollection[Document],
+    updates: Sequence[Guarded | tuple[Any, str, Mapping[str, Any]]],
+    *,
+    keep: int = APPLIED_EVENTS_KEPT,
 ) -> int:
-    """`update_once` (with upsert) for many events in one round trip: each document's events are
-    merged into one update guarded by none of their ids being recorded there, and the documents
-    go in one unordered bulk write. A document that recorded any of them already (a redelivered
-    batch, or one cut differently) takes its events one by one through `update_once`, so each
-    is applied exactly once either way. Returns how many (document, event) updates applied."""
-    by_doc: dict[Any, dict[str, Mapping[str, Any]]] = {}
-    for doc_id, event_id, update in updates:
-        by_doc.setdefault(doc_id, {}).setdefault(event_id, update)  # an event twice in a batch: once
+    """`update_once` (with upsert) for many events in one round trip: each document's events
+    merged into one update, and the documents in one unordered bulk write. Returns how many
+    (document, event) updates applied.
+
+    Each event is guarded by its id among the last `keep` ids the document recorded, as in
+    `update_once`: that catches an event published twice (an outbox relay that died before it
+    cleared what it had sent publishes it again), which comes soon after the first copy. An
+    event read from Kafka is guarded as well by where it was read: the document keeps, per
+    partition, the last offset it applied (`applied_at.<topic>/<partition>`, raised with `$max`)
+    and takes a batch's events of a partition only if none at or after the first of them was
+    applied. A consumer group handles a partition's records in offset order, so a redelivered
+    batch (a consumer killed before it committed, an instance that lost the partition in a
+    rebalance) finds its offsets taken however many events it holds, and `keep` can stay small:
+    the ids are rewritten at every update of the document.
+
+    A document whose guard refuses the batch's events (a batch cut differently when it comes
+    again) has them sorted out by a read of what it recorded and a guarded write of the rest."""
+    by_doc: dict[Any, list[Guarded]] = {}
+    for entry in updates:
+        guarded = Guarded(*entry)
+        by_doc.setdefault(guarded.doc_id, []).append(guarded)
     if not by_doc:
         return 0
     docs = list(by_doc)
-    ops = []
-    for doc_id in docs:
-        events = by_doc[doc_id]
-        update = merged_update(list(events.values()))
-        push = update.setdefault("$push", {})
-        push["applied_events"] = {"$each": list(events), "$slice": -keep}
-        ops.append(UpdateOne({"_id": doc_id, "applied_events": {"$nin": list(events)}}, update, upsert=True))
+    planned = [_guarded_write(doc_id, by_doc[doc_id], keep) for doc_id in docs]
     again: list[Any] = []
     try:
-        await collection.bulk_write(ops, ordered=False)
+        await collection.bulk_write(
+            [UpdateOne(guard, update, upsert=True) for guard, update, _ in planned], ordered=False
+        )
     except BulkWriteError as exc:
-        # the upsert met a document that holds one of the ids: sort those events out one by one
+        # the upsert met a document that holds one of them: sort those events out by reading it
         again = [docs[i] for i in duplicates_in(exc)]
-    applied = sum(len(by_doc[d]) for d in docs) - sum(len(by_doc[d]) for d in again)
+    refused = set(again)
+    applied = sum(count for doc_id, (_, _, count) in zip(docs, planned, strict=True) if doc_id not in refused)
     for doc_id in again:
-        for event_id, update in by_doc[doc_id].items():
-            applied += await update_once(collection, doc_id, event_id, update, upsert=True, keep=keep)
+        applied += await _apply_rest(collection, doc_id, by_doc[doc_id], keep)
     return applied
+
+
+APPLIED_AT = "applied_at"
+
+
+def _guarded_write(doc_id: Any, entries: Sequence[Guarded], keep: int) -> tuple[Document, Document, int]:
+    """The filter and update that apply these events to one document unless any was applied
+    there (an event twice among them: once), and how many events that is."""
+    first: dict[str, Guarded] = {}
+    low: dict[str, int] = {}
+    high: dict[str, int] = {}
+    for entry in entries:
+        first.setdefault(entry.event_id, entry)
+        if entry.position is not None:
+            stream, offset = entry.position.stream, entry.position.offset
+            low[stream] = min(low.get(stream, offset), offset)
+            high[stream] = max(high.get(stream, offset), offset)
+    update = merged_update([entry.update for entry in first.values()])
+    guard: Document = {"_id": doc_id, "applied_events": {"$nin": list(first)}}
+    for stream, offset in low.items():
+        guard[f"{APPLIED_AT}.{stream}"] = {"$not": {"$gte": offset}}
+    if high:
+        update["$max"] = {f"{APPLIED_AT}.{stream}": offset for stream, offset in high.items()}
+    update.setdefault("$push", {})["applied_events"] = {"$each": list(first), "$slice": -keep}
+    return guard, update, len(first)
+
+
+async def _apply_rest(collection: AsyncCollection[Document], doc_id: Any, entries: Sequence[Guarded], keep: int) -> int:
+    """Apply to one document those of `entries` it has not recorded (by offset or by id), in one
+    write guarded by what was read; read again if another writer came in between."""
+    while True:
+        doc = await collection.find_one({"_id": doc_id}, {APPLIED_AT: 1, "applied_events": 1})
+        marks = (doc or {}).get(APPLIED_AT) or {}
+        seen = set((doc or {}).get("applied_events") or [])
+        rest = [
+            entry
+            for entry in entries
+            if entry.event_id not in seen
+            and (entry.position is None or entry.position.offset > marks.get(entry.position.stream, -1))
+        ]
+        if not rest:
+            return 0
+        guard, update, count = _guarded_write(doc_id, rest, keep)
+        try:
+            result = await collection.update_one(guard, update, upsert=doc is None)
+        except DuplicateKeyError:  # created by another writer since the read
+            continue
+        if result.matched_count == 1 or result.upserted_id is not None:
+            return count
 
 
 class GroupCommit:

@@ -10,7 +10,8 @@ they are empty; with --crash-after-publish it dies (exit 137) after Kafka acknow
 events and before the outbox is cleared.
 
 `consume` applies ProbeRecorded events to D.totals with the hub's EventConsumer and the
-idempotent `update_once` helper, counting every delivery in D.deliveries (deliberately not
+idempotent `update_once` helper (with --batch, `update_many_once` guarded by where each event
+was read), counting every delivery in D.deliveries (deliberately not
 idempotent, so tests can see a redelivery happened). With --crash-after-effect it stores the
 first effect, waits past an auto-commit interval and dies (exit 137) inside the handler.
 
@@ -34,7 +35,7 @@ from pymongo import AsyncMongoClient
 
 from crmhub.events import CloudEvent, EventData, PoisonMessage
 from crmhub.kafka import EventConsumer
-from crmhub.mongo import Document, update_many_once, update_once
+from crmhub.mongo import Document, Guarded, update_many_once, update_once
 from crmhub.outbox import OutboxRelay
 from crmhub.service import HubService
 from crmhub.settings import HubSettings
@@ -113,7 +114,11 @@ async def consume(args: argparse.Namespace) -> None:
                 {"_id": event.id}, {"$inc": {"n": 1}, "$set": {"by": os.getpid()}}, upsert=True
             )
         await update_many_once(
-            db.totals, [(payload.account, event.id, {"$inc": {"total": payload.amount}}) for event, payload in payloads]
+            db.totals,
+            [
+                Guarded(payload.account, event.id, {"$inc": {"total": payload.amount}}, event.position)
+                for event, payload in payloads
+            ],
         )
         if args.crash_after_effect:
             print(f"stored the effect of {len(events)} event(s); dying before the offsets are committed", flush=True)

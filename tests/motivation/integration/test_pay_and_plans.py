@@ -118,6 +118,52 @@ async def test_counting_once_in_the_managers_time_zone_and_parking_unknown_manag
         assert await parked() == []
 
 
+async def test_a_period_document_takes_each_count_and_days_counted_before_the_upgrade_still_add_up(
+    infra, run_service, mongo_client, unique, unique_team
+):
+    """An event is one write: its period's document holds the period's totals and each day's. A
+    store from before kept days in documents of their own, and a period start day may have been
+    different then (5 November in the period of October): the funnel adds up all of them."""
+    t = unique_team
+    anna = t["anna"]
+    db = mongo_client[f"t_motivation_{unique}"]
+    await db["counters"].insert_many(
+        [
+            {"_id": f"day:2026-11-05:{anna}", "manager_id": anna, "day": "2026-11-05", "kpis": {"outgoing_calls": 2}},
+            {"_id": f"month:2026-11:{anna}", "manager_id": anna, "period": "2026-11", "kpis": {"outgoing_calls": 2}},
+            {
+                "_id": f"month:2026-10:{anna}",
+                "manager_id": anna,
+                "period": "2026-10",
+                "kpis": {"outgoing_calls": 5},
+                "days": {"2026-11-05": {"kpis": {"outgoing_calls": 5}}},
+            },
+        ]
+    )
+    moscow = Department(id=t["sales"], name="S", region="Moscow", timezone="Europe/Moscow", head_manager_id=t["head"])
+    await publish_team(infra.kafka, [moscow], [manager(anna, t["sales"]), manager(t["head"], t["sales"])])
+    motivation = run_service("motivation")
+    await publish(infra.kafka, call(anna, "2026-11-05T10:00:00Z"), "c")
+    await publish(infra.kafka, call(anna, "2026-11-06T10:00:00Z"), "c")
+    async with httpx.AsyncClient(base_url=motivation.address, timeout=10, headers=admin_headers()) as http:
+
+        async def funnel(start: str, end: str) -> dict[str, Any]:
+            answer = await http.get("/v1/funnel", params={"from": start, "to": end, "manager_id": anna})
+            return answer.json()["total"]
+
+        await eventually(lambda: _outgoing(funnel("2026-11-06", "2026-11-06")), timeout=20)
+        assert (await funnel("2026-11-05", "2026-11-05"))["outgoing_calls"] == 2 + 5 + 1
+        assert (await funnel("2026-11-05", "2026-11-06"))["outgoing_calls"] == 2 + 5 + 1 + 1
+        november = await db["counters"].find_one({"_id": f"month:2026-11:{anna}"})
+        assert november["kpis"]["outgoing_calls"] == 2 + 2
+        assert november["days"] == {
+            "2026-11-05": {"kpis": {"outgoing_calls": 1}},
+            "2026-11-06": {"kpis": {"outgoing_calls": 1}},
+        }
+        assert await db["counters"].find_one({"_id": f"day:2026-11-06:{anna}"}) is None
+        assert (await db["counters"].find_one({"_id": f"day:2026-11-05:{anna}"}))["kpis"] == {"outgoing_calls": 2}
+
+
 async def _outgoing(total: Any) -> int:
     return int((await total)["outgoing_calls"])
 

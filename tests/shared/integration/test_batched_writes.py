@@ -10,7 +10,8 @@ import asyncio
 import pytest
 from bson.errors import InvalidDocument
 
-from crmhub.mongo import GroupCommit, merged_update, update_many_once
+from crmhub.events import Position
+from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, GroupCommit, Guarded, merged_update, update_many_once
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,46 @@ async def test_pushes_of_a_batch_keep_their_order_and_the_last_slice(mongo_clien
     await update_many_once(totals, batch)
     doc = await totals.find_one({"_id": "a"})
     assert (doc["total"], doc["refs"], doc["last"]) == (5, ["r2", "r3", "r4"], "e4")
+
+
+def _read(account: str, event: str, amount: int, partition: int, offset: int) -> Guarded:
+    """`_add` for an event a consumer read from crm.test at this partition and offset."""
+    doc_id, event_id, update = _add(account, event, amount)
+    return Guarded(doc_id, event_id, update, Position("crm.test", partition, offset))
+
+
+async def test_events_read_from_kafka_come_again_in_any_number_and_apply_once(mongo_client, unique):
+    """A consumer's batches come again cut differently, far more of them than the ids a document
+    keeps: the offsets the document took per partition refuse them, and the document stays small."""
+    totals = mongo_client[f"t_guarded_{unique}"].totals
+    keep = IDS_KEPT_BESIDE_OFFSETS
+    stream = [_read("a", f"e{i}", 1, i % 2, i // 2) for i in range(600)]  # two partitions, in offset order
+    for start in range(0, 600, 100):
+        assert await update_many_once(totals, stream[start : start + 100], keep=keep) == 100
+    for start in range(0, 600, 150):  # all of it again (a group that lost its commits), cut differently
+        assert await update_many_once(totals, stream[start : start + 150], keep=keep) == 0
+    doc = await totals.find_one({"_id": "a"})
+    assert doc["total"] == 600
+    assert doc["applied_at"] == {"crm:test/0": 299, "crm:test/1": 299}
+    assert doc["applied_events"] == [f"e{i}" for i in range(600 - keep, 600)]
+    # a redelivery that reaches past what was taken: only what is new applies
+    newer = [_read("a", f"n{i}", 10, 0, 300 + i) for i in range(3)]
+    assert await update_many_once(totals, stream[550:] + newer, keep=keep) == 3
+    assert (await totals.find_one({"_id": "a"}))["total"] == 630
+
+
+async def test_an_event_published_twice_or_applied_by_its_id_before_applies_once(mongo_client, unique):
+    """The same event at two offsets (an outbox relay that died before clearing what it sent
+    publishes it again), and an event applied first with no position (a parked event counted
+    later) and then read from Kafka: each applies once."""
+    totals = mongo_client[f"t_guarded_{unique}"].totals
+    assert await update_many_once(totals, [_read("a", "e1", 1, 0, 10)]) == 1
+    assert await update_many_once(totals, [_read("a", "e1", 1, 0, 11), _read("a", "e2", 2, 0, 12)]) == 1
+    assert await update_many_once(totals, [_add("b", "p1", 4)]) == 1  # no position
+    assert await update_many_once(totals, [_read("b", "p1", 4, 1, 7), _read("b", "e3", 8, 1, 8)]) == 1
+    assert await update_many_once(totals, [_add("b", "e3", 8)]) == 0  # and the other way round
+    found = {d["_id"]: d["total"] async for d in totals.find({})}
+    assert found == {"a": 1 + 2, "b": 4 + 8}
 
 
 def test_merged_update_sums_incs_keeps_last_sets_and_concatenates_pushes():

@@ -1,9 +1,13 @@
 """MongoDB storage of plans, pay and the counters behind them.
 
-- `counters`: pre-aggregated KPI counts per manager and local day (`day:<date>:<manager>`) and
-  per manager and period (`month:<period>:<manager>`), incremented with the event's id as guard
-  in the same single-document update (a redelivered event changes nothing). A period's totals
-  for any number of managers are read by `_id` — no folding of raw events, no scan;
+- `counters`: pre-aggregated KPI counts per manager and period (`month:<period>:<manager>`),
+  holding the period's totals and each of its local days (`days.<date>`), incremented under a
+  guard in the same single-document update (where the event was read, and its id:
+  crmhub.mongo.update_many_once), so a redelivered event changes nothing:
+  one document write per event, a poll's events for one manager merged into one. A period's
+  totals for any number of managers are read by `_id` — no folding of raw events, no scan. A
+  store from before kept days in documents of their own (`day:<date>:<manager>`), no longer
+  written and still read, so a day counted partly before the upgrade sums both;
 - `parked_events`: events for a manager the directory does not know yet, counted once they appear;
 - `plans` (`<period>:department:<id>` / `<period>:manager:<id>`, with `plan.set` in the outbox),
   `pay_rules` (per department), `pay_profiles` (per manager: the base salary, kept off `crm.team`);
@@ -24,10 +28,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crmhub.aggregate_store import Stored
-from crmhub.events import CloudEvent
-from crmhub.mongo import Document, insert_once, update_many_once, update_once
+from crmhub.events import CloudEvent, Position
+from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, Document, Guarded, insert_once, update_many_once
 from crmhub.outbox import OUTBOX, outbox_entries
-from motivation.domain.activity import REVENUE, Count
+from motivation.domain.activity import REVENUE, Count, previous_period
 
 REFS_KEPT = 200
 
@@ -42,34 +46,31 @@ class Counted:
     department_id: str | None
     day: date
     period: str
+    position: Position | None = None  # where the consumer read the event; None: a parked one
 
 
-def _count_updates(
+def _count_update(
     counts: Iterable[Count], manager_id: str, department_id: str | None, day: date, period: str
-) -> list[tuple[str, dict[str, Any]]]:
-    """The updates of the manager's day and period counters that add these counts."""
+) -> tuple[str, dict[str, Any]] | None:
+    """The update of the manager's period counters that adds these counts to the period and to
+    its day; None when there is nothing to count."""
     inc: dict[str, int] = {}
     refs: dict[str, Any] = {}
     for count in counts:
         field = f"revenue.{count.currency}" if count.kpi == REVENUE else f"kpis.{count.kpi}"
-        inc[field] = inc.get(field, 0) + count.amount_minor
+        for path in (field, f"days.{day.isoformat()}.{field}"):
+            inc[path] = inc.get(path, 0) + count.amount_minor
         if count.ref:
             refs[f"refs.{count.kpi}"] = {"$each": [count.ref], "$slice": -REFS_KEPT}
     if not inc:
-        return []
-    updates = []
-    for key, fields in (
-        (day_key(day, manager_id), {"day": day.isoformat()}),
-        (month_key(period, manager_id), {"period": period}),
-    ):
-        update: dict[str, Any] = {
-            "$inc": inc,
-            "$set": {"manager_id": manager_id, "department_id": department_id, **fields},
-        }
-        if refs:
-            update["$push"] = refs
-        updates.append((key, update))
-    return updates
+        return None
+    update: dict[str, Any] = {
+        "$inc": inc,
+        "$set": {"manager_id": manager_id, "department_id": department_id, "period": period},
+    }
+    if refs:
+        update["$push"] = refs
+    return month_key(period, manager_id), update
 
 
 def day_key(day: date, manager_id: str) -> str:
@@ -95,44 +96,47 @@ class PayStore:
 
     # --- counters --------------------------------------------------------------------------------
 
-    async def count(
-        self,
-        event_id: str,
-        counts: Iterable[Count],
-        *,
-        manager_id: str,
-        department_id: str | None,
-        day: date,
-        period: str,
-    ) -> bool:
-        """Add an event's counts to the manager's day and period; False when it was counted before."""
-        counted = False
-        for key, update in _count_updates(counts, manager_id, department_id, day, period):
-            counted = await update_once(self.counters, key, event_id, update, upsert=True) or counted
-        return counted
-
     async def count_many(self, events: Iterable[Counted]) -> int:
-        """`count` for a batch of events in one round trip (each counter document's events merged
-        into one guarded update); each event still counts once, however the batch was cut."""
+        """Add events' counts to their managers' periods and days in one round trip (each counter
+        document's events merged into one guarded update); each event counts once, however the
+        batches were cut. How many were counted now."""
         updates = [
-            (key, c.event_id, update)
+            Guarded(planned[0], c.event_id, planned[1], c.position)
             for c in events
-            for key, update in _count_updates(c.counts, c.manager_id, c.department_id, c.day, c.period)
+            if (planned := _count_update(c.counts, c.manager_id, c.department_id, c.day, c.period)) is not None
         ]
-        return await update_many_once(self.counters, updates)
+        return await update_many_once(self.counters, updates, keep=IDS_KEPT_BESIDE_OFFSETS)
 
     async def months(self, period: str, manager_ids: Iterable[str]) -> dict[str, Document]:
         keys = [month_key(period, m) for m in manager_ids]
-        found = await self.counters.find({"_id": {"$in": keys}}, {"applied_events": 0}).to_list()
+        found = await self.counters.find({"_id": {"$in": keys}}, {"applied_events": 0, "days": 0}).to_list()
         return {d["manager_id"]: d for d in found}
 
     async def days(self, days: Iterable[date], manager_ids: Iterable[str]) -> list[Document]:
+        """The counters of these local days, one document (`manager_id`, `kpis`, `revenue`) per day
+        and manager that has any: from the periods holding them, and from the day documents of a
+        store from before (a day counted partly before the upgrade comes twice; sum them).
+
+        A day is read from its calendar month's period and the one before, whichever start day
+        the periods have had: periods are months starting on a day from 1 to 28, so one of those
+        two holds it."""
+        dates = list(days)
+        wanted = {d.isoformat() for d in dates}
         managers = list(manager_ids)
-        keys = [day_key(d, m) for d in days for m in managers]
+        months = {f"{d:%Y-%m}" for d in dates} | {previous_period(f"{d:%Y-%m}") for d in dates}
+        keys = [month_key(p, m) for p in sorted(months) for m in managers]
+        keys += [day_key(date.fromisoformat(d), m) for d in sorted(wanted) for m in managers]
         found: list[Document] = []
         for start in range(0, len(keys), 5000):
             chunk = keys[start : start + 5000]
-            found += await self.counters.find({"_id": {"$in": chunk}}, {"applied_events": 0, "refs": 0}).to_list()
+            shown = {"manager_id": 1, "day": 1, "days": 1, "kpis": 1, "revenue": 1}
+            for doc in await self.counters.find({"_id": {"$in": chunk}}, shown).to_list():
+                if "day" in doc:  # a day document of a store from before
+                    found.append(doc)
+                    continue
+                for day, counters in (doc.get("days") or {}).items():
+                    if day in wanted:
+                        found.append({"manager_id": doc["manager_id"], "day": day, **counters})
         return found
 
     # --- parked events ---------------------------------------------------------------------------
@@ -142,6 +146,13 @@ class PayStore:
             self.parked,
             {"_id": event.id, "event": event.model_dump(mode="json"), "manager_id": manager_id, "parked_at": now},
         )
+
+    async def parked_among(self, event_ids: Iterable[str]) -> set[str]:
+        """Which of these events are parked (counted by `count_parked` alone, by their id)."""
+        wanted = list(event_ids)
+        if not wanted:
+            return set()
+        return {d["_id"] async for d in self.parked.find({"_id": {"$in": wanted}}, {"_id": 1})}
 
     async def parked_events(self, limit: int = 1000) -> list[Document]:
         return await self.parked.find({}).limit(limit).to_list()

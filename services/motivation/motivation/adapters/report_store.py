@@ -4,8 +4,9 @@
   id>`, `-` for facts with no manager: leads not yet assigned), holding that month's cells per
   local day, and rolled up over the whole month. A cell is its dimension values (in the order of
   `DIMENSIONS`), its day, and its integer measures. An event adds to both documents, each update
-  guarded by the event's id in the same single-document write, so a redelivered event changes
-  neither. A month read for a report is one `_id` lookup per manager; a whole month is read from
+  guarded in the same single-document write by where the event was read (the last offset each
+  document took from each partition: crmhub.mongo.update_many_once), so a redelivered event
+  changes neither, and a document does not grow with the events it took. A month read for a report is one `_id` lookup per manager; a whole month is read from
   the small roll-up, never from the days.
 - `report_index`: one document per month listing its managers' documents (read paths go by
   `_id`: the MongoDB-wire server used in development ignores secondary indexes).
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -23,10 +25,10 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crmhub.mongo import Document, Guarded, update_many_once
+from crmhub.events import Position
+from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, Document, Guarded, update_many_once
 from motivation.domain.reporting import DIMENSIONS, Cell, cell_key
 
-APPLIED_KEPT = 2000
 CHUNK = 500
 
 
@@ -43,6 +45,7 @@ class Fact:
     day: date
     dims: Mapping[str, str]
     measures: Mapping[str, int]
+    position: Position | None = None  # where the consumer read its event
 
 
 def _updates(fact: Fact) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
@@ -104,11 +107,16 @@ class ReportStore:
             if planned is None:
                 continue
             target, day_update, month_update = planned
-            by_day.append((target, fact.fact_id, day_update))
-            by_month.append((target, fact.fact_id, month_update))
+            by_day.append(Guarded(target, fact.fact_id, day_update, fact.position))
+            by_month.append(Guarded(target, fact.fact_id, month_update, fact.position))
             months[target] = target.split("|", 1)[0]  # doc_id: <YYYY-MM>|<manager>
-        added = await update_many_once(self.days, by_day, keep=APPLIED_KEPT)
-        added += await update_many_once(self.months, by_month, keep=APPLIED_KEPT)
+        # the two collections' writes at once, on two connections: the database takes them side by side
+        added = sum(
+            await asyncio.gather(
+                update_many_once(self.days, by_day, keep=IDS_KEPT_BESIDE_OFFSETS),
+                update_many_once(self.months, by_month, keep=IDS_KEPT_BESIDE_OFFSETS),
+            )
+        )
         new = {target: month for target, month in months.items() if target not in self._indexed}
         if new:
             listed: dict[str, list[str]] = {}

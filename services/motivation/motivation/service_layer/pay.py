@@ -77,32 +77,19 @@ class Pay:
 async def count_event(deps: Pay, event: CloudEvent) -> bool:
     """Count an event for its manager, in the period and time zone where it happened. An event
     for a manager the directory does not know is parked until they appear."""
-    counts = counts_of(event.type, event.data, event.time)
-    if not counts:
-        return False
-    manager_id = counts[0].manager_id
-    manager = deps.directory.manager(manager_id)
-    if manager is None:
-        await deps.store.park(event, manager_id, deps.now())
-        return False
-    day = deps.local_day(manager, counts[0].at)
-    return await deps.store.count(
-        event.id,
-        counts,
-        manager_id=manager_id,
-        department_id=manager.department_id,
-        day=day,
-        period=period_of(day, deps.period_start_day),
-    )
+    return await count_events(deps, [event]) == 1
 
 
 async def count_events(deps: Pay, events: list[CloudEvent]) -> int:
-    """`count_event` for a batch from the consumer: counted in one round trip; events for a
-    manager the directory does not know yet are parked one by one, as alone."""
+    """Count a batch from the consumer in one round trip, each event guarded by where it was read
+    (crmhub.mongo.update_many_once). An event for a manager the directory does not know yet is
+    parked; a parked event comes again only if its poll was not committed, and is left to
+    `count_parked`, which counts it by its id, so that it counts once either way."""
+    wanted = [(event, counts) for event in events if (counts := counts_of(event.type, event.data, event.time))]
+    parked = await deps.store.parked_among(event.id for event, _ in wanted if event.position is not None)
     batch: list[Counted] = []
-    for event in events:
-        counts = counts_of(event.type, event.data, event.time)
-        if not counts:
+    for event, counts in wanted:
+        if event.id in parked:
             continue
         manager_id = counts[0].manager_id
         manager = deps.directory.manager(manager_id)
@@ -111,7 +98,7 @@ async def count_events(deps: Pay, events: list[CloudEvent]) -> int:
             continue
         day = deps.local_day(manager, counts[0].at)
         period = period_of(day, deps.period_start_day)
-        batch.append(Counted(event.id, tuple(counts), manager_id, manager.department_id, day, period))
+        batch.append(Counted(event.id, tuple(counts), manager_id, manager.department_id, day, period, event.position))
     return await deps.store.count_many(batch)
 
 

@@ -86,7 +86,8 @@ async def take_in_many(deps: Reports, events: list[CloudEvent]) -> int:
             if dims["manager"] and not dims["department"]:
                 manager = deps.directory.manager(dims["manager"])
                 dims["department"] = manager.department_id if manager else NONE
-            facts.append(Fact(f"{event.id}#{number}", fact.at.astimezone(deps.timezone).date(), dims, fact.measures))
+            day = fact.at.astimezone(deps.timezone).date()
+            facts.append(Fact(f"{event.id}#{number}", day, dims, fact.measures, event.position))
     await deps.store.remember_many(remembered)
     return await deps.store.add_many(facts)
 
