@@ -16,11 +16,14 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from crmhub.events import EventData, new_event, to_record
+from crmhub import topics
+from crmhub.events import EventData, Position, new_event, to_record
+from crmhub.kafka import end_offsets
+from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS
 from crmhub.schemas.calls import CallCompleted, CallRecord
 from crmhub.schemas.deals import DealActivityRecorded, DealSummary
 from motivation.domain.reporting import DIMENSIONS, cell_key
-from scenarios.common import kafka_headers, motivation_with_admin, publish_team
+from scenarios.common import Committed, kafka_headers, motivation_with_admin, publish_team
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -29,18 +32,27 @@ description = (
     "the reporting model of the motivation service: (1) call.completed and payment events for 1,000 managers "
     "produced onto crm.calls and crm.deals and taken in exactly once (a poll's events at a time: references "
     "read and written at once, one guarded bulk write per collection, next to the KPI counting of the same "
-    "events); rate = events until the reports show them all; (2) a year of a 1,000-manager "
+    "events), into documents that already hold nine days of June (cells, and the ids and offsets their guard "
+    "keeps); rate = events from the first produced until the reporting groups have committed the "
+    "last (each commits a poll once stored; the reports are then checked to show them all), and the rate the "
+    "backlog left when producing ended was worked off at; (2) a year of a 1,000-manager "
     "company's cells (about 1,400 events per manager and month) written directly, then report latency p50/p99 over "
     "repeated requests: a month and a year, JSON and XLSX"
 )
 MANAGERS = 1_000
+REPORTING_GROUPS = {"motivation.reports.calls": topics.CALLS.name, "motivation.reports.deals": topics.DEALS.name}
 YEAR = 2025
 PRODUCTS = ("Кухня", "Шкаф-купе", "Гардеробная", "Прихожая")
 REGIONS = ("Москва", "Московская область", "Тверь")
 SOURCES = (("site-form", "yandex"), ("site-form", "vk"), ("phone", "radio"), ("partner", ""))
 
 
-async def _ingest(ctx: BenchContext, http: httpx.AsyncClient, managers: list[str], department: str) -> float:
+async def _ingest(
+    ctx: BenchContext, http: httpx.AsyncClient, managers: list[str], department: str
+) -> tuple[float, float]:
+    """Events per second from the first produced until the reporting groups have committed the
+    last (each commits a poll once it is stored), and the rate the backlog left when producing
+    ended was worked off at; then the reports must show every event."""
     count = ctx.size(10_000, 2_000)
     producer = AIOKafkaProducer(bootstrap_servers=ctx.kafka, enable_idempotence=True, linger_ms=20)
     await producer.start()
@@ -96,18 +108,18 @@ async def _ingest(ctx: BenchContext, http: httpx.AsyncClient, managers: list[str
         await producer.flush()
     finally:
         await producer.stop()
+    produced = time.perf_counter()
+    async with Committed(ctx.kafka) as committed:
+        ends = {group: await committed.ends([topic]) for group, topic in REPORTING_GROUPS.items()}
+        backlog = sum([await committed.behind(group, ends[group]) for group in REPORTING_GROUPS])
+        done = max([await committed.through(group, ends[group]) for group in REPORTING_GROUPS])
     calls = count - payments
-    params = {"from": "2026-06-01", "to": "2026-06-30", "department": department, "group_by": ""}
-    while True:
-        totals = (await http.get("/v1/reports/funnel", params=params)).json()["totals"]
-        paid = (await http.get("/v1/reports/sales", params=params)).json()["totals"]["payments"]
-        if totals["calls"] >= calls and paid >= payments:
-            return count / (time.perf_counter() - started)
-        if time.perf_counter() - started > 900:
-            raise RuntimeError(
-                f"the reports did not catch up within 15 minutes: {totals['calls']} calls, {paid} payments"
-            )
-        await asyncio.sleep(0.5)
+    params = {"from": "2026-06-10", "to": "2026-06-10", "department": department, "group_by": ""}
+    totals = (await http.get("/v1/reports/funnel", params=params)).json()["totals"]
+    paid = (await http.get("/v1/reports/sales", params=params)).json()["totals"]["payments"]
+    if (totals["calls"], paid) != (calls, payments):
+        raise RuntimeError(f"the reports show {totals['calls']} calls and {paid} payments, not {calls} and {payments}")
+    return count / (done - started), backlog / max(done - produced, 1e-9)
 
 
 def _company_year(
@@ -122,45 +134,78 @@ def _company_year(
     for month in range(1, 13):
         first = date(YEAR, month, 1)
         days = [first + timedelta(days=d) for d in range(28) if (first + timedelta(days=d)).weekday() < 5]
-        for manager in managers:
-            day_cells: dict[str, Any] = {}
-            month_cells: dict[str, Any] = {}
-            for day in days:
-                for _ in range(2):
-                    source, campaign = rng.choice(SOURCES)
-                    dims = dict.fromkeys(DIMENSIONS, "") | {
-                        "manager": manager,
-                        "department": department,
-                        "product": rng.choice(PRODUCTS),
-                        "region": rng.choice(REGIONS),
-                        "source": source,
-                        "campaign": campaign,
-                    }
-                    values = [dims[d] for d in DIMENSIONS]
-                    measures = {
-                        "calls_outgoing": rng.randint(10, 25),
-                        "calls_incoming": rng.randint(5, 12),
-                        "calls_answered": rng.randint(4, 10),
-                        "meetings_held": rng.randint(0, 2),
-                        "proposals_sent": rng.randint(0, 1),
-                        "deals_won": rng.randint(0, 1),
-                        "revenue_RUB": rng.randint(0, 1) * rng.randint(100_000, 600_000) * 100,
-                    }
-                    events += sum(v for k, v in measures.items() if not k.startswith("revenue")) + 1
-                    day_cells[cell_key(dims, day)] = {"day": day.isoformat(), "k": values, "m": measures}
-                    rolled = month_cells.setdefault(cell_key(dims), {"k": values, "m": {}})
-                    for name, value in measures.items():
-                        rolled["m"][name] = rolled["m"].get(name, 0) + value
-            key = f"{first:%Y-%m}|{manager}"
-            days_docs.append({"_id": key, "month": f"{first:%Y-%m}", "c": day_cells})
-            totals: dict[str, int] = {}
-            for cell in month_cells.values():
-                for name, value in cell["m"].items():
-                    totals[name] = totals.get(name, 0) + value
-            lean_dims = {"manager": manager, "department": department}
-            lean = {cell_key(lean_dims): {"k": [lean_dims.get(d, "") for d in DIMENSIONS], "m": totals}}
-            docs.append({"_id": key, "month": f"{first:%Y-%m}", "c": month_cells, "t": lean})
+        month_docs, month_days, month_events = _month_of_cells(first, days, managers, department, rng)
+        docs += month_docs
+        days_docs += month_days
+        events += month_events
     return docs, days_docs, events
+
+
+def _month_of_cells(
+    first: date, days: list[date], managers: list[str], department: str, rng: random.Random
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """One month's report_months and report_days documents for these days (see `_company_year`)."""
+    docs: list[dict[str, Any]] = []
+    days_docs: list[dict[str, Any]] = []
+    events = 0
+    for manager in managers:
+        day_cells: dict[str, Any] = {}
+        month_cells: dict[str, Any] = {}
+        for day in days:
+            for _ in range(2):
+                source, campaign = rng.choice(SOURCES)
+                dims = dict.fromkeys(DIMENSIONS, "") | {
+                    "manager": manager,
+                    "department": department,
+                    "product": rng.choice(PRODUCTS),
+                    "region": rng.choice(REGIONS),
+                    "source": source,
+                    "campaign": campaign,
+                }
+                values = [dims[d] for d in DIMENSIONS]
+                measures = {
+                    "calls_outgoing": rng.randint(10, 25),
+                    "calls_incoming": rng.randint(5, 12),
+                    "calls_answered": rng.randint(4, 10),
+                    "meetings_held": rng.randint(0, 2),
+                    "proposals_sent": rng.randint(0, 1),
+                    "deals_won": rng.randint(0, 1),
+                    "revenue_RUB": rng.randint(0, 1) * rng.randint(100_000, 600_000) * 100,
+                }
+                events += sum(v for k, v in measures.items() if not k.startswith("revenue")) + 1
+                day_cells[cell_key(dims, day)] = {"day": day.isoformat(), "k": values, "m": measures}
+                rolled = month_cells.setdefault(cell_key(dims), {"k": values, "m": {}})
+                for name, value in measures.items():
+                    rolled["m"][name] = rolled["m"].get(name, 0) + value
+        key = f"{first:%Y-%m}|{manager}"
+        days_docs.append({"_id": key, "month": f"{first:%Y-%m}", "c": day_cells})
+        totals: dict[str, int] = {}
+        for cell in month_cells.values():
+            for name, value in cell["m"].items():
+                totals[name] = totals.get(name, 0) + value
+        lean_dims = {"manager": manager, "department": department}
+        lean = {cell_key(lean_dims): {"k": [lean_dims.get(d, "") for d in DIMENSIONS], "m": totals}}
+        docs.append({"_id": key, "month": f"{first:%Y-%m}", "c": month_cells, "t": lean})
+    return docs, days_docs, events
+
+
+async def _month_so_far(ctx: BenchContext, db: Any, managers: list[str], department: str) -> None:
+    """The reporting documents of June 2026 as nine days of traffic leave them before the events
+    of the 10th come: cells, and what their guard keeps (`applied_events` as many ids as the
+    store keeps, `applied_at` up to where crm.calls and crm.deals end now)."""
+    first = date(2026, 6, 1)
+    days = [first + timedelta(days=d) for d in range(9) if (first + timedelta(days=d)).weekday() < 5]
+    months, days_docs, _ = _month_of_cells(first, days, managers, department, random.Random(11))
+    marks = {}
+    for topic in (topics.CALLS.name, topics.DEALS.name):
+        for partition, end in (await end_offsets(ctx.kafka, topic)).items():
+            marks[Position(topic, partition, 0).stream] = end - 1
+    for docs in (months, days_docs):
+        for doc in docs:
+            doc["applied_events"] = [f"{uuid.uuid4()}#0" for _ in range(IDS_KEPT_BESIDE_OFFSETS)]
+            doc["applied_at"] = marks
+    await db["report_months"].insert_many(months)
+    await db["report_days"].insert_many(days_docs)
 
 
 async def _timed(
@@ -192,8 +237,10 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
                 if (await http.get(f"/v1/team/managers/{managers[-1]}")).status_code == 200:
                     break
                 await asyncio.sleep(0.2)
-            rate = await _ingest(ctx, http, managers, department)
+            await _month_so_far(ctx, db, managers, department)
+            rate, drained = await _ingest(ctx, http, managers, department)
             figures.append(ctx.rate_figure("events taken into the reporting model (1,000 managers)", rate, "events/s"))
+            figures.append(ctx.rate_figure("  the backlog left when producing ended, taken in at", drained, "events/s"))
             months, days, events = _company_year(managers, department, random.Random(11))
             for collection, docs in (("report_months", months), ("report_days", days)):
                 for start in range(0, len(docs), 500):
