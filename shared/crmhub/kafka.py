@@ -53,7 +53,8 @@ BatchHandler = Callable[[list[CloudEvent]], Awaitable[Any]]
 # A poll's records handled at once. Catching up a backlog, a larger poll merges more events into
 # each document's one update (1,000 managers: a poll of 5,000 touches each manager's document
 # once for five events); live traffic comes in small polls whatever the limit. The fetch (1 MiB
-# per partition) bounds it too.
+# per partition) bounds it too. A consumer in time order (the notifier) keeps 500: a poll's first
+# events wait until its last are handled, and it is there for the person at the other end.
 BATCH_RECORDS = 5000
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -160,6 +161,7 @@ async def end_offsets(bootstrap_servers: str, topic: str, *, login: KafkaLogin =
 
 
 IN_TIME_ORDER_FETCH_BYTES = 8 * 1024  # a few events per partition per turn (a larger batch still comes whole)
+IN_TIME_ORDER_BATCH_RECORDS = 500
 
 
 def _event_time(headers: Mapping[str, str]) -> datetime | None:
@@ -359,7 +361,9 @@ class EventConsumer:
         """Register with the broker: a consumer group, committing only after `handle` returned."""
         batched: dict[str, Any] = {}
         if self.batch is not None:
-            batched = {"batch": True, "max_records": BATCH_RECORDS, "batch_timeout_ms": 100}
+            # a consumer in time order keeps its polls short: a poll's first events wait for its last
+            records = IN_TIME_ORDER_BATCH_RECORDS if self.in_time_order else BATCH_RECORDS
+            batched = {"batch": True, "max_records": records, "batch_timeout_ms": 100}
         if self.in_time_order:
             batched["max_partition_fetch_bytes"] = IN_TIME_ORDER_FETCH_BYTES
         self.subscriber = subscriber = self.broker.subscriber(
