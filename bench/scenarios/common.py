@@ -12,7 +12,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from crmhub.events import new_event, to_record
+from crmhub.events import Position, new_event, to_record
 from crmhub.kafka import end_offsets
 from crmhub.schemas.team import Department, DepartmentUpserted, Manager, ManagerUpserted
 from crmhub.team_directory import department_key, manager_key
@@ -64,6 +64,16 @@ class Committed:
                 raise RuntimeError(f"{group} did not commit {ends} within {within:.0f} s")
             await asyncio.sleep(0.02)
         return time.perf_counter()
+
+
+async def offsets_taken_so_far(kafka: str, topic_names: list[str]) -> dict[str, int]:
+    """`applied_at` as crmhub.mongo.update_many_once leaves it in a document that took these
+    topics' events up to now: each partition's last offset."""
+    return {
+        Position(topic, partition, 0).stream: end - 1
+        for topic in topic_names
+        for partition, end in (await end_offsets(kafka, topic)).items()
+    }
 
 
 ADMIN_PASSWORD = "bench-admin-password"

@@ -14,11 +14,10 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from crmhub import topics
-from crmhub.events import Position, new_event, to_record
-from crmhub.kafka import end_offsets
+from crmhub.events import new_event, to_record
 from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS
 from crmhub.schemas.calls import CallCompleted, CallRecord
-from scenarios.common import Committed, kafka_headers, motivation_with_admin, publish_team
+from scenarios.common import Committed, kafka_headers, motivation_with_admin, offsets_taken_so_far, publish_team
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -92,8 +91,7 @@ async def _month_so_far(ctx: BenchContext, db: Any, managers: list[str]) -> None
     10th come: each day's counts, and what the guard keeps (`applied_events` as many ids as the
     store keeps, `applied_at` up to where crm.calls ends now)."""
     rng = random.Random(5)
-    ends = await end_offsets(ctx.kafka, topics.CALLS.name)
-    marks = {Position(topics.CALLS.name, partition, 0).stream: end - 1 for partition, end in ends.items()}
+    marks = await offsets_taken_so_far(ctx.kafka, [topics.CALLS.name])
     docs = []
     for manager in managers:
         days = {

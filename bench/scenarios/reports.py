@@ -17,13 +17,12 @@ from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
 from crmhub import topics
-from crmhub.events import EventData, Position, new_event, to_record
-from crmhub.kafka import end_offsets
+from crmhub.events import EventData, new_event, to_record
 from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS
 from crmhub.schemas.calls import CallCompleted, CallRecord
 from crmhub.schemas.deals import DealActivityRecorded, DealSummary
 from motivation.domain.reporting import DIMENSIONS, cell_key
-from scenarios.common import Committed, kafka_headers, motivation_with_admin, publish_team
+from scenarios.common import Committed, kafka_headers, motivation_with_admin, offsets_taken_so_far, publish_team
 
 if TYPE_CHECKING:
     from scenarios import BenchContext
@@ -196,10 +195,7 @@ async def _month_so_far(ctx: BenchContext, db: Any, managers: list[str], departm
     first = date(2026, 6, 1)
     days = [first + timedelta(days=d) for d in range(9) if (first + timedelta(days=d)).weekday() < 5]
     months, days_docs, _ = _month_of_cells(first, days, managers, department, random.Random(11))
-    marks = {}
-    for topic in (topics.CALLS.name, topics.DEALS.name):
-        for partition, end in (await end_offsets(ctx.kafka, topic)).items():
-            marks[Position(topic, partition, 0).stream] = end - 1
+    marks = await offsets_taken_so_far(ctx.kafka, [topics.CALLS.name, topics.DEALS.name])
     for docs in (months, days_docs):
         for doc in docs:
             doc["applied_events"] = [f"{uuid.uuid4()}#0" for _ in range(IDS_KEPT_BESIDE_OFFSETS)]

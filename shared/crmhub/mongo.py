@@ -94,11 +94,7 @@ async def update_once(
     (a consumer killed before it committed) finds its id recorded and changes nothing.
     Returns True when the update was applied now.
     """
-    guarded = dict(update)
-    push = dict(guarded.get("$push", {}))
-    push["applied_events"] = {"$each": [event_id], "$slice": -keep}
-    guarded["$push"] = push
-    guard = {"_id": doc_id, "applied_events": {"$ne": event_id}}
+    guard, guarded, _ = _guarded_write(doc_id, [Guarded(doc_id, event_id, update)], keep)
     try:
         result = await collection.update_one(guard, guarded, upsert=upsert)
     except DuplicateKeyError:
@@ -213,13 +209,14 @@ def _guarded_write(doc_id: Any, entries: Sequence[Guarded], keep: int) -> tuple[
             stream, offset = entry.position.stream, entry.position.offset
             low[stream] = min(low.get(stream, offset), offset)
             high[stream] = max(high.get(stream, offset), offset)
-    update = merged_update([entry.update for entry in first.values()])
+    updates = [entry.update for entry in first.values()]
+    update = dict(updates[0]) if len(updates) == 1 else merged_update(updates)  # one: any operator
     guard: Document = {"_id": doc_id, "applied_events": {"$nin": list(first)}}
     for stream, offset in low.items():
         guard[f"{APPLIED_AT}.{stream}"] = {"$not": {"$gte": offset}}
     if high:
-        update["$max"] = {f"{APPLIED_AT}.{stream}": offset for stream, offset in high.items()}
-    update.setdefault("$push", {})["applied_events"] = {"$each": list(first), "$slice": -keep}
+        update["$max"] = {**update.get("$max", {}), **{f"{APPLIED_AT}.{s}": o for s, o in high.items()}}
+    update["$push"] = {**update.get("$push", {}), "applied_events": {"$each": list(first), "$slice": -keep}}
     return guard, update, len(first)
 
 

@@ -125,11 +125,11 @@ class PayStore:
         managers = list(manager_ids)
         months = {f"{d:%Y-%m}" for d in dates} | {previous_period(f"{d:%Y-%m}") for d in dates}
         keys = [month_key(p, m) for p in sorted(months) for m in managers]
-        keys += [day_key(date.fromisoformat(d), m) for d in sorted(wanted) for m in managers]
+        keys += [day_key(d, m) for d in sorted(set(dates)) for m in managers]
+        shown = {"manager_id": 1, "day": 1, "days": 1, "kpis": 1, "revenue": 1}
         found: list[Document] = []
         for start in range(0, len(keys), 5000):
             chunk = keys[start : start + 5000]
-            shown = {"manager_id": 1, "day": 1, "days": 1, "kpis": 1, "revenue": 1}
             for doc in await self.counters.find({"_id": {"$in": chunk}}, shown).to_list():
                 if "day" in doc:  # a day document of a store from before
                     found.append(doc)

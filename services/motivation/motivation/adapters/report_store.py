@@ -6,8 +6,9 @@
   `DIMENSIONS`), its day, and its integer measures. An event adds to both documents, each update
   guarded in the same single-document write by where the event was read (the last offset each
   document took from each partition: crmhub.mongo.update_many_once), so a redelivered event
-  changes neither, and a document does not grow with the events it took. A month read for a report is one `_id` lookup per manager; a whole month is read from
-  the small roll-up, never from the days.
+  changes neither, and a document does not grow with the events it took. A month read for a
+  report is one `_id` lookup per manager; a whole month is read from the small roll-up, never
+  from the days.
 - `report_index`: one document per month listing its managers' documents (read paths go by
   `_id`: the MongoDB-wire server used in development ignores secondary indexes).
 - `report_refs`: what later events need and do not carry (a lead's or deal's source and
