@@ -46,10 +46,8 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
                         "id": f"pbx-{u}",
                         "format": "json",
                         "secret": KEY,
-                        # long enough for the caller's new lead to be assigned first: the call-back is then its
-                        # manager's (15 s was not always, with the whole suite on two cores: the call-back went
-                        # overdue with the manager the call was meant for, before the lead's manager took it)
-                        "callback_window_minutes": 0.5,
+                        # long enough for the caller's new lead to be assigned first: the call-back is then its manager's
+                        "callback_window_minutes": 0.25,
                         "extensions": {"101": hub.managers[0]},
                     }
                 ]
@@ -154,7 +152,7 @@ def test_the_right_people_hear_about_leads_and_calls_once(infra, tmp_path):
         )
         assert len(told) == 1
         overdue = _wait_for(
-            lambda: [m for m in smtp.to(f"{hub.head}@example.com") if caller in str(m["Subject"])], timeout=75
+            lambda: [m for m in smtp.to(f"{hub.head}@example.com") if caller in str(m["Subject"])], timeout=45
         )
         assert str(overdue[0]["Subject"]).startswith("СРОЧНО: не перезвонили")
 
