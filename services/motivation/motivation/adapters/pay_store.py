@@ -31,7 +31,7 @@ from crmhub.aggregate_store import Stored
 from crmhub.events import CloudEvent, Position
 from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, Document, Guarded, insert_once, update_many_once
 from crmhub.outbox import OUTBOX, outbox_entries
-from motivation.domain.activity import REVENUE, Count, previous_period
+from motivation.domain.activity import REVENUE, Count, period_of, previous_period
 
 REFS_KEPT = 200
 
@@ -123,7 +123,7 @@ class PayStore:
         dates = list(days)
         wanted = {d.isoformat() for d in dates}
         managers = list(manager_ids)
-        months = {f"{d:%Y-%m}" for d in dates} | {previous_period(f"{d:%Y-%m}") for d in dates}
+        months = {period_of(d) for d in dates} | {previous_period(period_of(d)) for d in dates}  # calendar months
         keys = [month_key(p, m) for p in sorted(months) for m in managers]
         keys += [day_key(d, m) for d in sorted(set(dates)) for m in managers]
         shown = {"manager_id": 1, "day": 1, "days": 1, "kpis": 1, "revenue": 1}
