@@ -4,6 +4,7 @@ with a deadline timer, a call back fulfils it, and the timer marks a forgotten o
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,6 +182,41 @@ async def test_one_missed_call_one_obligation_owned_by_the_numbers_lead_manager(
     record = (await store.calls.get(third)).record
     await callbacks.on_missed(deps, _event(CallMissed(call=record)), CallMissed(call=record))
     assert (await store.callbacks.get(third)).manager_id == "anna"
+
+
+async def test_a_lead_assigned_while_its_miss_opens_the_obligation_still_gets_it(phones):
+    """The leads service makes the caller's lead from the same `call.missed`, so its assignment
+    can be handled while the obligation is being opened: after the miss found no owner and
+    before the obligation was stored. The obligation still ends up with the lead's manager."""
+    deps, store, _ = phones
+    deps.directory.apply(ManagerUpserted(change="created", version=1, manager=manager("boris")))
+    (call_id,) = await calls.receive(deps, PROVIDERS.by_id("pbx"), _missed("c-race"))
+    missed = (await store.calls.get(call_id)).record
+    owners, looked_up, go_on = store.owners, asyncio.Event(), asyncio.Event()
+
+    class OwnersSlowToAnswer:
+        """The owners repository, except that the first lookup answers only when told to."""
+
+        def __getattr__(self, name):
+            return getattr(owners, name)
+
+        async def get(self, number):
+            found = await owners.get(number)
+            if not looked_up.is_set():
+                looked_up.set()
+                await go_on.wait()
+            return found
+
+    store.owners = OwnersSlowToAnswer()
+    opening = asyncio.create_task(callbacks.on_missed(deps, _event(CallMissed(call=missed)), CallMissed(call=missed)))
+    await looked_up.wait()  # the miss found nobody owning the number
+    assigned = _assigned("L1", "boris", T0 + timedelta(seconds=5))
+    await callbacks.on_lead_assigned(deps, _lead_event(assigned, "L1"), assigned)  # no obligation listed yet
+    go_on.set()
+    await opening
+    callback = await store.callbacks.get(call_id)
+    assert (callback.manager_id, callback.status) == ("boris", "open")
+    assert store.timers.pending[f"callback.deadline:{call_id}"].due_at == callback.deadline
 
 
 async def test_a_call_back_taken_in_before_the_miss_opened_its_obligation_still_counts(phones):

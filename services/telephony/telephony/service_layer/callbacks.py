@@ -50,6 +50,11 @@ async def on_missed(deps: Telephony, event: CloudEvent, payload: CallMissed) -> 
     if await deps.store.callbacks.add(callback):
         metrics.CALLBACKS.labels("opened").inc()
     await deps.store.note_callback(callback)  # before looking for a call back: see on_outbound
+    # The caller's lead may have been assigned while this ran (the leads service makes it from this
+    # very miss): its `lead.assigned` looked for obligations before this one was listed. Written,
+    # then read: of the two handlers, at least one sees the other, so the obligation follows.
+    if (now_owned := await deps.store.owners.get(call.client_number)) is not None and now_owned.owner:
+        await _hand_over(deps, callback, now_owned.owner)
     # A call back may have been taken in before this obligation was opened (the two calls' events
     # travel on different partitions): look for it, so it is not missed.
     for back in await deps.store.outbound_calls_to(callback.number, since=callback.missed_at):
@@ -94,15 +99,20 @@ async def on_lead_assigned(deps: Telephony, event: CloudEvent, payload: LeadAssi
         lambda owner: owner.follow(lead_id=payload.lead.lead_id, manager_id=payload.manager_id, at=payload.assigned_at),
         create=lambda: ClientOwner(id=number),
     )
+    # The owner is written before the obligations are read: see on_missed, which does the reverse.
     for callback in await deps.store.open_callbacks_for(number):
-        missed = await deps.store.calls.get(callback.id)
-        window = _window(deps, missed.provider_id) if missed else timedelta(minutes=30)
-        manager, place = _manager_and_place(deps, payload.manager_id)
-        deadline = deadline_for(callback.missed_at, window, manager=manager, place=place)
-        await deps.store.callbacks.change(
-            callback.id,
-            lambda c, due=deadline: c.hand_to(payload.manager_id, due),  # type: ignore[misc]
-        )
+        await _hand_over(deps, callback, payload.manager_id)
+
+
+async def _hand_over(deps: Telephony, callback: Callback, manager_id: str) -> None:
+    """The obligation is the number's owner's, due in their working time (no change when it is already theirs)."""
+    if callback.manager_id == manager_id:
+        return
+    missed = await deps.store.calls.get(callback.id)
+    window = _window(deps, missed.provider_id) if missed else timedelta(minutes=30)
+    manager, place = _manager_and_place(deps, manager_id)
+    deadline = deadline_for(callback.missed_at, window, manager=manager, place=place)
+    await deps.store.callbacks.change(callback.id, lambda c: c.hand_to(manager_id, deadline))
 
 
 async def on_lead_closed(deps: Telephony, event: CloudEvent, payload: LeadConverted | LeadRejected) -> None:
