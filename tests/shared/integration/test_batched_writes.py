@@ -83,6 +83,23 @@ async def test_an_event_published_twice_or_applied_by_its_id_before_applies_once
     assert found == {"a": 1 + 2, "b": 4 + 8}
 
 
+async def test_a_document_from_before_the_offsets_guard_is_trimmed_at_its_next_write_and_still_refuses_its_events(
+    mongo_client, unique
+):
+    """An upgrade: a report document guarded by its last 2,000 event ids alone. Its next write
+    keeps the last 50 ids and starts an offset, and an event among the 2,000 read again from Kafka
+    (the consumer died before it committed) is still refused."""
+    totals = mongo_client[f"t_guarded_{unique}"].totals
+    old_ids = [f"old-{i}" for i in range(2_000)]
+    await totals.insert_one({"_id": "a", "total": 2_000, "applied_events": old_ids})
+    both = [_read("a", "old-1999", 1, 0, 40), _read("a", "new-1", 5, 0, 41)]
+    assert await update_many_once(totals, both, keep=IDS_KEPT_BESIDE_OFFSETS) == 1
+    doc = await totals.find_one({"_id": "a"})
+    assert doc["total"] == 2_000 + 5
+    assert doc["applied_events"] == [*old_ids[-(IDS_KEPT_BESIDE_OFFSETS - 1) :], "new-1"]
+    assert doc["applied_at"] == {"crm:test/0": 41}
+
+
 def test_merged_update_sums_incs_keeps_last_sets_and_concatenates_pushes():
     merged = merged_update(
         [
