@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient
 
 from crmhub import topics
 from crmhub.events import new_event, to_record
-from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS
+from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, guard_kept
 from crmhub.schemas.calls import CallCompleted, CallRecord
 from scenarios.common import Committed, kafka_headers, motivation_with_admin, offsets_taken_so_far, publish_team
 
@@ -107,8 +107,7 @@ async def _month_so_far(ctx: BenchContext, db: Any, managers: list[str]) -> None
                     kpi: sum(day["kpis"][kpi] for day in days.values()) for kpi in ("outgoing_calls", "incoming_calls")
                 },
                 "days": days,
-                "applied_events": [str(uuid.uuid4()) for _ in range(IDS_KEPT_BESIDE_OFFSETS)],
-                "applied_at": marks,
+                **guard_kept([str(uuid.uuid4()) for _ in range(IDS_KEPT_BESIDE_OFFSETS)], marks),
             }
         )
     await db["counters"].insert_many(docs)

@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 
 from crmhub import topics
 from crmhub.events import EventData, new_event, to_record
-from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS
+from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, guard_kept
 from crmhub.schemas.calls import CallCompleted, CallRecord
 from crmhub.schemas.deals import DealActivityRecorded, DealSummary
 from motivation.domain.reporting import DIMENSIONS, cell_key
@@ -198,8 +198,7 @@ async def _month_so_far(ctx: BenchContext, db: Any, managers: list[str], departm
     marks = await offsets_taken_so_far(ctx.kafka, [topics.CALLS.name, topics.DEALS.name])
     for docs in (months, days_docs):
         for doc in docs:
-            doc["applied_events"] = [f"{uuid.uuid4()}#0" for _ in range(IDS_KEPT_BESIDE_OFFSETS)]
-            doc["applied_at"] = marks
+            doc.update(guard_kept([f"{uuid.uuid4()}#0" for _ in range(IDS_KEPT_BESIDE_OFFSETS)], marks))
     await db["report_months"].insert_many(months)
     await db["report_days"].insert_many(days_docs)
 

@@ -26,6 +26,9 @@ APPLIED_EVENTS_KEPT = 200
 # Beside the offsets of the events a consumer read (update_many_once), the ids a document keeps
 # need only catch an event published twice, whose second copy follows the first within moments.
 IDS_KEPT_BESIDE_OFFSETS = 50
+# update_many_once marks the documents it makes (`guarded_by: offsets`). One made before the
+# offsets guard kept its ids alone and keeps them all, however many (see _apply_rest).
+GUARDED_BY = ("guarded_by", "offsets")
 DUPLICATE_KEY = 11000
 
 
@@ -166,11 +169,14 @@ async def update_many_once(
     and takes a batch's events of a partition only if none at or after the first of them was
     applied. A consumer group handles a partition's records in offset order, so a redelivered
     batch (a consumer killed before it committed, an instance that lost the partition in a
-    rebalance) finds its offsets taken however many events it holds, and `keep` can stay small:
-    the ids are rewritten at every update of the document.
+    rebalance) finds its offsets taken however many events it holds, and `keep` can stay small
+    (the ids are rewritten at every update of the document).
 
     A document whose guard refuses the batch's events (a batch cut differently when it comes
-    again) has them sorted out by a read of what it recorded and a guarded write of the rest."""
+    again) has them sorted out by a read of what it recorded and a guarded write of the rest.
+    So has a document made before the offsets guard (it lacks the `guarded_by` mark), which
+    keeps every id it holds rather than the last `keep`: the ids were its only guard, and a batch
+    it took before the upgrade, from a partition it has no offset of, may still come again."""
     by_doc: dict[Any, list[Guarded]] = {}
     for entry in updates:
         guarded = Guarded(*entry)
@@ -178,7 +184,7 @@ async def update_many_once(
     if not by_doc:
         return 0
     docs = list(by_doc)
-    planned = [_guarded_write(doc_id, by_doc[doc_id], keep) for doc_id in docs]
+    planned = [_guarded_write(doc_id, by_doc[doc_id], keep, marked=True) for doc_id in docs]
     again: list[Any] = []
     try:
         await collection.bulk_write(
@@ -197,9 +203,19 @@ async def update_many_once(
 APPLIED_AT = "applied_at"
 
 
-def _guarded_write(doc_id: Any, entries: Sequence[Guarded], keep: int) -> tuple[Document, Document, int]:
+def guard_kept(ids: Sequence[str], offsets: Mapping[str, int]) -> Document:
+    """What update_many_once keeps in a document that took these events' ids (the last ones)
+    and read its events up to these offsets (`Position.stream` -> offset): for a store or a
+    benchmark that starts documents as traffic leaves them."""
+    return {"applied_events": list(ids), APPLIED_AT: dict(offsets), GUARDED_BY[0]: GUARDED_BY[1]}
+
+
+def _guarded_write(
+    doc_id: Any, entries: Sequence[Guarded], keep: int, *, marked: bool = False
+) -> tuple[Document, Document, int]:
     """The filter and update that apply these events to one document unless any was applied
-    there (an event twice among them: once), and how many events that is."""
+    there (an event twice among them: once), and how many events that is; `marked`: only to a
+    document guarded by offsets (an upsert makes it so)."""
     first: dict[str, Guarded] = {}
     low: dict[str, int] = {}
     high: dict[str, int] = {}
@@ -212,6 +228,8 @@ def _guarded_write(doc_id: Any, entries: Sequence[Guarded], keep: int) -> tuple[
     updates = [entry.update for entry in first.values()]
     update = dict(updates[0]) if len(updates) == 1 else merged_update(updates)  # one: any operator
     guard: Document = {"_id": doc_id, "applied_events": {"$nin": list(first)}}
+    if marked:
+        guard[GUARDED_BY[0]] = GUARDED_BY[1]  # an equality: an upsert writes it into the document
     for stream, offset in low.items():
         guard[f"{APPLIED_AT}.{stream}"] = {"$not": {"$gte": offset}}
     if high:
@@ -224,9 +242,10 @@ async def _apply_rest(collection: AsyncCollection[Document], doc_id: Any, entrie
     """Apply to one document those of `entries` it has not recorded (by offset or by id), in one
     write guarded by what was read; read again if another writer came in between."""
     while True:
-        doc = await collection.find_one({"_id": doc_id}, {APPLIED_AT: 1, "applied_events": 1})
+        doc = await collection.find_one({"_id": doc_id}, {APPLIED_AT: 1, "applied_events": 1, GUARDED_BY[0]: 1})
         marks = (doc or {}).get(APPLIED_AT) or {}
         seen = set((doc or {}).get("applied_events") or [])
+        marked = doc is None or doc.get(GUARDED_BY[0]) == GUARDED_BY[1]
         rest = [
             entry
             for entry in entries
@@ -235,7 +254,8 @@ async def _apply_rest(collection: AsyncCollection[Document], doc_id: Any, entrie
         ]
         if not rest:
             return 0
-        guard, update, count = _guarded_write(doc_id, rest, keep)
+        # a document from before the offsets guard keeps as many ids as it holds
+        guard, update, count = _guarded_write(doc_id, rest, keep if marked else max(keep, len(seen)), marked=marked)
         try:
             result = await collection.update_one(guard, update, upsert=doc is None)
         except DuplicateKeyError:  # created by another writer since the read
