@@ -107,7 +107,7 @@ PUBLIC_OPERATIONS = Public("operational endpoints: health, readiness, metrics, d
 SIGNED_INTAKE = Public("intake: the sender proves itself with its own key or signature")
 
 
-def current_caller(request: Request) -> Caller:
+async def current_caller(request: Request) -> Caller:
     """The caller a route's policy admitted (declare the policy first), with where the request came from."""
     principal = getattr(request.state, "principal", None)
     if principal is None:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +33,7 @@ from crmhub.logs import current_request_id
 
 log = logging.getLogger("crmhub.web")
 
+T = TypeVar("T")
 ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
 
@@ -75,7 +76,20 @@ ReceivedDep = Annotated[Received, Depends(received_request)]
 _VERSION = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
 
 
-def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
+def from_app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A route dependency handing over what the service's app was built with (`app.state.<name>`).
+    A coroutine, as every dependency here is: FastAPI runs a plain function on its thread pool,
+    one thread hop per request for an attribute read."""
+
+    async def dependency(request: Request) -> T:
+        found: T = getattr(request.app.state, name)
+        return found
+
+    dependency.__name__ = f"_{name}"
+    return dependency
+
+
+async def expected_version(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int | None:
     """`If-Match: "<version>"` (the ETag a GET gave): the change applies only to that version."""
     if if_match is None or if_match.strip() == "*":
         return None

@@ -14,11 +14,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-import deals.app
-import leads.app
-import motivation.app
-import notifier.app
-import telephony.app
 from crmhub.access import Policy, Public
 from crmhub.schemas.team import (
     SCOPES,
@@ -29,22 +24,11 @@ from crmhub.schemas.team import (
     Manager,
     ManagerUpserted,
 )
-from deals.settings import DealsSettings
-from leads.settings import LeadsSettings
-from motivation.settings import MotivationSettings
-from notifier.settings import NotifierSettings
+from support.routes import BUILDERS, api_routes
 from support.tokens import TokenMint
-from telephony.settings import TelephonySettings
 
 pytestmark = pytest.mark.integration
 
-BUILDERS = {
-    "leads": lambda s: leads.app.build_app(LeadsSettings(**s)),
-    "telephony": lambda s: telephony.app.build_app(TelephonySettings(**s)),
-    "deals": lambda s: deals.app.build_app(DealsSettings(**s)),
-    "motivation": lambda s: motivation.app.build_app(MotivationSettings(**s)),
-    "notifier": lambda s: notifier.app.build_app(NotifierSettings(**s)),
-}
 PEOPLE = {"admin": "mx-admin", "head": "mx-head", "manager": "mx-manager", "accounting": "mx-accounting"}
 
 
@@ -55,17 +39,6 @@ def _guards(route: APIRoute) -> list[Any]:
         if isinstance(dependency.call, Policy | Public):
             found.append(dependency.call)
         stack.extend(dependency.dependencies)
-    return found
-
-
-def _api_routes(routes: list[Any]) -> list[APIRoute]:
-    """Every API route, also those inside included routers (FastAPI keeps those as branches)."""
-    found: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        elif hasattr(route, "original_router"):
-            found += _api_routes(route.original_router.routes)
     return found
 
 
@@ -109,7 +82,7 @@ async def test_every_route_has_a_policy_and_each_caller_gets_what_it_says(servic
     other = TokenMint()  # a key nobody trusts
     results: dict[str, dict[str, int]] = {}
     try:
-        for route in _api_routes(app.routes):
+        for route in api_routes(app.routes):
             guards = _guards(route)
             assert len(guards) == 1, (
                 f"{service} {route.methods} {route.path} needs exactly one access policy, has {guards}"

@@ -20,7 +20,7 @@ from crmhub.access import SIGNED_INTAKE, Policy, Public
 from crmhub.auth import Principal
 from crmhub.intake import check_api_key, require_media_type, verify_timestamped
 from crmhub.moments import Moment
-from crmhub.web import ApiError, ReceivedDep
+from crmhub.web import ApiError, ReceivedDep, from_app_state
 from deals.adapters.commerceml import BadExchangeFile, orders_xml
 from deals.service_layer import accounting
 from deals.service_layer.accounting import Accounting
@@ -44,12 +44,7 @@ class Payment(BaseModel):
     purpose: str | None = Field(default=None, max_length=1000)
 
 
-def _accounting(request: Request) -> Accounting:
-    deps: Accounting = request.app.state.accounting
-    return deps
-
-
-AccountingDep = Annotated[Accounting, Depends(_accounting)]
+AccountingDep = Annotated[Accounting, Depends(from_app_state("accounting", Accounting))]
 
 
 def _text(lines: list[str], status: int = 200, cookie: tuple[str, str] | None = None) -> Response:

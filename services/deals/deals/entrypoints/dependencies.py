@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from crmhub.aggregate import NotFound
-from crmhub.web import ApiError, ExpectedVersion
+from crmhub.web import ApiError, ExpectedVersion, from_app_state
 from deals.domain.deal import DealRefused
 from deals.domain.pipeline import InvalidMove
 from deals.domain.tasks import NoSuchTask, TaskConflict
@@ -18,12 +18,7 @@ from deals.service_layer.deals import StaleVersion
 T = TypeVar("T")
 
 
-def _deals(request: Request) -> Deals:
-    deps: Deals = request.app.state.deals
-    return deps
-
-
-DealsDep = Annotated[Deals, Depends(_deals)]
+DealsDep = Annotated[Deals, Depends(from_app_state("deals", Deals))]
 
 
 async def answer(action: Awaitable[T]) -> T:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmhub.access import CallerDep, Policy, Public
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
-from crmhub.web import ApiError, require_json_body
+from crmhub.web import ApiError, from_app_state, require_json_body
 from deals.adapters.document_templates import TemplateBroken
 from deals.domain.documents import TEMPLATE_ID
 from deals.service_layer import documents
@@ -62,12 +62,7 @@ class DocumentView(BaseModel):
         return cls.model_validate({**doc, "sent": sent, "file_url": f"/v1/documents/{doc['_id']}/file"})
 
 
-def _documents(request: Request) -> Documents:
-    deps: Documents = request.app.state.documents
-    return deps
-
-
-DocumentsDep = Annotated[Documents, Depends(_documents)]
+DocumentsDep = Annotated[Documents, Depends(from_app_state("documents", Documents))]
 
 
 async def _answer(action: Any) -> Any:

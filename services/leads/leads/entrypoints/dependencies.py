@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from crmhub.web import ReceivedDep
+from crmhub.web import ReceivedDep, from_app_state
 from leads.service_layer.context import Leads
 
-
-def _leads(request: Request) -> Leads:
-    deps: Leads = request.app.state.leads
-    return deps
-
-
-LeadsDep = Annotated[Leads, Depends(_leads)]
+LeadsDep = Annotated[Leads, Depends(from_app_state("leads", Leads))]
 
 __all__ = ["LeadsDep", "ReceivedDep"]

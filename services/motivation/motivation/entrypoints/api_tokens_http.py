@@ -4,13 +4,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmhub.access import CallerDep, Policy
 from crmhub.aggregate import NotFound
 from crmhub.schemas.team import ApiToken, Name, Scope
-from crmhub.web import ApiError, require_json_body
+from crmhub.web import ApiError, from_app_state, require_json_body
 from motivation.adapters.credentials import ApiTokenStore
 from motivation.entrypoints.auth_http import AuthDep
 from motivation.service_layer import api_tokens
@@ -28,12 +28,7 @@ class IssuedToken(BaseModel):
     token: str = Field(description="Shown this once: the hub keeps only its SHA-256")
 
 
-def _store(request: Request) -> ApiTokenStore:
-    store: ApiTokenStore = request.app.state.api_tokens
-    return store
-
-
-StoreDep = Annotated[ApiTokenStore, Depends(_store)]
+StoreDep = Annotated[ApiTokenStore, Depends(from_app_state("api_tokens", ApiTokenStore))]
 
 
 def api_tokens_router() -> APIRouter:

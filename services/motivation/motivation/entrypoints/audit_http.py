@@ -4,24 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from crmhub.access import Policy
 from crmhub.auth import Principal
 from crmhub.moments import Moment
 from crmhub.schemas.team import ENTITY_ID_PATTERN
+from crmhub.web import from_app_state
 from motivation.adapters.audit_store import AuditLog
 from motivation.service_layer import audit
 
 Auditor = Annotated[Principal, Depends(Policy("admin", "head"))]
 
 
-def _log(request: Request) -> AuditLog:
-    log: AuditLog = request.app.state.audit
-    return log
-
-
-AuditDep = Annotated[AuditLog, Depends(_log)]
+AuditDep = Annotated[AuditLog, Depends(from_app_state("audit", AuditLog))]
 
 
 def audit_router() -> APIRouter:

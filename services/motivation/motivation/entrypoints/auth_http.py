@@ -13,7 +13,7 @@ from crmhub.access import EVERYONE, CallerDep, Policy, Public
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal, Role
 from crmhub.schemas.team import ENTITY_ID_PATTERN
-from crmhub.web import ApiError, require_json_body
+from crmhub.web import ApiError, from_app_state, require_json_body
 from motivation.service_layer import auth
 from motivation.service_layer.auth import Auth, SignInRefused
 
@@ -54,12 +54,7 @@ class AccountOut(BaseModel):
     locked_until: Any = None
 
 
-def _auth(request: Request) -> Auth:
-    deps: Auth = request.app.state.auth
-    return deps
-
-
-AuthDep = Annotated[Auth, Depends(_auth)]
+AuthDep = Annotated[Auth, Depends(from_app_state("auth", Auth))]
 
 
 def _refused(exc: SignInRefused) -> ApiError:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from crmhub.access import Public
 from crmhub.aggregate import NotFound
 from crmhub.intake import IntakeError, form_fields
-from crmhub.web import ApiError, ReceivedDep
+from crmhub.web import ApiError, ReceivedDep, from_app_state
 from motivation.service_layer import links
 from motivation.service_layer.auth import SignInRefused
 from motivation.service_layer.links import Links
@@ -35,12 +35,7 @@ class ResetConfirm(BaseModel):
     new_password: NewPassword
 
 
-def _links(request: Request) -> Links:
-    deps: Links = request.app.state.links
-    return deps
-
-
-LinksDep = Annotated[Links, Depends(_links)]
+LinksDep = Annotated[Links, Depends(from_app_state("links", Links))]
 
 
 def _page(title: str, body: str) -> HTMLResponse:

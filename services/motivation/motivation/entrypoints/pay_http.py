@@ -7,13 +7,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from crmhub.access import CallerDep, Policy
 from crmhub.auth import Principal
 from crmhub.schemas.team import ENTITY_ID_PATTERN, Manager
-from crmhub.web import ApiError, ExpectedVersion, require_json_body
+from crmhub.web import ApiError, ExpectedVersion, from_app_state, require_json_body
 from motivation.domain.activity import PERIOD_FORMAT
 from motivation.domain.pay import Money, PayRules, Plan
 from motivation.service_layer import pay
@@ -29,12 +29,7 @@ Reopener = Annotated[Principal, Depends(Policy("admin", "head"))]
 RulesReader = Annotated[Principal, Depends(Policy("admin", "head", "accounting"))]
 
 
-def _pay(request: Request) -> Pay:
-    deps: Pay = request.app.state.pay
-    return deps
-
-
-PayDep = Annotated[Pay, Depends(_pay)]
+PayDep = Annotated[Pay, Depends(from_app_state("pay", Pay))]
 
 
 class PayProfile(BaseModel):

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from crmhub.access import SESSION_COOKIE, PagePolicy, Policy, Public
 from crmhub.auth import Principal, Role
 from crmhub.intake import form_fields, require_media_type
-from crmhub.web import ApiError, ReceivedDep
+from crmhub.web import ApiError, ReceivedDep, from_app_state
 from motivation.adapters.charts import chart_svg
 from motivation.adapters.report_files import as_text, file_name, group_title, to_csv, to_xlsx
 from motivation.domain.reporting import DIMENSIONS, GROUPINGS, REPORT_NAMES, BadQuery, ReportQuery, parse_query
@@ -46,12 +46,7 @@ TEMPLATES = Environment(
 )
 
 
-def _reports(request: Request) -> Reports:
-    deps: Reports = request.app.state.reports
-    return deps
-
-
-ReportsDep = Annotated[Reports, Depends(_reports)]
+ReportsDep = Annotated[Reports, Depends(from_app_state("reports", Reports))]
 
 
 def _lang(value: str | None) -> str:

@@ -7,7 +7,7 @@ and back, nothing more."""
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from crmhub.access import EVERYONE, CallerDep, Policy
@@ -29,7 +29,7 @@ from crmhub.schemas.team import (
     WorkCalendarConfig,
     WorkingHours,
 )
-from crmhub.web import ApiError, require_json_body
+from crmhub.web import ApiError, from_app_state, require_json_body
 from motivation.adapters.team_store import AlreadyExists
 from motivation.service_layer import team as use_cases
 from motivation.service_layer.team import DEPARTMENTS, MANAGERS, InvalidReference, Kind, Team
@@ -95,12 +95,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-def _team(request: Request) -> Team:
-    team: Team = request.app.state.team
-    return team
-
-
-TeamDep = Annotated[Team, Depends(_team)]
+TeamDep = Annotated[Team, Depends(from_app_state("team", Team))]
 
 
 async def _answer(action: Any, out_model: Any) -> Any:
@@ -180,13 +175,13 @@ def directory_routes(
         return await _answer(use_cases.change(team, kind, entry_id, {"active": True}, caller), out_model)
 
 
-def _department_filters(
+async def _department_filters(
     active: bool | None = None, region: Annotated[str | None, Query(max_length=100)] = None
 ) -> dict[str, Any]:
     return {"active": active, "region": region}
 
 
-def _manager_filters(
+async def _manager_filters(
     active: bool | None = None,
     department_id: Annotated[str | None, Query(pattern=ENTITY_ID_PATTERN)] = None,
     region: Annotated[str | None, Query(max_length=100)] = None,

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from crmhub.web import from_app_state
 from notifier.service_layer.context import Notifier
 
-
-def _notifier(request: Request) -> Notifier:
-    deps: Notifier = request.app.state.notifier
-    return deps
-
-
-NotifierDep = Annotated[Notifier, Depends(_notifier)]
+NotifierDep = Annotated[Notifier, Depends(from_app_state("notifier", Notifier))]

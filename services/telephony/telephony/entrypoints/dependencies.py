@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from crmhub.web import ReceivedDep
+from crmhub.web import ReceivedDep, from_app_state
 from telephony.service_layer.context import Telephony
 
-
-def _telephony(request: Request) -> Telephony:
-    deps: Telephony = request.app.state.telephony
-    return deps
-
-
-TelephonyDep = Annotated[Telephony, Depends(_telephony)]
+TelephonyDep = Annotated[Telephony, Depends(from_app_state("telephony", Telephony))]
 
 __all__ = ["ReceivedDep", "TelephonyDep"]
