@@ -19,8 +19,12 @@ if TYPE_CHECKING:
 
 description = (
     "bare Kafka produce (aiokafka, idempotent, acks=all, 600-byte records with CloudEvents headers, pipelined) and "
-    "bare MongoDB-wire insert_one of 600-byte documents from 16 concurrent tasks; every other rate is divided by the lower one"
+    "bare MongoDB-wire insert_one of 600-byte documents from 16 concurrent tasks, each the best of three passes (the "
+    "first pass meets servers not yet warmed up); every other rate is divided by the lower one"
 )
+# A ceiling is the best the bare servers do: the first pass of a fresh JVM is slower, and on
+# this machine single passes vary by a third, so a ceiling from one pass flatters every ratio.
+PASSES = 3
 PAYLOAD = os.urandom(300).hex().encode()
 
 
@@ -70,8 +74,8 @@ async def mongo_insert(ctx: BenchContext) -> float:
 
 
 async def run(ctx: BenchContext) -> list[dict[str, Any]]:
-    ctx.ceilings["kafka_produce"] = await kafka_produce(ctx)
-    ctx.ceilings["mongo_insert"] = await mongo_insert(ctx)
+    ctx.ceilings["kafka_produce"] = max([await kafka_produce(ctx) for _ in range(PASSES)])
+    ctx.ceilings["mongo_insert"] = max([await mongo_insert(ctx) for _ in range(PASSES)])
     return [
         {"name": "kafka_produce", "value": ctx.ceilings["kafka_produce"], "unit": "records/s"},
         {"name": "mongo_insert", "value": ctx.ceilings["mongo_insert"], "unit": "docs/s"},
