@@ -361,7 +361,6 @@ class EventConsumer:
         """Register with the broker: a consumer group, committing only after `handle` returned."""
         batched: dict[str, Any] = {}
         if self.batch is not None:
-            # a consumer in time order keeps its polls short: a poll's first events wait for its last
             records = IN_TIME_ORDER_BATCH_RECORDS if self.in_time_order else BATCH_RECORDS
             batched = {"batch": True, "max_records": records, "batch_timeout_ms": 100}
         if self.in_time_order:

@@ -28,7 +28,7 @@ APPLIED_EVENTS_KEPT = 200
 IDS_KEPT_BESIDE_OFFSETS = 50
 # update_many_once marks the documents it makes (`guarded_by: offsets`). One made before the
 # offsets guard kept its ids alone and keeps them all, however many (see _apply_rest).
-GUARDED_BY = ("guarded_by", "offsets")
+GUARDED_BY, OFFSETS = "guarded_by", "offsets"
 DUPLICATE_KEY = 11000
 
 
@@ -207,7 +207,7 @@ def guard_kept(ids: Sequence[str], offsets: Mapping[str, int]) -> Document:
     """What update_many_once keeps in a document that took these events' ids (the last ones)
     and read its events up to these offsets (`Position.stream` -> offset): for a store or a
     benchmark that starts documents as traffic leaves them."""
-    return {"applied_events": list(ids), APPLIED_AT: dict(offsets), GUARDED_BY[0]: GUARDED_BY[1]}
+    return {"applied_events": list(ids), APPLIED_AT: dict(offsets), GUARDED_BY: OFFSETS}
 
 
 def _guarded_write(
@@ -229,7 +229,7 @@ def _guarded_write(
     update = dict(updates[0]) if len(updates) == 1 else merged_update(updates)  # one: any operator
     guard: Document = {"_id": doc_id, "applied_events": {"$nin": list(first)}}
     if marked:
-        guard[GUARDED_BY[0]] = GUARDED_BY[1]  # an equality: an upsert writes it into the document
+        guard[GUARDED_BY] = OFFSETS  # an equality: an upsert writes it into the document
     for stream, offset in low.items():
         guard[f"{APPLIED_AT}.{stream}"] = {"$not": {"$gte": offset}}
     if high:
@@ -242,10 +242,10 @@ async def _apply_rest(collection: AsyncCollection[Document], doc_id: Any, entrie
     """Apply to one document those of `entries` it has not recorded (by offset or by id), in one
     write guarded by what was read; read again if another writer came in between."""
     while True:
-        doc = await collection.find_one({"_id": doc_id}, {APPLIED_AT: 1, "applied_events": 1, GUARDED_BY[0]: 1})
+        doc = await collection.find_one({"_id": doc_id}, {APPLIED_AT: 1, "applied_events": 1, GUARDED_BY: 1})
         marks = (doc or {}).get(APPLIED_AT) or {}
         seen = set((doc or {}).get("applied_events") or [])
-        marked = doc is None or doc.get(GUARDED_BY[0]) == GUARDED_BY[1]
+        marked = doc is None or doc.get(GUARDED_BY) == OFFSETS
         rest = [
             entry
             for entry in entries

@@ -85,7 +85,6 @@ def from_app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]
         found: T = getattr(request.app.state, name)
         return found
 
-    dependency.__name__ = f"_{name}"
     return dependency
 
 
