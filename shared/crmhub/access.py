@@ -116,3 +116,19 @@ async def current_caller(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def acting_manager(principal: Principal, named: str | None) -> str:
+    """Whom an action (take a lead, open a deal, set a task) is done as. A person who names nobody
+    acts as themselves: a manager always, a head or an administrator unless they name a manager
+    they act for. An integration is nobody, so it names the manager (ValueError: a 422 naming
+    `manager_id`); a manager naming someone else is refused (PermissionError: a 403)."""
+    if principal.kind == "person" and not (principal.has("admin") or principal.has("head")):
+        if named not in (None, principal.subject):
+            raise PermissionError(f"{principal.actor} acts as themselves, not as {named}")
+        return principal.subject
+    if named is not None:
+        return named
+    if principal.kind == "person":
+        return principal.subject
+    raise ValueError("manager_id: an integration names the manager who acts")

@@ -280,6 +280,10 @@ async def test_moves_are_checked_and_a_stale_version_or_a_lost_deal_without_reas
         assert (await http.get(f"/v1/deals/{deal_id}", headers=boris)).status_code == 404
         head = person_headers(team.head, "head", department_id=team.sales)
         assert (await http.get(f"/v1/deals/{deal_id}", headers=head)).status_code == 200
+        # a head who opens a deal naming nobody opens it as themselves, as a manager would
+        own = await http.post("/v1/deals", json={"title": "Showroom"}, headers=head)
+        assert own.status_code == 201, own.text
+        assert own.json()["manager_id"] == team.head
 
         stats = (await http.get("/v1/stats/pipeline", params={"pipeline": "client_service"}, headers=head)).json()
         figures = stats["pipelines"][0]

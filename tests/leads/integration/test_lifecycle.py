@@ -20,7 +20,7 @@ from leads.domain.lead import Lead
 from leads.domain.stats import lead_figures
 from support.hub import SECRET, phone
 from support.kafka import eventually, headers_of, produce, read_topic
-from support.tokens import admin_headers
+from support.tokens import admin_headers, person_headers
 
 pytestmark = pytest.mark.integration
 
@@ -176,6 +176,11 @@ async def test_nobody_on_duty_waits_for_the_shift_or_goes_to_the_head_per_source
     await asyncio.sleep(1)  # a few scheduler rounds: the parked lead must stay parked
     async with hub.client() as http:
         assert (await hub.lead(http, waiting))["status"] == "new"
+        # the head takes the lead given to them as themselves, as a manager would: naming nobody
+        head = person_headers(hub.head, "head", department_id=hub.board)
+        taken = await http.post(f"/v1/leads/{to_head}/take", json={}, headers=head)
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["status"], taken.json()["manager_id"]) == ("in_work", hub.head)
 
 
 async def test_fairness_survives_a_restart_of_the_service(hub):

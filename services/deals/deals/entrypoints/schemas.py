@@ -71,8 +71,8 @@ class ProductIn(_Body):
 
 
 class NewDeal(_Body):
-    """A manager opens a deal for themselves (`manager_id` may be left out); a head, an
-    administrator or an integration names the manager."""
+    """A person opens a deal for themselves (`manager_id` may be left out); a head or an
+    administrator may name the manager they act for; an integration token names the manager."""
 
     title: Title
     pipeline_id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = None

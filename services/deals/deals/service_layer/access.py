@@ -40,17 +40,6 @@ def can_see_task(principal: Principal, task: Task, holder: TaskHolder) -> bool:
     return principal.has("manager") and task.manager_id == principal.subject
 
 
-def acting_manager(principal: Principal, named: str | None) -> str:
-    """A manager acts for themselves; an administrator, head or integration names the manager."""
-    if principal.kind == "person" and not (principal.has("admin") or principal.has("head")):
-        if named not in (None, principal.subject):
-            raise PermissionError(f"{principal.actor} acts for themselves, not for {named}")
-        return principal.subject
-    if named is None:
-        raise ValueError("manager_id: name the manager")
-    return named
-
-
 def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
     if sees_everything(principal):
         return filters

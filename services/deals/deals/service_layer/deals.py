@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from crmhub.access import acting_manager
 from crmhub.audit import Caller, audit_record
 from crmhub.contacts import normalize_phone
 from crmhub.events import CloudEvent, PoisonMessage
@@ -19,7 +20,7 @@ from crmhub.schemas.calls import CallCompleted, CallMissed
 from crmhub.schemas.deals import ActivityKind, DealActivityReported, Sentiment
 from crmhub.schemas.leads import LeadContact, LeadConverted
 from deals.domain.deal import Deal, DealRefused, ProductLine
-from deals.service_layer.access import acting_manager, check_deal
+from deals.service_layer.access import check_deal
 from deals.service_layer.context import Deals
 
 

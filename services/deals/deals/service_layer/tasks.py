@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from crmhub.access import acting_manager
 from crmhub.aggregate import NotFound
 from crmhub.audit import Caller, audit_record
 from crmhub.schemas.leads import LeadContact
@@ -15,7 +16,7 @@ from crmhub.timers import NotYet, Timer
 from deals.adapters.deal_store import CLIENT_PREFIX
 from deals.domain.deal import Deal, DealRefused
 from deals.domain.tasks import ClientTasks, NoSuchTask, Task, TaskHolder, holder_of
-from deals.service_layer.access import acting_manager, can_see_task, check_deal
+from deals.service_layer.access import can_see_task, check_deal
 from deals.service_layer.context import Deals
 
 

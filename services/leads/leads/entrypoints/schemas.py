@@ -22,8 +22,8 @@ class IntakeAccepted(BaseModel):
 
 
 class TakeLead(BaseModel):
-    """A manager takes a lead as themselves (`manager_id` may be left out); an administrator or a
-    head names the manager."""
+    """A person takes a lead as themselves (`manager_id` may be left out); an administrator or a
+    head may name the manager they act for; an integration token names the manager."""
 
     model_config = ConfigDict(extra="forbid")
     manager_id: ManagerId | None = None

@@ -25,17 +25,6 @@ def check(principal: Principal, lead: Lead) -> Lead:
     return lead
 
 
-def acting_manager(principal: Principal, named: str | None) -> str:
-    """A manager acts as themselves; an administrator, head or integration names the manager."""
-    if principal.kind == "person" and not (principal.has("admin") or principal.has("head")):
-        if named not in (None, principal.subject):
-            raise PermissionError(f"{principal.actor} acts as themselves, not as {named}")
-        return principal.subject
-    if named is None:
-        raise ValueError("manager_id: name the manager who acts")
-    return named
-
-
 def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
     """A listing narrowed to what the caller may see."""
     if principal.kind == "integration" or principal.has("admin"):

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from crmhub.access import acting_manager
 from crmhub.audit import Caller, audit_record
 from crmhub.schemas.leads import RejectReason
 from leads import metrics
 from leads.domain.lead import Lead
-from leads.service_layer.access import acting_manager, check
+from leads.service_layer.access import check
 from leads.service_layer.context import Leads
 
 
