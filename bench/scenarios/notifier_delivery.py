@@ -22,6 +22,7 @@ from crmhub.schemas.leads import LeadAssigned, LeadContact, LeadSummary
 from crmhub.schemas.team import Manager, ManagerUpserted
 from crmhub.team_directory import manager_key
 from localservers import free_port, start_service
+from scenarios.ceilings import PASSES
 from scenarios.common import percentile, wait_ready
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ description = (
     "another to one manager (channel: e-mail, burst limit off); a notifier process renders and sends them to a "
     "local SMTP server (aiosmtpd). Order: per manager, e-mails that arrived before one whose event was produced "
     "earlier. Latency: from the event's time to the message's arrival. Ceiling: bare aiosmtplib sends to the same "
-    "server, 8 at a time"
+    "server on 8 sessions kept open, the best of 3 passes"
 )
 
 
@@ -57,19 +58,19 @@ class Sink:
 
 
 async def _smtp_ceiling(port: int, count: int) -> float:
-    async def one(i: int) -> None:
-        mail = EmailMessage()
-        mail["From"], mail["To"], mail["Subject"] = "bench@example.com", "sink@example.com", f"ceiling {i}"
-        mail.set_content("x")
-        await aiosmtplib.send(mail, hostname="127.0.0.1", port=port)
-
-    started = time.perf_counter()
+    """8 bare aiosmtplib sessions, each kept open for its share of `count` messages (as the
+    notifier keeps its sessions), so the figure is what the SMTP server takes, not connects."""
     queue = iter(range(count))
 
     async def worker() -> None:
-        for i in queue:
-            await one(i)
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port) as client:
+            for i in queue:
+                mail = EmailMessage()
+                mail["From"], mail["To"], mail["Subject"] = "bench@example.com", "sink@example.com", f"ceiling {i}"
+                mail.set_content("x")
+                await client.send_message(mail)
 
+    started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(8)))
     return count / (time.perf_counter() - started)
 
@@ -87,9 +88,13 @@ async def run(ctx: BenchContext) -> list[dict[str, Any]]:
     server = None
     figures: list[dict[str, Any]] = []
     try:
-        smtp_ceiling = await _smtp_ceiling(sink.port, ctx.size(500, 50))
+        smtp_ceiling = max([await _smtp_ceiling(sink.port, ctx.size(500, 50)) for _ in range(PASSES)])
         figures.append(
-            {"name": "smtp_send (bare aiosmtplib, 8 concurrent)", "value": smtp_ceiling, "unit": "messages/s"}
+            {
+                "name": "smtp_send (bare aiosmtplib, 8 sessions kept open, best of 3)",
+                "value": smtp_ceiling,
+                "unit": "messages/s",
+            }
         )
         team = [
             Manager(id=f"bench-{u}-{i}", name="Bench", department_id=f"d-{u}", email=f"bench.{u}.{i}@example.com")
