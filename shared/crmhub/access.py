@@ -118,6 +118,15 @@ async def current_caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
+def department_scope(principal: Principal, asked: str | None = None) -> list[str]:
+    """A head's listing narrowed to the departments they answer for, or to the one they asked for
+    if they answer for it (an empty list, which matches nothing, if not)."""
+    mine = principal.departments
+    if asked is not None:
+        return [asked] if asked in mine else []
+    return sorted(mine)
+
+
 def acting_manager(principal: Principal, named: str | None) -> str:
     """Whom an action (take a lead, open a deal, set a task) is done as. A person who names nobody
     acts as themselves: a manager always, a head or an administrator unless they name a manager

@@ -13,7 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from crmhub.aggregate import Aggregate, Cancel, ConcurrentChange, NotFound, Schedule, TimerChange
 from crmhub.listing import by_ids
-from crmhub.mongo import Document, GroupCommit
+from crmhub.mongo import Document, GroupCommit, matching
 from crmhub.outbox import OUTBOX, new_aggregate, outbox_entries, save_aggregate
 from crmhub.timers import TimerStore
 
@@ -188,8 +188,9 @@ class AggregateStore(Generic[A]):
 
 
 def listing_query(filters: dict[str, Any], fields: Iterable[str]) -> Document:
-    """Equality on the given fields that are set, and `from`/`to` as a range of `created_at`."""
-    query: Document = {field: filters[field] for field in fields if filters.get(field) is not None}
+    """Equality on the given fields that are set (one of a list's values, for a list), and
+    `from`/`to` as a range of `created_at`."""
+    query: Document = {field: matching(filters[field]) for field in fields if filters.get(field) is not None}
     created = {k: v for k, v in (("$gte", filters.get("from")), ("$lt", filters.get("to"))) if v is not None}
     if created:
         query["created_at"] = created

@@ -47,6 +47,9 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     token_id: str | None = None
     issuer: str = ""
+    # the departments the team directory names this person head of (their own may be another:
+    # a sales director in the board heading Moscow and the night shift)
+    heads: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:
@@ -55,6 +58,18 @@ class Principal:
 
     def has(self, role: Role) -> bool:
         return role in self.roles
+
+    @property
+    def departments(self) -> frozenset[str]:
+        """What a head answers for: their own department and every department they head (nothing
+        for anyone without the head role)."""
+        if not self.has("head"):
+            return frozenset()
+        return self.heads | ({self.department_id} if self.department_id else set())
+
+    def answers_for(self, department_id: str | None) -> bool:
+        """A head, for a department they answer for."""
+        return department_id is not None and department_id in self.departments
 
 
 @dataclass(frozen=True)
@@ -217,6 +232,7 @@ class TokenVerifier:
             scopes=scopes,
             token_id=claims.get("jti"),
             issuer=issuer.issuer,
+            heads=self.directory.headed_by(manager.id) if self.directory is not None and manager else frozenset(),
         )
 
 

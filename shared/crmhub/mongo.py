@@ -349,3 +349,8 @@ class GroupCommit:
                 future.set_result(None)
             else:
                 future.set_exception(outcome)
+
+
+def matching(value: Any) -> Any:
+    """A filter's value as a query condition: a list matches any of its values."""
+    return {"$in": list(value)} if isinstance(value, (list, tuple, set, frozenset)) else value

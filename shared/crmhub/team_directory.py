@@ -69,6 +69,10 @@ class TeamDirectory:
     def department(self, department_id: str) -> Department | None:
         return self.departments.get(department_id)
 
+    def headed_by(self, manager_id: str) -> frozenset[str]:
+        """The departments this manager is the head of."""
+        return frozenset(d.id for d in self.departments.values() if d.head_manager_id == manager_id)
+
     def managers_of(self, department_id: str, *, active_only: bool = True) -> list[Manager]:
         return sorted(
             (m for m in self.managers.values() if m.department_id == department_id and (m.active or not active_only)),

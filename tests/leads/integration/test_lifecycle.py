@@ -183,6 +183,21 @@ async def test_nobody_on_duty_waits_for_the_shift_or_goes_to_the_head_per_source
     assert (taken.json()["status"], taken.json()["manager_id"]) == ("in_work", hub.head)
 
 
+async def test_a_head_sees_the_leads_of_the_departments_they_head_beside_their_own(hub):
+    """The head here is in the board and heads the sales department (and the night shift)."""
+    async with hub.client() as http:
+        lead_id = (await hub.submit(http, {"phone": phone()})).json()["lead_id"]
+        lead = await hub.lead(http, lead_id)
+        assert lead["department_id"] == hub.department
+        head = person_headers(hub.head, "head")
+        seen = await http.get(f"/v1/leads/{lead_id}", headers=head)
+        listed = await http.get("/v1/leads", params={"manager": lead["manager_id"]}, headers=head)
+        outsider = await http.get(f"/v1/leads/{lead_id}", headers=person_headers(hub.sleeper, "head"))
+    assert seen.status_code == 200, seen.text
+    assert lead_id in [item["id"] for item in listed.json()["items"]]
+    assert outsider.status_code == 404  # the night shift's own member, not its head: not theirs
+
+
 async def test_fairness_survives_a_restart_of_the_service(hub):
     async with hub.client() as http:
         for _ in range(4):  # end on m0, so a cursor lost in the restart would show

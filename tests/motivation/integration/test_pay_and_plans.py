@@ -284,6 +284,11 @@ async def test_plans_payouts_close_adjustments_reopen_and_export(infra, run_serv
             return bool(answer.json()["total"]["revenue"] == "200")
 
         await eventually(late_payment_counted, timeout=20)
+        day = {"from": "2026-09-29", "to": "2026-09-29"}
+        heads = (await http.get("/v1/funnel", params=day, headers=head)).json()  # the head's departments
+        assert (heads["departments"], heads["total"]["revenue"]) == ([t["sales"]], "200")
+        elsewhere = await http.get("/v1/funnel", params={**day, "department_id": t["other"]}, headers=head)
+        assert elsewhere.status_code == 403
         frozen_again = (await http.get(f"/v1/payouts/2026-09/{t['anna']}", headers=anna)).json()
         assert frozen_again["total"] == "60045.00"  # never a silent change to a closed month
         october = (await http.post("/v1/periods/2026-10/close", headers=accounting())).json()

@@ -180,6 +180,22 @@ async def test_every_change_is_on_record_for_admins_and_for_the_head_of_its_depa
         assert seen
         assert {r["department_id"] for r in seen} == {department["id"]}  # a head sees their department only
 
+        # named head of a second department, she answers for it too, with the token she has
+        second = {"id": f"b-{unique}", "name": "Branch", "region": "Kazan", "head_manager_id": olga["id"]}
+        assert (await http.post("/v1/team/departments", json=second, headers=admin)).status_code == 201
+
+        async def both() -> set[str]:
+            return {r["department_id"] for r in (await http.get("/v1/audit", headers=head)).json()["items"]}
+
+        await eventually(lambda: _has(both, {department["id"], second["id"]}), timeout=60)
+        assert (await http.get("/v1/auth/me", headers=head)).json()["heads"] == [second["id"]]
+        other = (await http.get("/v1/audit", params={"department_id": f"x-{unique}"}, headers=head)).json()
+        assert other["items"] == []  # asking for a department she does not answer for shows nothing
+
+
+async def _has(check, wanted: set[str]) -> bool:
+    return await check() == wanted
+
 
 async def _status(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> int:
     return (await http.get(path, headers=headers)).status_code

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crmhub.auth import Principal
 from motivation.domain.reporting import (
     REPORTS,
     BadQuery,
@@ -31,6 +32,7 @@ from motivation.domain.reporting import (
     summed,
     whole_months,
 )
+from motivation.service_layer.reports import Forbidden, visible
 
 TODAY = date(2026, 11, 27)
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -349,3 +351,14 @@ def test_the_lean_totals_answer_reports_by_manager_department_and_period(found, 
     assert summed(query, lean_roll_up(found)).groups == summed(query, found).groups
     assert not lean(q(group_by="product"))
     assert not lean(q(region="Москва"))
+
+
+def test_a_head_reads_the_reports_of_their_own_department_and_those_they_head_and_no_other():
+    olga = Principal("olga", "person", frozenset({"head"}), department_id="board", heads=frozenset({"moscow"}))
+    month = ReportQuery("sales", date(2026, 11, 1), date(2026, 11, 30))
+    assert visible(None, olga, month).filters["department"] == {"board", "moscow"}  # type: ignore[arg-type]
+    moscow = ReportQuery("sales", month.start, month.end, filters={"department": frozenset({"moscow"})})
+    assert visible(None, olga, moscow).filters["department"] == {"moscow"}  # type: ignore[arg-type]
+    kazan = ReportQuery("sales", month.start, month.end, filters={"department": frozenset({"moscow", "kazan"})})
+    with pytest.raises(Forbidden, match="not kazan"):
+        visible(None, olga, kazan)  # type: ignore[arg-type]

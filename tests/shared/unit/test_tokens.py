@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crmhub.auth import TokenVerifier, TrustedIssuer, Unauthenticated
-from crmhub.schemas.team import ManagerUpserted
+from crmhub.schemas.team import Department, DepartmentUpserted, ManagerUpserted
 from support.team import directory, manager
 
 ISSUER = "https://hub.example/auth"
@@ -178,6 +178,26 @@ async def test_deactivation_takes_effect_from_the_team_directory_at_once(setup):
     team.apply(ManagerUpserted(change="deactivated", version=2, manager=manager("anna", active=False)))
     with pytest.raises(Unauthenticated, match="no longer active"):
         await verifier.verify(token)
+
+
+async def test_a_head_answers_for_their_own_department_and_those_the_directory_names_them_head_of(setup):
+    keys, kid, verifier, team = setup
+    team.apply(ManagerUpserted(change="created", version=1, manager=manager("olga", "board")))
+    token = sign(keys, kid, claims(sub="olga", roles=["head"]))
+    assert (await verifier.verify(token)).departments == {"board"}
+    for version, department in enumerate(("moscow", "night"), start=1):
+        named = Department(
+            id=department, name=department, region="Moscow", timezone="Europe/Moscow", head_manager_id="olga"
+        )
+        team.apply(DepartmentUpserted(change="created", version=version, department=named))
+    olga = await verifier.verify(token)  # the same token: the directory is asked at each request
+    assert olga.departments == {"board", "moscow", "night"}
+    assert olga.answers_for("night")
+    assert not olga.answers_for("sales")
+    # the head role is what gives the authority: a manager the directory names head sees their own
+    as_manager = await verifier.verify(sign(keys, kid, claims(sub="olga", roles=["manager"])))
+    assert as_manager.departments == set()
+    assert not as_manager.answers_for("moscow")
 
 
 async def test_malformed_bearer_values_are_refused(setup):

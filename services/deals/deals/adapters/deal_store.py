@@ -65,8 +65,11 @@ class DealStore:
         fields = ("manager_id", "department_id", "stage", "pipeline_id", "outcome")
         return await self.deals.page(listing_query(filters, fields), limit=limit, offset=offset)
 
-    async def holders_with_open_tasks(self, manager_id: str | None, department_id: str | None) -> list[TaskHolder]:
-        """Deals and client task lists with open tasks (of one manager, or of anyone)."""
+    async def holders_with_open_tasks(
+        self, manager_id: str | None, departments: frozenset[str] | None
+    ) -> list[TaskHolder]:
+        """Deals and client task lists with open tasks (of one manager, or of anyone; with
+        `departments`, only those with a task of one of them)."""
         found: list[TaskHolder] = []
         for store in (self.deals, self.clients):
             query: dict[str, Any] = (
@@ -74,8 +77,8 @@ class DealStore:
             )
             async for doc in store.collection.find(query, {OUTBOX: 0}):
                 found.append(store.from_document(doc))
-        if department_id is not None:
-            return [h for h in found if any(t.department_id == department_id for t in h.tasks)]
+        if departments is not None:
+            return [h for h in found if any(t.department_id in departments for t in h.tasks)]
         return found
 
     async def holders_with_tasks_of(self, manager_id: str | None) -> list[TaskHolder]:

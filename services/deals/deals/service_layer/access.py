@@ -1,11 +1,12 @@
 """Who may see and act on which deal or task: an administrator or an integration (by scope) all;
-a head those of their department; a manager their own deals and tasks. Someone else's deal is
+a head those of their own department and of those they head; a manager their own deals and tasks. Someone else's deal is
 "not found" (its existence is not revealed)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from crmhub.access import department_scope
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from deals.domain.deal import Deal
@@ -19,9 +20,9 @@ def sees_everything(principal: Principal) -> bool:
 def can_see_deal(principal: Principal, deal: Deal) -> bool:
     if sees_everything(principal):
         return True
-    if principal.has("head") and deal.department_id is not None and deal.department_id == principal.department_id:
+    if principal.answers_for(deal.department_id):
         return True
-    return principal.has("manager") and principal.subject in (deal.manager_id, *deal.task_managers)
+    return principal.kind == "person" and principal.subject in (deal.manager_id, *deal.task_managers)
 
 
 def check_deal(principal: Principal, deal: Deal) -> Deal:
@@ -33,16 +34,16 @@ def check_deal(principal: Principal, deal: Deal) -> Deal:
 def can_see_task(principal: Principal, task: Task, holder: TaskHolder) -> bool:
     if sees_everything(principal):
         return True
-    if principal.has("head") and principal.department_id is not None and task.department_id == principal.department_id:
+    if principal.answers_for(task.department_id):
         return True
     if isinstance(holder, Deal) and can_see_deal(principal, holder):
         return True
-    return principal.has("manager") and task.manager_id == principal.subject
+    return principal.kind == "person" and task.manager_id == principal.subject
 
 
 def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
     if sees_everything(principal):
         return filters
-    if principal.has("head"):
-        return {**filters, "department_id": principal.department_id}
+    if principal.departments:  # a head
+        return {**filters, "department_id": department_scope(principal, filters.get("department_id"))}
     return {**filters, "manager_id": principal.subject}

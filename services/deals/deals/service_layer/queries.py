@@ -60,9 +60,9 @@ async def list_tasks(
     now = deps.now()
     if principal.kind == "person" and not sees_everything(principal) and not principal.has("head"):
         manager_id = manager_id or principal.subject
-    department = principal.department_id if principal.has("head") and not sees_everything(principal) else None
+    departments = principal.departments if principal.has("head") and not sees_everything(principal) else None
     if status in (None, "open", "overdue"):
-        holders = await deps.store.holders_with_open_tasks(manager_id, department)
+        holders = await deps.store.holders_with_open_tasks(manager_id, departments)
     else:
         holders = await deps.store.holders_with_tasks_of(manager_id)
     rows: list[TaskRow] = []

@@ -1,11 +1,12 @@
 """Who may see and act on which lead: an administrator or an integration (by scope) any; a head
-the leads of their department; a manager their own. Someone else's lead is "not found" (its
+the leads of their own department and of those they head; a manager their own. Someone else's lead is "not found" (its
 existence is not revealed)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from crmhub.access import department_scope
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from leads.domain.lead import Lead
@@ -14,9 +15,9 @@ from leads.domain.lead import Lead
 def can_see(principal: Principal, lead: Lead) -> bool:
     if principal.kind == "integration" or principal.has("admin"):
         return True
-    if principal.has("head") and lead.department_id is not None and lead.department_id == principal.department_id:
+    if principal.answers_for(lead.department_id):
         return True
-    return principal.has("manager") and lead.manager_id == principal.subject
+    return principal.kind == "person" and lead.manager_id == principal.subject  # theirs, whatever their role
 
 
 def check(principal: Principal, lead: Lead) -> Lead:
@@ -29,6 +30,6 @@ def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, 
     """A listing narrowed to what the caller may see."""
     if principal.kind == "integration" or principal.has("admin"):
         return filters
-    if principal.has("head"):
-        return {**filters, "department_id": principal.department_id}
+    if principal.departments:  # a head
+        return {**filters, "department_id": department_scope(principal, filters.get("department_id"))}
     return {**filters, "manager_id": principal.subject}

@@ -11,7 +11,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crmhub.events import CloudEvent
-from crmhub.mongo import Document, insert_once
+from crmhub.mongo import Document, insert_once, matching
 from crmhub.schemas.audit import AuditRecorded
 
 
@@ -30,7 +30,7 @@ class AuditLog:
     async def search(
         self, filters: dict[str, Any], *, start: datetime | None, end: datetime | None, limit: int, offset: int
     ) -> tuple[list[Document], int]:
-        query: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
+        query: dict[str, Any] = {k: matching(v) for k, v in filters.items() if v is not None}
         window = {k: v for k, v in (("$gte", start), ("$lt", end)) if v is not None}
         if window:
             query["at"] = window

@@ -105,6 +105,7 @@ def auth_router() -> APIRouter:
             "subject": principal.subject,
             "roles": sorted(principal.roles),
             "department_id": principal.department_id,
+            "heads": sorted(principal.heads),
             "actor": principal.actor,
         }
 

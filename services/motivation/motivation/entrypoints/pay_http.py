@@ -43,10 +43,11 @@ class Reopen(BaseModel):
 
 
 def _department_of(deps: Pay, principal: Principal, department_id: str) -> None:
-    """Heads and managers plan and read their own department only."""
+    """Managers read their own department's plan; heads plan and read their own department and
+    those they head."""
     if principal.has("admin") or principal.has("accounting") or principal.kind == "integration":
         return
-    if principal.department_id != department_id:
+    if principal.department_id != department_id and not principal.answers_for(department_id):
         raise ApiError(403, "forbidden", f"{principal.actor} is not the head of {department_id}")
 
 
@@ -54,8 +55,8 @@ def _manager_seen(deps: Pay, principal: Principal, manager_id: str) -> Manager:
     """The manager whose figures the caller asks for, if the caller may see them (404 otherwise)."""
     manager = deps.directory.manager(manager_id)
     sees_all = principal.has("admin") or principal.has("accounting") or principal.kind == "integration"
-    own_department = principal.has("head") and manager is not None and manager.department_id == principal.department_id
-    if not (sees_all or own_department or principal.subject == manager_id):
+    their_head = manager is not None and principal.answers_for(manager.department_id)
+    if not (sees_all or their_head or principal.subject == manager_id):
         raise ApiError(404, "not_found", f"no payout for {manager_id!r}")
     if manager is None:
         raise ApiError(404, "not_found", f"no manager {manager_id!r}")
@@ -277,12 +278,15 @@ def pay_router() -> APIRouter:
     ) -> dict[str, Any]:
         if end < start or (end - start).days > 366:
             raise ApiError(422, "validation_failed", "from..to is at most a year, from before to", field="to")
+        departments = frozenset({department_id}) if department_id else None
         if principal.kind == "person" and not (principal.has("admin") or principal.has("accounting")):
-            if principal.has("head"):
-                department_id = principal.department_id
-            else:
+            if not principal.departments:
                 manager_id = principal.subject
-        return await pay.funnel(deps, department_id=department_id, manager_id=manager_id, start=start, end=end)
+            elif department_id is None:
+                departments = principal.departments
+            elif not principal.answers_for(department_id):
+                raise ApiError(403, "forbidden", f"{principal.actor} is not the head of {department_id}")
+        return await pay.funnel(deps, departments=departments, manager_id=manager_id, start=start, end=end)
 
     return router
 

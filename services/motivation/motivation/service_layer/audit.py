@@ -1,11 +1,12 @@
 """The audit log's use cases: keep every record once, and show an administrator everything and a
-head what happened in their department."""
+head what happened in their own department and in those they head."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from crmhub.access import department_scope
 from crmhub.auth import Principal
 from crmhub.events import CloudEvent
 from crmhub.mongo import Document
@@ -28,5 +29,5 @@ async def records(
     offset: int,
 ) -> tuple[list[Document], int]:
     if not principal.has("admin"):
-        filters = {**filters, "department_id": principal.department_id}
+        filters = {**filters, "department_id": department_scope(principal, filters.get("department_id"))}
     return await log.search(filters, start=start, end=end, limit=limit, offset=offset)

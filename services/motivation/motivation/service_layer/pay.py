@@ -653,9 +653,13 @@ async def export_csv(deps: Pay, period: str) -> str:
 
 
 async def funnel(
-    deps: Pay, *, department_id: str | None, manager_id: str | None, start: date, end: date
+    deps: Pay, *, departments: frozenset[str] | None, manager_id: str | None, start: date, end: date
 ) -> dict[str, Any]:
-    managers = [m for m in managers_of(deps, department_id) if manager_id is None or m.id == manager_id]
+    managers = [
+        m
+        for m in managers_of(deps)
+        if (departments is None or m.department_id in departments) and (manager_id is None or m.id == manager_id)
+    ]
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     per_manager: dict[str, dict[str, int]] = {m.id: {} for m in managers}
     revenue: dict[str, int] = {m.id: 0 for m in managers}
@@ -683,7 +687,8 @@ async def funnel(
     return {
         "from": start,
         "to": end,
-        "department_id": department_id,
+        "department_id": next(iter(departments)) if departments is not None and len(departments) == 1 else None,
+        "departments": sorted(departments) if departments is not None else None,
         "total": view(total, sum(revenue.values())),
         "managers": [{"manager_id": m, **view(c, revenue[m])} for m, c in per_manager.items()],
     }

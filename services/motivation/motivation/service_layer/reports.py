@@ -96,16 +96,20 @@ async def take_in_many(deps: Reports, events: list[CloudEvent]) -> int:
 
 
 def visible(deps: Reports, principal: Principal, query: ReportQuery) -> ReportQuery:
-    """Narrow a query to what the caller may see: a manager their own figures, a head their
-    department's; administrators, accounting and integrations with reports:read everything."""
+    """Narrow a query to what the caller may see: a manager their own figures, a head those of
+    their own department and of the departments they head; administrators, accounting and
+    integrations with reports:read everything."""
     if principal.has("admin") or principal.has("accounting") or principal.kind == "integration":
         return query
     filters = dict(query.filters)
-    if principal.has("head") and principal.department_id:
+    if mine := principal.departments:
         wanted = filters.get("department")
-        if wanted is not None and wanted - {principal.department_id}:
-            raise Forbidden(f"{principal.actor} reads the reports of department {principal.department_id} only")
-        filters["department"] = frozenset({principal.department_id})
+        if wanted is not None and wanted - mine:
+            raise Forbidden(
+                f"{principal.actor} reads the reports of department {', '.join(sorted(mine))} only, not "
+                + ", ".join(sorted(wanted - mine))
+            )
+        filters["department"] = wanted or mine
     else:
         wanted = filters.get("manager")
         if wanted is not None and wanted - {principal.subject}:

@@ -1,5 +1,5 @@
 """Who may see which calls and call-backs: an administrator or an integration (by scope) all; a
-head those of their department's managers; a manager their own. Someone else's call is "not
+head those of the managers of their own department and of those they head; a manager their own. Someone else's call is "not
 found"."""
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ def can_see(principal: Principal, manager_id: str | None, directory: TeamDirecto
     if principal.kind == "integration" or principal.has("admin"):
         return True
     manager = directory.manager(manager_id) if manager_id else None
-    if principal.has("head") and manager is not None and manager.department_id == principal.department_id:
+    if manager is not None and principal.answers_for(manager.department_id):
         return True
-    return principal.has("manager") and manager_id == principal.subject
+    return principal.kind == "person" and manager_id == principal.subject
 
 
 def visible_filters(principal: Principal, filters: dict[str, Any], directory: TeamDirectory) -> dict[str, Any]:
     if principal.kind == "integration" or principal.has("admin"):
         return filters
-    if principal.has("head") and principal.department_id:
+    if principal.departments:  # a head
         return {
             **filters,
-            "manager_ids": [m.id for m in directory.managers_of(principal.department_id, active_only=False)],
+            "manager_ids": [
+                m.id for d in sorted(principal.departments) for m in directory.managers_of(d, active_only=False)
+            ],
         }
     return {**filters, "manager_id": principal.subject}
