@@ -1,6 +1,7 @@
 """Who may see and act on which deal or task: an administrator or an integration (by scope) all;
-a head those of their own department and of those they head; a manager their own deals and tasks. Someone else's deal is
-"not found" (its existence is not revealed)."""
+a head those of their own department and of those they head; anyone the deals and tasks assigned
+to them (and deals where they have a task). Someone else's deal is "not found" (its existence is
+not revealed)."""
 
 from __future__ import annotations
 

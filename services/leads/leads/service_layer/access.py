@@ -1,6 +1,6 @@
 """Who may see and act on which lead: an administrator or an integration (by scope) any; a head
-the leads of their own department and of those they head; a manager their own. Someone else's lead is "not found" (its
-existence is not revealed)."""
+the leads of their own department and of those they head; anyone the leads assigned to them.
+Someone else's lead is "not found" (its existence is not revealed)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Who may see which calls and call-backs: an administrator or an integration (by scope) all; a
-head those of the managers of their own department and of those they head; a manager their own. Someone else's call is "not
-found"."""
+head those of the managers of their own department and of those they head; anyone their own.
+Someone else's call is "not found"."""
 
 from __future__ import annotations
 
