@@ -32,13 +32,15 @@ if TYPE_CHECKING:
 description = (
     "a leads, a telephony and a notifier process over databases holding 10k, 100k and 1M leads, calls and inbox "
     "messages (100 managers, a year of them; written in bulk in the shape the services store them, then listed by "
-    "the services' own build at start, which is timed); p50/p99 of 50 requests each: GET /v1/leads?manager=…, "
+    "the services' own build at start, which is timed); p50/p99 of 200 requests each: GET /v1/leads?manager=…, "
     "GET /v1/leads (all, newest first), GET /v1/calls?from=… (the last 30 days), GET /v1/inbox/{manager} (whole and "
     "unread), and GET /v1/stats/leads per manager (all time) and per source (the last 30 days, which cuts a day)"
 )
 MANAGERS = 100
 YEAR = timedelta(days=365)
-REQUESTS = 50
+# The p99 of 50 requests (nearest rank) is the slowest of them: one stall anywhere on the machine
+# decided it. Of 200 it is the third slowest, a percentile that means what it says.
+REQUESTS = 200
 
 
 def _times(count: int, now: datetime, rng: random.Random) -> list[datetime]:
