@@ -429,3 +429,9 @@ async def test_the_service_declares_the_index_its_outbox_relay_reads_at_start(hu
     and on the local server alike; without it, it reads every lead under the collection's lock."""
     indexes = await mongo_client[f"{hub.database}_leads"].leads.index_information()
     assert indexes[PENDING_INDEX]["partialFilterExpression"] == PENDING
+    # and the queries the listings do not answer have theirs on real MongoDB (a head's leads,
+    # by department, newest first; one manager's by status; one source's)
+    keys = [index["key"] for index in indexes.values()]
+    assert [("department_id", 1), ("created_at", -1)] in keys
+    assert [("manager_id", 1), ("status", 1)] in keys
+    assert [("source_id", 1), ("created_at", -1)] in keys

@@ -90,6 +90,7 @@ class LeadStore:
         for keys in (
             [("manager_id", ASCENDING), ("status", ASCENDING)],
             [("source_id", ASCENDING), ("created_at", DESCENDING)],
+            [("department_id", ASCENDING), ("created_at", DESCENDING)],  # a head's leads
             [("created_at", DESCENDING)],
         ):
             await self.leads.collection.create_index(keys)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -21,6 +21,7 @@ class AuditLog:
 
     async def ensure_indexes(self) -> None:
         await self.records.create_index([("at", DESCENDING)])
+        await self.records.create_index([("department_id", ASCENDING), ("at", DESCENDING)])  # a head's log
 
     async def append(self, event: CloudEvent, record: AuditRecorded) -> bool:
         return await insert_once(
