@@ -11,7 +11,7 @@ that authenticate otherwise (intake signatures) or not at all (health, docs) are
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -116,6 +116,21 @@ async def current_caller(request: Request) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def sees_everything(principal: Principal) -> bool:
+    """An administrator, or an integration (within its token's scopes)."""
+    return principal.kind == "integration" or principal.has("admin")
+
+
+def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
+    """A listing's filters narrowed to what the caller may see: everything; a head's departments
+    (`department_scope`); or a person's own (`manager_id`)."""
+    if sees_everything(principal):
+        return filters
+    if principal.departments:  # a head
+        return {**filters, "department_id": department_scope(principal, filters.get("department_id"))}
+    return {**filters, "manager_id": principal.subject}
 
 
 def department_scope(principal: Principal, asked: str | None = None) -> list[str]:

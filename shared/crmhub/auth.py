@@ -232,7 +232,10 @@ class TokenVerifier:
             scopes=scopes,
             token_id=claims.get("jti"),
             issuer=issuer.issuer,
-            heads=self.directory.headed_by(manager.id) if self.directory is not None and manager else frozenset(),
+            # only a head answers for departments: nobody else's request pays for the lookup
+            heads=self.directory.headed_by(manager.id)
+            if self.directory and manager and "head" in roles
+            else frozenset(),
         )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from crmhub.access import visible_filters
 from crmhub.auth import Principal, Role
 from crmhub.schemas.leads import LeadContact
 from deals.adapters.playbook_files import load_playbook
 from deals.domain.deal import Deal
-from deals.service_layer.access import can_see_deal, can_see_task, visible_filters
+from deals.service_layer.access import can_see_deal, can_see_task
 from support.deals import FakeTeam
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

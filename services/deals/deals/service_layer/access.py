@@ -5,17 +5,11 @@ not revealed)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from crmhub.access import department_scope
+from crmhub.access import sees_everything
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from deals.domain.deal import Deal
 from deals.domain.tasks import Task, TaskHolder
-
-
-def sees_everything(principal: Principal) -> bool:
-    return principal.kind == "integration" or principal.has("admin")
 
 
 def can_see_deal(principal: Principal, deal: Deal) -> bool:
@@ -40,11 +34,3 @@ def can_see_task(principal: Principal, task: Task, holder: TaskHolder) -> bool:
     if isinstance(holder, Deal) and can_see_deal(principal, holder):
         return True
     return principal.kind == "person" and task.manager_id == principal.subject
-
-
-def visible_filters(principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
-    if sees_everything(principal):
-        return filters
-    if principal.departments:  # a head
-        return {**filters, "department_id": department_scope(principal, filters.get("department_id"))}
-    return {**filters, "manager_id": principal.subject}

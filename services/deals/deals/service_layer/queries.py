@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from crmhub.access import sees_everything, visible_filters
 from crmhub.aggregate import NotFound, timer_key
 from crmhub.auth import Principal
 from crmhub.timers import Timer
 from deals.domain.deal import RULE_TIMER, Deal
 from deals.domain.stats import pipeline_figures
 from deals.domain.tasks import Task, TaskHolder
-from deals.service_layer.access import can_see_task, check_deal, sees_everything, visible_filters
+from deals.service_layer.access import can_see_task, check_deal
 from deals.service_layer.context import Deals
 
 TaskFilter = Literal["open", "done", "cancelled", "overdue"]
@@ -60,7 +61,7 @@ async def list_tasks(
     now = deps.now()
     if principal.kind == "person" and not sees_everything(principal) and not principal.has("head"):
         manager_id = manager_id or principal.subject
-    departments = principal.departments if principal.has("head") and not sees_everything(principal) else None
+    departments = None if sees_everything(principal) else principal.departments or None
     if status in (None, "open", "overdue"):
         holders = await deps.store.holders_with_open_tasks(manager_id, departments)
     else:

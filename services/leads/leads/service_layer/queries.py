@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from crmhub.access import visible_filters
 from crmhub.aggregate import NotFound
 from crmhub.auth import Principal
 from leads.domain.lead import Lead
 from leads.domain.stats import GroupBy, LeadFigures
-from leads.service_layer.access import check, visible_filters
+from leads.service_layer.access import check
 from leads.service_layer.context import Leads
 
 

@@ -60,7 +60,7 @@ def _bad(exc: BadQuery) -> ApiError:
 
 def _query(deps: Reports, principal: Principal, report: str, params: list[tuple[str, str]]) -> ReportQuery:
     try:
-        return reports.visible(deps, principal, parse_query(report, params, deps.today()))
+        return reports.visible(principal, parse_query(report, params, deps.today()))
     except BadQuery as exc:
         raise _bad(exc) from None
     except Forbidden as exc:

@@ -95,7 +95,7 @@ async def take_in_many(deps: Reports, events: list[CloudEvent]) -> int:
 # --- who sees what ---------------------------------------------------------------------------------------
 
 
-def visible(deps: Reports, principal: Principal, query: ReportQuery) -> ReportQuery:
+def visible(principal: Principal, query: ReportQuery) -> ReportQuery:
     """Narrow a query to what the caller may see: a manager their own figures, a head those of
     their own department and of the departments they head; administrators, accounting and
     integrations with reports:read everything."""

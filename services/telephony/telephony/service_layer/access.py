@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmhub.access import sees_everything
 from crmhub.auth import Principal
 from crmhub.team_directory import TeamDirectory
 
 
 def can_see(principal: Principal, manager_id: str | None, directory: TeamDirectory) -> bool:
-    if principal.kind == "integration" or principal.has("admin"):
+    if sees_everything(principal):
         return True
     manager = directory.manager(manager_id) if manager_id else None
     if manager is not None and principal.answers_for(manager.department_id):
@@ -20,7 +21,7 @@ def can_see(principal: Principal, manager_id: str | None, directory: TeamDirecto
 
 
 def visible_filters(principal: Principal, filters: dict[str, Any], directory: TeamDirectory) -> dict[str, Any]:
-    if principal.kind == "integration" or principal.has("admin"):
+    if sees_everything(principal):
         return filters
     if principal.departments:  # a head
         return {
