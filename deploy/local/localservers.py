@@ -279,11 +279,13 @@ def mongo_wire_kind() -> str:
 
 
 def wire_server_hash() -> str:
-    """Which compiled version of WireServer.java to run: the one of its current source (provision.sh)."""
+    """Which compiled version of WireServer.java (and of its patch of the library) to run: the one
+    of their current sources (provision.sh)."""
     import hashlib
 
-    source = Path(__file__).resolve().parent / "mongo-wire" / "WireServer.java"
-    return hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    here = Path(__file__).resolve().parent / "mongo-wire"
+    sources = (here / "WireServer.java", here / "compiled-patterns.patch")
+    return hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
 
 
 def _mongo_command(kind: str, data_dir: Path, port: int) -> list[str]:

@@ -78,15 +78,30 @@ elif [ "$wire" = mongo-java-server ]; then
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$mjs_home/libs"
     touch "$mjs_home/.complete"
   fi
-  # the server's own code, compiled per version of its source (a cached install gets a changed one)
-  wire_hash=$(sha256sum "$here/mongo-wire/WireServer.java" | cut -c1-12)
+  # the server's own code and its patch of the library, compiled per version of both (a cached
+  # install gets a changed one); localservers.wire_server_hash() names the same directory
+  patch_file="$here/mongo-wire/compiled-patterns.patch"
+  wire_hash=$(cat "$here/mongo-wire/WireServer.java" "$patch_file" | sha256sum | cut -c1-12)
   classes="$mjs_home/classes-$wire_hash"
   if [ ! -f "$classes/WireServer.class" ]; then
     command -v javac >/dev/null || { say "javac (JDK 17+) is needed for the MongoDB-wire server"; exit 1; }
     say "compiling the MongoDB-wire server ($wire_hash)"
-    mkdir -p "$classes.tmp"
+    rm -rf "$classes.tmp" && mkdir -p "$classes.tmp/src"
     javac -quiet -cp "$mjs_home/libs/*" -d "$classes.tmp" "$here/mongo-wire/WireServer.java" 2>/dev/null \
       || javac -cp "$mjs_home/libs/*" -d "$classes.tmp" "$here/mongo-wire/WireServer.java"
+    # the library's Utils with its patterns compiled once (see the patch), ahead of the jar
+    mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
+      dependency:copy -Dartifact="de.bwaldvogel:mongo-java-server-core:$mongo_java_server_version:jar:sources" \
+      -DoutputDirectory="$classes.tmp/src" >/dev/null
+    (cd "$classes.tmp/src" && unzip -q ./*-sources.jar de/bwaldvogel/mongo/backend/Utils.java)
+    if (cd "$classes.tmp/src" && patch -s -p1 --dry-run <"$patch_file" >/dev/null 2>&1); then
+      (cd "$classes.tmp/src" && patch -s -p1 <"$patch_file")
+      javac -nowarn -cp "$mjs_home/libs/*" -d "$classes.tmp" "$classes.tmp/src/de/bwaldvogel/mongo/backend/Utils.java" \
+        2>"$classes.tmp/src/javac.log" || { cat "$classes.tmp/src/javac.log" >&2; exit 1; }
+    else
+      say "mongo-java-server $mongo_java_server_version: compiled-patterns.patch does not apply; running it unpatched"
+    fi
+    rm -rf "$classes.tmp/src"
     cp "$here/mongo-wire/simplelogger.properties" "$classes.tmp/"
     rm -rf "$classes" && mv "$classes.tmp" "$classes"
   fi

@@ -77,6 +77,28 @@ async def test_a_query_by_id_with_other_conditions_honours_every_condition(mongo
     assert await collection.count_documents({"_id": "nobody", "v": 0}) == 0
 
 
+async def test_dotted_and_positional_update_paths_do_what_mongodb_does(mongo_client, unique):
+    """The local server's handling of update paths is patched at provisioning (the patterns it
+    checked every path level against are compiled once: deploy/local/mongo-wire/
+    compiled-patterns.patch). What those patterns decide must not change: deep dotted paths
+    made as they are named, `$` standing for the element the query matched, and the refusals."""
+    collection = mongo_client[f"t_wire_{unique}"]["paths"]
+    await collection.insert_one({"_id": "m", "items": [{"id": "a", "n": 1}, {"id": "b", "n": 1}]})
+    await collection.update_one(
+        {"_id": "m"}, {"$inc": {"days.2026-11-10.kpis.calls": 2, "c.9f2e.m.leads": 1}, "$set": {"c.9f2e.k": ["x", ""]}}
+    )
+    await collection.update_one({"_id": "m", "items.id": "b"}, {"$inc": {"items.$.n": 5}})
+    doc = await collection.find_one({"_id": "m"})
+    assert doc["days"] == {"2026-11-10": {"kpis": {"calls": 2}}}
+    assert doc["c"] == {"9f2e": {"m": {"leads": 1}, "k": ["x", ""]}}
+    assert doc["items"] == [{"id": "a", "n": 1}, {"id": "b", "n": 6}]
+    with pytest.raises(PyMongoError, match="positional"):  # `$` with no element matched by the query
+        await collection.update_one({"_id": "m"}, {"$inc": {"items.$.n": 1}})
+    with pytest.raises(PyMongoError, match="Too many positional"):
+        await collection.update_one({"_id": "m", "items.id": "a"}, {"$set": {"items.$.tags.$.x": 1}})
+    assert (await collection.find_one({"_id": "m"}))["items"] == [{"id": "a", "n": 1}, {"id": "b", "n": 6}]
+
+
 async def test_a_find_without_a_batch_size_is_answered_in_batches_as_mongodb_does(mongo_client, unique):
     """A client that names no batch size gets 101 documents first and the rest on getMore, as
     from MongoDB; the local server answered with every match in one reply, which past 48 MB (a
