@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from crmhub.topics import Topic
 
@@ -83,17 +83,20 @@ class CloudEvent(BaseModel):
     # Extension attribute: who caused the event through an API (`manager:<id>` or `token:<id>`);
     # absent for what the hub did by itself (a timer, a consumed event).
     actor: str | None = None
-    # Where a consumer read it (not part of the event: never serialized, None once stored again)
-    _position: Position | None = PrivateAttr(default=None)
+    # Where a consumer read it: not part of the event (never serialized, not copied, None once
+    # stored and read back). A slot rather than a pydantic private attribute, whose set-up at
+    # each construction costs more than decoding the rest of the event: a consumer makes one
+    # event per record.
+    __slots__ = ("_position",)
 
     @property
     def position(self) -> Position | None:
         """Where the consumer handling it read it; None for an event not read from Kafka."""
-        return self._position
+        return cast("Position | None", getattr(self, "_position", None))
 
     def read_at(self, position: Position) -> CloudEvent:
         """Note where a consumer read this event (done once, as it is decoded)."""
-        self._position = position
+        object.__setattr__(self, "_position", position)  # beside the frozen fields
         return self
 
     @property

@@ -51,11 +51,14 @@ TypedHandler = Callable[[CloudEvent, E], Awaitable[None]]
 BatchHandler = Callable[[list[CloudEvent]], Awaitable[Any]]
 """Handles the valid events of one poll at once (idempotently: each event may come again)."""
 # A poll's records handled at once. Catching up a backlog, a larger poll merges more events into
-# each document's one update (1,000 managers: a poll of 5,000 touches each manager's document
-# once for five events); live traffic comes in small polls whatever the limit. The fetch (1 MiB
-# per partition) bounds it too. A consumer in time order (the notifier) keeps 500: a poll's first
-# events wait until its last are handled, and it is there for the person at the other end.
-BATCH_RECORDS = 5000
+# each document's one update (1,000 managers: a poll of 10,000 touches each manager's document
+# once for ten events); live traffic comes in small polls whatever the limit. The fetch bounds it
+# too: 4 MiB per partition lets a poll of about 10,000 events of a few hundred bytes come whole
+# from three partitions (at 1 MiB, polls stopped at about 4,600). A consumer in time order (the
+# notifier) keeps 500: a poll's first events wait until its last are handled, and it is there for
+# the person at the other end.
+BATCH_RECORDS = 10_000
+BATCH_FETCH_BYTES = 4 * 1024 * 1024
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionFailure,
@@ -365,10 +368,13 @@ class EventConsumer:
             batched = {"batch": True, "max_records": records, "batch_timeout_ms": 100}
         if self.in_time_order:
             batched["max_partition_fetch_bytes"] = IN_TIME_ORDER_FETCH_BYTES
+        elif self.batch is not None:
+            batched["max_partition_fetch_bytes"] = BATCH_FETCH_BYTES
         self.subscriber = subscriber = self.broker.subscriber(
             self.topic.name,
             group_id=self.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_undecoded,
             auto_offset_reset="earliest",
             title=f"{self.topic.name}:{self.group_id}",
             description=description,
@@ -385,6 +391,14 @@ class EventConsumer:
         body = Annotated[Any, WithJsonSchema(schema if self.batch is None else {"type": "array", "items": schema})]
         on_message.__annotations__ = {"body": body, "msg": KafkaMessage, "return": None}
         subscriber(on_message)
+
+
+def _undecoded(msg: Any) -> Any:
+    """FastStream's decoding of a message's body, skipped: `handle` and `handle_batch` decode
+    each record once, from the raw record, as a CloudEvent. The default would turn each record
+    of a poll into a message object of its own and parse its JSON, to be thrown away (a tenth
+    of a busy consumer's time)."""
+    return msg.raw_message
 
 
 def inlined_schema(model: Any) -> dict[str, Any]:

@@ -3,8 +3,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
-from crmhub.events import EVENT_TYPES, EventData, PoisonMessage, derived_event_id, from_record, new_event, to_record
+from crmhub.events import (
+    EVENT_TYPES,
+    CloudEvent,
+    EventData,
+    PoisonMessage,
+    Position,
+    derived_event_id,
+    from_record,
+    new_event,
+    to_record,
+)
 from crmhub.schemas.team import Department, DepartmentUpserted, ManagerUpserted
 from crmhub.topics import TEAM
 
@@ -30,6 +41,23 @@ def test_event_round_trips_through_kafka_binary_mode():
     decoded, payload = from_record({k: v.encode() for k, v in record.headers.items()}, record.value, record.key)
     assert decoded == event
     assert payload == DepartmentUpserted.model_validate(event.data)
+
+
+def test_where_a_consumer_read_an_event_stays_with_that_copy_and_is_never_stored():
+    """The guard of every exactly-once consumer rests on `position`: set where a record is
+    decoded, absent from what is serialized, and None for an event made from stored data."""
+    record = to_record(_department_event())
+    decoded, _ = from_record({k: v.encode() for k, v in record.headers.items()}, record.value, record.key)
+    assert decoded.position is None
+    assert decoded.read_at(Position("crm.team", 2, 41)) is decoded
+    assert decoded.position == Position("crm.team", 2, 41)
+    assert decoded.position.stream == "crm:team/2"
+    stored = decoded.model_dump(mode="json")
+    assert not {"position", "_position"} & set(stored)
+    assert CloudEvent.model_validate(stored).position is None
+    assert to_record(decoded).value == record.value
+    with pytest.raises(ValidationError):  # the event itself stays frozen
+        decoded.subject = "other"  # type: ignore[misc]
 
 
 def test_subject_falls_back_to_the_message_key():

@@ -28,9 +28,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crmhub.events import Position
 from crmhub.mongo import IDS_KEPT_BESIDE_OFFSETS, Document, Guarded, update_many_once
-from motivation.domain.reporting import DIMENSIONS, Cell, cell_key
+from motivation.domain.reporting import DIMENSIONS, NONE, Cell, cell_key_of, dimension_values
 
 CHUNK = 500
+LEAN = ("manager", "department")  # the dimensions of a month's totals
 
 
 def doc_id(month: date, manager_id: str) -> str:
@@ -57,18 +58,19 @@ def _updates(fact: Fact) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
         return None
     dims, day = fact.dims, fact.day
     month = day.replace(day=1)
+    values = dimension_values(dims)
     target = doc_id(month, dims.get("manager", ""))
-    by_day, by_month = cell_key(dims, day), cell_key(dims)
-    lean_dims = {"manager": dims.get("manager", ""), "department": dims.get("department", "")}
-    lean = cell_key(lean_dims)
+    # the month's totals by manager and department alone
+    lean = tuple(value if d in LEAN else NONE for d, value in zip(DIMENSIONS, values, strict=True))
 
-    def cell(prefix: str, key: str, cell_dims: Mapping[str, str]) -> tuple[dict[str, int], dict[str, Any]]:
+    def cell(prefix: str, key: str, cell_values: tuple[str, ...]) -> tuple[dict[str, int], dict[str, Any]]:
         inc = {f"{prefix}.{key}.m.{name}": value for name, value in counted.items()}
-        return inc, {f"{prefix}.{key}.k": [cell_dims.get(d, "") for d in DIMENSIONS]}
+        return inc, {f"{prefix}.{key}.k": list(cell_values)}
 
-    day_inc, day_set = cell("c", by_day, dims)
-    month_inc, month_set = cell("c", by_month, dims)
-    total_inc, total_set = cell("t", lean, lean_dims)  # the month's totals by manager and department alone
+    by_day = cell_key_of(values, day)
+    day_inc, day_set = cell("c", by_day, values)
+    month_inc, month_set = cell("c", cell_key_of(values), values)
+    total_inc, total_set = cell("t", cell_key_of(lean), lean)
     stamp = {"month": f"{month:%Y-%m}"}
     day_update = {"$inc": day_inc, "$set": {**day_set, f"c.{by_day}.day": day.isoformat(), **stamp}}
     month_update = {"$inc": {**month_inc, **total_inc}, "$set": {**month_set, **total_set, **stamp}}
