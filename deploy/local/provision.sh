@@ -93,9 +93,11 @@ elif [ "$wire" = mongo-java-server ]; then
     mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
       dependency:copy -Dartifact="de.bwaldvogel:mongo-java-server-core:$mongo_java_server_version:jar:sources" \
       -DoutputDirectory="$classes.tmp/src" >/dev/null
-    (cd "$classes.tmp/src" && unzip -q ./*-sources.jar de/bwaldvogel/mongo/backend/Utils.java)
-    if (cd "$classes.tmp/src" && patch -s -p1 --dry-run <"$patch_file" >/dev/null 2>&1); then
-      (cd "$classes.tmp/src" && patch -s -p1 <"$patch_file")
+    (cd "$classes.tmp/src" && jar xf ./*-sources.jar de/bwaldvogel/mongo/backend/Utils.java)
+    if command -v patch >/dev/null; then check="patch -s -p1 --dry-run" apply="patch -s -p1"
+    else check="git apply --check" apply="git apply"; fi
+    if (cd "$classes.tmp/src" && $check <"$patch_file" >/dev/null 2>&1); then
+      (cd "$classes.tmp/src" && $apply <"$patch_file")
       javac -nowarn -cp "$mjs_home/libs/*" -d "$classes.tmp" "$classes.tmp/src/de/bwaldvogel/mongo/backend/Utils.java" \
         2>"$classes.tmp/src/javac.log" || { cat "$classes.tmp/src/javac.log" >&2; exit 1; }
     else
