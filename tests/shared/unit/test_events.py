@@ -43,7 +43,7 @@ def test_event_round_trips_through_kafka_binary_mode():
     assert payload == DepartmentUpserted.model_validate(event.data)
 
 
-def test_where_a_consumer_read_an_event_stays_with_that_copy_and_is_never_stored():
+def test_where_a_consumer_read_an_event_is_kept_on_the_decoded_event_and_never_stored():
     """The guard of every exactly-once consumer rests on `position`: set where a record is
     decoded, absent from what is serialized, and None for an event made from stored data."""
     record = to_record(_department_event())
