@@ -52,6 +52,11 @@ GC_PAUSE = Histogram(
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
 )
+GC_THRESHOLD = Gauge(
+    "crmhub_gc_threshold",
+    "New objects (generation 0) or younger collections (1, 2) after which the cyclic collector runs a generation",
+    ["generation"],
+)
 GC_FROZEN = Gauge(
     "crmhub_gc_frozen_objects", "Objects of the started service left out of every garbage collection (gc.freeze)"
 )

@@ -49,6 +49,9 @@ async def test_every_service_serves_health_ready_metrics_openapi_and_asyncapi(in
             }
             assert figures["crmhub_gc_frozen_objects"] > 10_000
             assert figures['crmhub_gc_pause_seconds_count{generation="0"}'] > 0
+            # and the started service collects young objects only every 20,000, not Python's 700:
+            # a poll's events, alive for the whole poll, are not walked over and over
+            assert [figures[f'crmhub_gc_threshold{{generation="{g}"}}'] for g in range(3)] == [20_000, 50, 10]
 
             openapi = (await http.get(f"{server.address}/openapi.json")).json()
             assert {"/health", "/ready", "/metrics", "/asyncapi", "/asyncapi.json"} <= set(openapi["paths"])
