@@ -77,6 +77,33 @@ async def test_a_query_by_id_with_other_conditions_honours_every_condition(mongo
     assert await collection.count_documents({"_id": "nobody", "v": 0}) == 0
 
 
+async def test_a_read_of_many_documents_by_id_returns_each_asked_for_once_and_honours_the_rest(mongo_client, unique):
+    """Reports, the month close and the reference lookups read hundreds of documents by `_id $in`
+    at once. The local server takes them from the `_id` index and checks only the rest of the
+    query (ADR 3): what comes back must be what MongoDB returns."""
+    collection = mongo_client[f"t_wire_{unique}"]["many"]
+    await collection.insert_many([{"_id": f"d{i:04d}", "v": i % 4} for i in range(2000)])
+    wanted = [f"d{i:04d}" for i in range(1999, -1, -3)] + ["d0001", "missing", "d0002"]
+    expected = sorted({w for w in wanted if w != "missing"})
+    found = [d["_id"] for d in await collection.find({"_id": {"$in": wanted}}).to_list()]
+    assert found == expected  # each once, in `_id` order as MongoDB's index gives them
+    some = await collection.find({"_id": {"$in": wanted}, "v": {"$in": [1, 3]}}).to_list()
+    assert sorted(d["_id"] for d in some) == [w for w in expected if int(w[1:]) % 4 in (1, 3)]
+    assert await collection.count_documents({"_id": {"$in": wanted}, "v": 2}) == sum(
+        1 for w in expected if int(w[1:]) % 4 == 2
+    )
+    page = await collection.find({"_id": {"$in": wanted}}).sort("_id", -1).skip(2).limit(3).to_list()
+    assert [d["_id"] for d in page] == expected[::-1][2:5]
+    changed = await collection.update_many({"_id": {"$in": wanted}, "v": 0}, {"$set": {"seen": True}})
+    assert changed.modified_count == sum(1 for w in expected if int(w[1:]) % 4 == 0)
+    assert await collection.count_documents({"seen": True}) == changed.modified_count  # by a scan
+    # a null among the values also matches documents without the field, which no index entry says
+    codes = mongo_client[f"t_wire_{unique}"]["codes"]
+    await codes.create_index("code", unique=True, sparse=True)
+    await codes.insert_many([{"_id": 1, "code": "a"}, {"_id": 2}, {"_id": 3, "code": "b"}])
+    assert sorted(d["_id"] for d in await codes.find({"code": {"$in": [None, "b"]}}).to_list()) == [2, 3]
+
+
 async def test_dotted_and_positional_update_paths_do_what_mongodb_does(mongo_client, unique):
     """The local server's handling of update paths is patched at provisioning (the patterns it
     checked every path level against are compiled once: deploy/local/mongo-wire/
