@@ -163,11 +163,12 @@ public class WireServer {
                 if (in.contains(null)) {
                     return null; // null matches a missing field too, which no index entry says
                 }
-                java.util.TreeSet<Object> ordered = new java.util.TreeSet<>(ValueComparator.asc());
+                values = in;
                 if (inOrder) {
+                    java.util.TreeSet<Object> ordered = new java.util.TreeSet<>(ValueComparator.asc());
                     ordered.addAll(in);
+                    values = ordered;
                 }
-                values = inOrder ? ordered : in;
             }
             java.util.LinkedHashSet<Object> found = new java.util.LinkedHashSet<>();
             for (Object value : values) {
