@@ -160,9 +160,6 @@ public class WireServer {
             java.util.Collection<?> values = List.of(condition);
             if (condition instanceof Document document && document.size() == 1
                 && document.get("$in") instanceof java.util.Collection<?> in) {
-                if (in.contains(null)) {
-                    return null; // null matches a missing field too, which no index entry says
-                }
                 values = in;
                 if (inOrder) {
                     java.util.TreeSet<Object> ordered = new java.util.TreeSet<>(ValueComparator.asc());
@@ -172,6 +169,7 @@ public class WireServer {
             }
             java.util.LinkedHashSet<Object> found = new java.util.LinkedHashSet<>();
             for (Object value : values) {
+                // null also matches a document without the field, which an index entry does not say
                 if (value == null || value instanceof Document
                     || value instanceof java.util.Collection || BsonRegularExpression.isRegularExpression(value)) {
                     return null;
