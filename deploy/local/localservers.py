@@ -284,7 +284,7 @@ def wire_server_hash() -> str:
     import hashlib
 
     here = Path(__file__).resolve().parent / "mongo-wire"
-    sources = (here / "WireServer.java", here / "compiled-patterns.patch")
+    sources = (here / "WireServer.java", here / "library.patch")
     return hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
 
 

@@ -80,7 +80,7 @@ elif [ "$wire" = mongo-java-server ]; then
   fi
   # the server's own code and its patch of the library, compiled per version of both (a cached
   # install gets a changed one); localservers.wire_server_hash() names the same directory
-  patch_file="$here/mongo-wire/compiled-patterns.patch"
+  patch_file="$here/mongo-wire/library.patch"
   wire_hash=$(cat "$here/mongo-wire/WireServer.java" "$patch_file" | sha256sum | cut -c1-12)
   classes="$mjs_home/classes-$wire_hash"
   if [ ! -f "$classes/WireServer.class" ]; then
@@ -89,19 +89,21 @@ elif [ "$wire" = mongo-java-server ]; then
     rm -rf "$classes.tmp" && mkdir -p "$classes.tmp/src"
     javac -quiet -cp "$mjs_home/libs/*" -d "$classes.tmp" "$here/mongo-wire/WireServer.java" 2>/dev/null \
       || javac -cp "$mjs_home/libs/*" -d "$classes.tmp" "$here/mongo-wire/WireServer.java"
-    # the library's Utils with its patterns compiled once (see the patch), ahead of the jar
+    # the library's classes that the patch changes (see its head), compiled ahead of the jar
+    patched=()
+    while read -r source; do patched+=("$source"); done < <(sed -n 's#^+++ b/##p' "$patch_file")
     mvn -q -B -Dstyle.color=never --no-transfer-progress -f "$here/mongo-wire/pom.xml" -Dmongo-java-server.version="$mongo_java_server_version" \
       dependency:copy -Dartifact="de.bwaldvogel:mongo-java-server-core:$mongo_java_server_version:jar:sources" \
       -DoutputDirectory="$classes.tmp/src" >/dev/null
-    (cd "$classes.tmp/src" && jar xf ./*-sources.jar de/bwaldvogel/mongo/backend/Utils.java)
+    (cd "$classes.tmp/src" && jar xf ./*-sources.jar "${patched[@]}")
     if command -v patch >/dev/null; then check="patch -s -p1 --dry-run" apply="patch -s -p1"
     else check="git apply --check" apply="git apply"; fi
     if (cd "$classes.tmp/src" && $check <"$patch_file" >/dev/null 2>&1); then
       (cd "$classes.tmp/src" && $apply <"$patch_file")
-      javac -nowarn -cp "$mjs_home/libs/*" -d "$classes.tmp" "$classes.tmp/src/de/bwaldvogel/mongo/backend/Utils.java" \
+      javac -nowarn -cp "$mjs_home/libs/*" -d "$classes.tmp" "${patched[@]/#/$classes.tmp/src/}" \
         2>"$classes.tmp/src/javac.log" || { cat "$classes.tmp/src/javac.log" >&2; exit 1; }
     else
-      say "mongo-java-server $mongo_java_server_version: compiled-patterns.patch does not apply; running it unpatched"
+      say "mongo-java-server $mongo_java_server_version: library.patch does not apply; running it unpatched"
     fi
     rm -rf "$classes.tmp/src"
     cp "$here/mongo-wire/simplelogger.properties" "$classes.tmp/"

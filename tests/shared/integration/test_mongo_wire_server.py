@@ -106,9 +106,10 @@ async def test_a_read_of_many_documents_by_id_returns_each_asked_for_once_and_ho
 
 async def test_dotted_and_positional_update_paths_do_what_mongodb_does(mongo_client, unique):
     """The local server's handling of update paths is patched at provisioning (the patterns it
-    checked every path level against are compiled once: deploy/local/mongo-wire/
-    compiled-patterns.patch). What those patterns decide must not change: deep dotted paths
-    made as they are named, `$` standing for the element the query matched, and the refusals."""
+    checked every path level against are compiled once, and the element a `$` stands for is
+    looked for only when a path names one: deploy/local/mongo-wire/library.patch). What those
+    decide must not change: deep dotted paths made as they are named, `$` standing for the
+    element the query matched, and the refusals."""
     collection = mongo_client[f"t_wire_{unique}"]["paths"]
     await collection.insert_one({"_id": "m", "items": [{"id": "a", "n": 1}, {"id": "b", "n": 1}]})
     await collection.update_one(
@@ -124,6 +125,48 @@ async def test_dotted_and_positional_update_paths_do_what_mongodb_does(mongo_cli
     with pytest.raises(PyMongoError, match="Too many positional"):
         await collection.update_one({"_id": "m", "items.id": "a"}, {"$set": {"items.$.tags.$.x": 1}})
     assert (await collection.find_one({"_id": "m"}))["items"] == [{"id": "a", "n": 1}, {"id": "b", "n": 6}]
+
+
+async def test_an_update_counts_as_modified_when_it_changes_the_document_and_leaves_the_old_one_whole(
+    mongo_client, unique
+):
+    """The local server keeps the document before an update as a shallow copy, and tells an
+    update that changed nothing by the comparison that decided not to write it (library.patch):
+    the counts an idempotent consumer relies on, the document findAndModify returns from before,
+    and the unique index's old key must all be as MongoDB has them."""
+    collection = mongo_client[f"t_wire_{unique}"]["cells"]
+    await collection.create_index("code", unique=True, sparse=True)
+    await collection.insert_many(
+        [
+            {"_id": "d", "code": "A", "c": {"x": {"m": {"n": 1}, "k": ["a", ""]}}, "ids": ["e1"]},
+            {"_id": "e", "c": {"x": {"m": {"n": 1}}}},
+            {"_id": "f", "c": {"x": {"m": {"n": 2}}}},
+        ]
+    )
+    unchanged = await collection.update_one({"_id": "d"}, {"$set": {"c.x.m.n": 1, "c.x.k": ["a", ""]}})
+    assert (unchanged.matched_count, unchanged.modified_count) == (1, 0)
+    before = await collection.find_one_and_update(
+        {"_id": "d"},
+        {"$inc": {"c.x.m.n": 2}, "$set": {"c.x.k.0": "b", "code": "B"}, "$push": {"ids": "e2"}},
+    )
+    assert before == {"_id": "d", "code": "A", "c": {"x": {"m": {"n": 1}, "k": ["a", ""]}}, "ids": ["e1"]}
+    assert await collection.find_one({"_id": "d"}) == {
+        "_id": "d",
+        "code": "B",
+        "c": {"x": {"m": {"n": 3}, "k": ["b", ""]}},
+        "ids": ["e1", "e2"],
+    }
+    await collection.insert_one({"_id": "g", "code": "A"})  # the old key left the index
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"_id": "h", "code": "B"})
+    # of three documents, the one already at 2 is matched and not modified
+    many = await collection.update_many({"_id": {"$in": ["d", "e", "f"]}}, {"$set": {"c.x.m.n": 2}})
+    assert (many.matched_count, many.modified_count) == (3, 2)
+    # a document rewritten with a number widened to a long of the same value is modified, as
+    # MongoDB counts it (the library counted it as not modified, though it wrote it)
+    retyped = await collection.update_one({"_id": "f"}, {"$inc": {"c.x.m.n": Int64(0)}})
+    assert retyped.modified_count == 1
+    assert isinstance((await collection.find_one({"_id": "f"}))["c"]["x"]["m"]["n"], Int64)
 
 
 async def test_a_find_without_a_batch_size_is_answered_in_batches_as_mongodb_does(mongo_client, unique):
